@@ -1,0 +1,33 @@
+# snnc developer entry points. Python 3.10 is required (Lava supports only 3.10).
+SHELL := /bin/bash
+VENV  ?= .venv
+PY    := $(VENV)/bin/python
+# python3.10 from PATH, else from pyenv's versions folder.
+PY310 ?= $(shell for p in python3.10 $$HOME/.pyenv/versions/3.10*/bin/python3.10 /usr/bin/python3.10; do \
+           $$p -c 'import sys; sys.exit(sys.version_info[:2] != (3, 10))' 2>/dev/null && { echo $$p; break; }; done)
+
+.PHONY: setup test test-fast demo clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	@test -n "$(PY310)" || { echo "error: python3.10 not found (install it, e.g. pyenv install 3.10)"; exit 2; }
+	$(PY310) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade "pip<25"
+	$(PY) -m pip install -q -c constraints.txt -e ".[dev]"
+	touch $@
+
+test: setup
+	$(PY) -m pytest -q
+
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow"
+
+demo: setup
+	$(VENV)/bin/snnc inspect examples/lenet/lenet.onnx
+	$(VENV)/bin/snnc compile examples/lenet/lenet.onnx --method fs --target cpu \
+	    --calib examples/lenet/calib.npz -o out/lenet-fs.snnc
+	$(VENV)/bin/snnc simulate out/lenet-fs.snnc --data examples/lenet/test.npz
+
+clean:
+	rm -rf $(VENV) build *.egg-info

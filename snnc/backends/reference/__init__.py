@@ -1,0 +1,1 @@
+"""Reference simulator: batched torch, float and (later) bit-exact fixed point."""

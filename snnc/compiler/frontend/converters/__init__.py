@@ -1,0 +1,11 @@
+"""ONNX op converters, one module per op family; importing this package registers them all."""
+
+from snnc.compiler.frontend.converters import (  # noqa: F401
+    activations,
+    conv,
+    elementwise,
+    gemm,
+    normalization,
+    pool,
+    shape_ops,
+)

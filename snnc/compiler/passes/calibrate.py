@@ -1,0 +1,52 @@
+"""calibrate: activation statistics of the ANN on calibration data (data-based normalization,
+Rueckauer 2017 §4.3): per activation node, the p-th percentile of its nonzero outputs and max."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from snnc.ir import ops
+from snnc.ir.graph import Graph
+from snnc.ir.interpret import run_ann
+
+__all__ = ["ActivationStats", "calibrate", "DEFAULT_PERCENTILE"]
+
+DEFAULT_PERCENTILE = 99.99
+_MAX_SAMPLES = 2_000_000  # values kept per layer; a strided subsample beyond that bounds memory
+
+
+@dataclass(frozen=True)
+class ActivationStats:
+    percentile: float  # p-th percentile of the nonzero activations (lambda_l)
+    max: float
+    min: float
+
+
+def calibrate(graph: Graph, x: np.ndarray, percentile: float = DEFAULT_PERCENTILE,
+              batch_size: int = 256, progress=None) -> dict[str, ActivationStats]:
+    """Run the ANN on ``x``; return stats for every Activation node's output, keyed by name."""
+    if not 0 < percentile <= 100:
+        raise ValueError(f"percentile must be in (0, 100], got {percentile}")
+    seen: dict[str, list[np.ndarray]] = {}
+    lo: dict[str, float] = {}
+    hi: dict[str, float] = {}
+
+    def observe(node, out):
+        if not isinstance(node.op, ops.Activation):
+            return
+        a = out.detach().float().cpu().numpy().ravel()
+        lo[node.name] = min(lo.get(node.name, np.inf), float(a.min()))
+        hi[node.name] = max(hi.get(node.name, -np.inf), float(a.max()))
+        nz = a[a != 0]
+        step = max(1, nz.size * len(x) // _MAX_SAMPLES)
+        seen.setdefault(node.name, []).append(np.abs(nz[::step]))
+
+    run_ann(graph, x, batch_size=batch_size, observe=observe)
+    stats = {}
+    for name, chunks in seen.items():
+        vals = np.concatenate(chunks)
+        p = float(np.percentile(vals, percentile)) if vals.size else 0.0
+        stats[name] = ActivationStats(p, hi[name], lo[name])
+    return stats

@@ -1,0 +1,43 @@
+"""What conversion methods share: the linear ops that become synapses/routing, the check that
+names the first node a method cannot convert, and pipeline depth for latency."""
+
+from __future__ import annotations
+
+import networkx as nx
+
+from snnc.errors import UnsupportedOp
+from snnc.ir import neurons, ops
+from snnc.ir.graph import Graph, Node
+
+__all__ = ["LINEAR_OPS", "is_linear", "reject", "neuron_depth"]
+
+# Ops that are linear in their dynamic inputs: they become synapses (weights) or routing.
+LINEAR_OPS = (ops.Conv2d, ops.Dense, ops.AvgPool2d, ops.GlobalAvgPool, ops.BatchNorm, ops.Add,
+              ops.Sub, ops.Concat, ops.Reshape, ops.Transpose, ops.Pad, ops.Identity,
+              ops.Constant)
+
+
+def is_linear(node: Node, producers: dict[str, Node]) -> bool:
+    if isinstance(node.op, LINEAR_OPS):
+        return True
+    if isinstance(node.op, (ops.Mul, ops.Div)):  # scaling by a constant
+        consts = [isinstance(getattr(producers.get(v.name), "op", None), ops.Constant)
+                  for v in node.inputs]
+        return consts[1] if isinstance(node.op, ops.Div) else any(consts)
+    return False
+
+
+def reject(node: Node, method: str, why: str) -> None:
+    raise UnsupportedOp(f"layer '{node.name}' ({ops.op_name(node.op)}): {why} "
+                        f"(method {method})")
+
+
+def neuron_depth(graph: Graph) -> int:
+    """Number of neuron populations on the longest input-to-output path."""
+    g = graph.to_networkx()
+    weight = {n.name: int(isinstance(n.op, neurons.NEURON_OPS)) for n in graph.nodes}
+    depth: dict[str, int] = {}
+    for name in nx.topological_sort(g):
+        preds = [depth[p] for p in g.predecessors(name)]
+        depth[name] = (max(preds) if preds else 0) + weight.get(name, 0)
+    return max((depth[v.name] for v in graph.outputs), default=0)

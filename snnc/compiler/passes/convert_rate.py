@@ -1,0 +1,48 @@
+"""convert_rate: ReLU ANN -> rate-coded IF network (Rueckauer et al. 2017)."""
+
+from __future__ import annotations
+
+import math
+
+from snnc.compiler.passes.calibrate import ActivationStats
+from snnc.compiler.passes.convert_common import is_linear, reject
+from snnc.ir import neurons, ops
+from snnc.ir.graph import Graph
+
+__all__ = ["convert_rate", "DEFAULT_TIMESTEPS"]
+
+DEFAULT_TIMESTEPS = 64
+
+
+def convert_rate(graph: Graph, stats: dict[str, ActivationStats],
+                 timesteps: int = DEFAULT_TIMESTEPS) -> Graph:
+    """Requires: a prepared graph (prepare_spiking) and calibration stats of its activations.
+    Ensures: every relu / clip(0, c) is an IFNeurons population with threshold = amplitude =
+    lambda_l (the calibrated percentile, capped at c), every max-pool is a SpikingMaxPool2d;
+    the rest are linear ops (synapses, routing). Analog input, bias every step, reset by
+    subtraction. Raises UnsupportedOp naming the first layer rate coding cannot express."""
+    if timesteps < 1:
+        raise ValueError(f"timesteps must be >= 1, got {timesteps}")
+    producers = graph.producers()
+    nodes = []
+    for n in graph.nodes:
+        op = n.op
+        if isinstance(op, ops.Activation):
+            if op.kind == "relu" or (op.kind == "clip" and op.lo == 0.0):
+                lam = stats[n.name].percentile if n.name in stats else 0.0
+                lam = min(lam, op.hi) if op.kind == "clip" else lam
+                if not math.isfinite(lam) or lam <= 0:
+                    lam = 1.0  # a layer silent on the calibration data: any scale is exact
+                n = n.replace(op=neurons.IFNeurons(float(lam), float(lam), timesteps))
+            else:
+                reject(n, "rate", f"{op.kind} cannot be rate coded (only relu and clip(0, c)); "
+                                  "use --method fs")
+        elif type(op) is ops.MaxPool2d:
+            n = n.replace(op=neurons.SpikingMaxPool2d(op.kernel, op.stride, op.padding,
+                                                       op.dilation, op.ceil_mode))
+        elif isinstance(op, ops.Pad) and (op.mode != "constant" or op.value != 0.0):
+            reject(n, "rate", f"{op.mode} padding with value {op.value} is not a synapse")
+        elif not is_linear(n, producers):
+            reject(n, "rate", "not expressible with IF neurons and synapses")
+        nodes.append(n)
+    return graph.replace(nodes=tuple(nodes))

@@ -1,0 +1,79 @@
+"""Metrics of a simulation run: accuracy against labels and against the ANN (onnxruntime),
+spikes, synaptic operations, latency/throughput and a compute-energy estimate.
+
+Energy follows Datta et al. 2021 (ALGORITHMS.md §3.3, Horowitz 45 nm): the ANN costs
+MACs x E_MAC (4.6 pJ); the SNN costs the MACs of layers fed by analog input x E_MAC plus every
+synaptic event x E_AC (0.9 pJ). Memory and routing energy are ignored (Loihi event energies
+arrive with the Loihi targets).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from snnc.ir import neurons
+from snnc.ir.graph import Graph
+from snnc.report.model_stats import macs
+
+__all__ = ["E_MAC_PJ", "E_AC_PJ", "analog_macs", "ann_predict", "build_metrics"]
+
+E_MAC_PJ = 4.6
+E_AC_PJ = 0.9
+
+
+def analog_macs(graph: Graph) -> int:
+    """MACs per sample of synaptic layers whose input is analog (not derived from spikes)."""
+    spiking: set[str] = set()
+    total = 0
+    for n in graph.nodes:
+        if isinstance(n.op, neurons.NEURON_OPS) or any(v.name in spiking for v in n.inputs):
+            spiking.add(n.name)
+            if not isinstance(n.op, neurons.NEURON_OPS):
+                continue
+        total += macs(n)
+    return total
+
+
+def ann_predict(model_bytes: bytes, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Outputs of the original ONNX model on ``x`` via onnxruntime (the ANN baseline)."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    sess = ort.InferenceSession(model_bytes, opts, providers=["CPUExecutionProvider"])
+    inp = sess.get_inputs()[0]
+    static = inp.shape[0] if isinstance(inp.shape[0], int) else None
+    step = static or batch_size
+    outs = [sess.run(None, {inp.name: x[i:i + step]})[0] for i in range(0, len(x), step)]
+    return np.concatenate(outs)
+
+
+def build_metrics(*, snn_out: np.ndarray, ann_out: np.ndarray, labels: np.ndarray | None,
+                  result, ann_graph_macs: int, graph: Graph, timing: dict) -> dict:
+    snn_top = snn_out.reshape(len(snn_out), -1).argmax(1)
+    ann_top = ann_out.reshape(len(ann_out), -1).argmax(1)
+    acc = None if labels is None else float((snn_top == labels).mean())
+    ann_acc = None if labels is None else float((ann_top == labels).mean())
+    synops = result.synops_per_sample
+    return {
+        "samples": result.samples,
+        "accuracy": acc,
+        "ann_accuracy": ann_acc,
+        "agreement": float((snn_top == ann_top).mean()),
+        "spikes_per_neuron": result.spikes_per_neuron,
+        "spikes_per_sample": sum(result.spikes.values()) / max(result.samples, 1),
+        "neurons": sum(result.neurons.values()),
+        "latency_steps": timing["latency_steps"],
+        "throughput_steps": timing["throughput_steps"],
+        "synops_per_sample": synops,
+        "analog_macs_per_sample": analog_macs(graph),
+        "energy_uj_per_sample": (analog_macs(graph) * E_MAC_PJ + synops * E_AC_PJ) * 1e-6,
+        "ann_energy_uj_per_sample": ann_graph_macs * E_MAC_PJ * 1e-6,
+        "layers": [
+            {"name": name, "neurons": count,
+             "spikes_per_neuron": result.spikes.get(name, 0.0) / max(count * result.samples, 1)}
+            for name, count in result.neurons.items()
+        ],
+        "wall_s": result.wall_s,
+    }
+
