@@ -14,48 +14,83 @@ from pathlib import Path
 
 from snnc.artifact import Artifact, load_artifact, write_artifact
 from snnc.compiler.frontend import read_model
+from snnc.compiler.frontend.onnx_loader import model_file_bytes
 from snnc.compiler.pipeline import METHODS, CompileOptions, compile_graph, timing_of
 from snnc.data import load_dataset
 from snnc.errors import BackendError, SnncError
 from snnc.ir import neurons
 from snnc.report.model_stats import layer_table
 
-__all__ = ["compile_model", "load", "simulate_artifact"]
+__all__ = ["compile_model", "load", "simulate_artifact", "float_graph", "quantization_cost"]
 
 _TARGETS = ("cpu", "loihi1", "loihi2")
 
 
 def compile_model(model, *, target: str = "cpu", method: str = "fs", calib=None,
                   timesteps: int | None = None, percentile: float | None = None, out=None,
-                  on_pass: Callable[[str, float], None] | None = None) -> Artifact:
-    """Compile an ONNX model (path) into an artifact directory; returns the loaded artifact."""
+                  on_pass: Callable[[str, float], None] | None = None,
+                  finetune=None, epochs: int | None = None, seed: int = 0,
+                  on_epoch: Callable[..., None] | None = None, target_file=None) -> Artifact:
+    """Compile an ONNX model (path) into an artifact directory; returns the loaded artifact.
+
+    ``finetune`` (DATA.npz with labels) fine-tunes the converted network for ``epochs``
+    (default 10) with a surrogate gradient (passes/finetune.py), deterministically for a
+    ``seed``. ``epochs=0`` is a no-op: the artifact equals the one compiled without
+    ``finetune``. ``epochs`` without ``finetune`` is an error. ``target_file``: a target
+    description (.toml) used instead of ``target``. Fixed-point targets (loihi1, loihi2) get the
+    quantize pass: the artifact's graph is the integer one, the float graph is stored beside it
+    (``float_graph``) and ``manifest["quantization"]`` holds the quantization report."""
     if method not in METHODS:
         raise SnncError(f"unknown method '{method}'; available: {', '.join(METHODS)}")
-    if target not in _TARGETS:
-        raise SnncError(f"unknown target '{target}'; available: {', '.join(_TARGETS)}")
-    if target != "cpu":
-        raise SnncError(f"target '{target}': fixed-point quantization and core placement are not "
-                        "implemented yet; use --target cpu")
+    if target_file is not None:  # a custom chip (.toml); overrides `target`
+        from snnc.targets import load_target
+
+        load_target(target_file)  # a bad target file fails before any work (BadData)
+        target = str(target_file)
+    target = str(target)
+    if target not in _TARGETS and not target.endswith(".toml") and target_file is None:
+        raise SnncError(f"unknown target '{target}'; available: {', '.join(_TARGETS)} or a "
+                        "target file (.toml)")
+    if target.endswith(".toml"):
+        from snnc.targets import load_target
+
+        load_target(target)  # a bad target file fails before any work
     if timesteps is not None and timesteps < 1:
         raise SnncError(f"--timesteps must be >= 1, got {timesteps}")
     if percentile is not None and not 0 < percentile <= 100:
         raise SnncError(f"--percentile must be in (0, 100], got {percentile}")
     if calib is None:
         raise SnncError("--calib DATA.npz is required: normalization needs activation statistics")
+    if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int)
+                               or epochs < 0):
+        raise SnncError(f"--epochs must be an integer >= 0, got {epochs!r}")
+    if epochs is not None and finetune is None:
+        raise SnncError("--epochs needs --finetune DATA.npz (the labelled training data)")
+    if finetune is not None and method == "amos":
+        raise SnncError("fine-tuning is not available for amos (its circuits compute the fs "
+                        "values exactly: fine-tune with --method fs)")
+    epochs = (10 if epochs is None else epochs) if finetune is not None else 0
     model_path = Path(model)
     source = read_model(model_path)
-    source_bytes = model_path.read_bytes()
+    source_bytes = model_file_bytes(model_path)  # external data inlined
     from snnc.compiler.frontend import load_onnx
 
-    shape = load_onnx(source).inputs[0].shape
+    frontend_graph = load_onnx(source)
+    shape = frontend_graph.inputs[0].shape
     calib_data = load_dataset(calib, shape, what="calibration")
+    train = None
+    if epochs > 0:
+        classes = frontend_graph.outputs[0].type.size
+        train = load_dataset(finetune, shape, num_classes=classes, require_labels=True,
+                             what="finetune")
     options = CompileOptions(method=method, target=target, timesteps=timesteps,
-                             percentile=percentile)
-    result = compile_graph(source, calib_data.x, options, on_pass=on_pass)
+                             percentile=percentile, finetune_epochs=epochs, seed=seed)
+    result = compile_graph(source, calib_data.x, options, on_pass=on_pass,
+                           finetune_data=train, on_epoch=on_epoch)
     graph = result.graph
     populations = [
         {"name": n.name, "model": type(n.op).__name__, "shape": list(n.output.shape),
-         "neurons": n.output.type.size}
+         "neurons": n.output.type.size * neurons.neurons_per_gate(n.op)}
         for n in graph.nodes if isinstance(n.op, neurons.NEURON_OPS)
     ]
     manifest = {
@@ -71,8 +106,62 @@ def compile_model(model, *, target: str = "cpu", method: str = "fs", calib=None,
         **timing_of(graph, method),
     }
     out = Path(out) if out is not None else model_path.with_suffix(".snnc")
-    path = write_artifact(out, graph, manifest, source_bytes)
+    extra = {}
+    if result.placement is not None:  # Loihi-class targets: placement.json + manifest summary
+        import json
+
+        pl = result.placement
+        manifest["placement"] = pl.summary()
+        manifest.update(cores=pl.cores, chips=pl.chips, cores_lower_bound=pl.cores_lower_bound,
+                        synapses=pl.demand["synapses"])
+        extra["placement.json"] = (json.dumps(result.placement.to_json(), sort_keys=True,
+                                              indent=1) + "\n").encode()
+    if result.quantized is not None:  # fixed-point target: deploy the integer graph and keep
+        # the ideal float graph beside it for `simulate --float` (docs/decisions.md)
+        manifest["quantization"] = result.quantization
+        extra.update(_float_graph_files(graph))
+        graph = result.quantized
+    path = write_artifact(out, graph, manifest, source_bytes, extra_files=extra)
     return load_artifact(path)
+
+
+FLOAT_GRAPH, FLOAT_TENSORS = "float_graph.json", "float_tensors.npz"
+
+
+def _float_graph_files(graph) -> dict[str, bytes]:
+    import json
+
+    from snnc.ir.serialize import graph_to_json, npz_bytes
+
+    doc, arrays = graph_to_json(graph)
+    return {FLOAT_GRAPH: (json.dumps(doc, sort_keys=True, indent=1) + "\n").encode(),
+            FLOAT_TENSORS: npz_bytes(arrays)}
+
+
+def float_graph(art: Artifact):
+    """The ideal (unquantized) network of an artifact: its graph for float targets (cpu), the
+    stored float graph for fixed-point targets (whose ``art.graph`` is the integer one)."""
+    if "quantization" not in art.manifest:
+        return art.graph
+    import io
+    import json
+    import zipfile
+
+    import numpy as np
+
+    from snnc.errors import ArtifactError
+    from snnc.ir.serialize import graph_from_json
+
+    if art.path is None:
+        raise ArtifactError("in-memory artifact has no stored float graph")
+    try:
+        doc = json.loads((art.path / FLOAT_GRAPH).read_bytes())
+        with np.load(io.BytesIO((art.path / FLOAT_TENSORS).read_bytes()),
+                     allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        return graph_from_json(doc, arrays)
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
+        raise ArtifactError(f"{art.path}: cannot read the float graph ({e})") from None
 
 
 def load(path) -> Artifact:
@@ -83,8 +172,11 @@ def load(path) -> Artifact:
 def simulate_artifact(artifact: Artifact | str | Path, data, *, backend: str = "cpu",
                       limit: int | None = None, batch_size: int | None = None,
                       on_start: Callable[[int], None] | None = None,
-                      on_batch: Callable[[int], None] | None = None) -> dict:
-    """Simulate on a data file; return the metrics dict of the CLI contract (DESIGN.md)."""
+                      on_batch: Callable[[int], None] | None = None,
+                      float_mode: bool = False) -> dict:
+    """Simulate on a data file; return the metrics dict of the CLI contract (DESIGN.md).
+    Artifacts for fixed-point targets run bit-exactly in integers unless ``float_mode`` (the
+    ideal, unquantized network); ``mode`` in the result says which ran."""
     from snnc.backends.reference.simulator import simulate
     from snnc.report.metrics import ann_predict, build_metrics
 
@@ -93,14 +185,51 @@ def simulate_artifact(artifact: Artifact | str | Path, data, *, backend: str = "
         raise BackendError(f"backend '{backend}' is not available yet; use --backend cpu")
     if batch_size is not None and batch_size < 1:
         raise SnncError(f"--batch-size must be >= 1, got {batch_size}")
-    graph = art.graph
+    graph = float_graph(art) if float_mode else art.graph
     classes = graph.outputs[0].type.size if len(graph.outputs[0].shape) == 1 else None
     ds = load_dataset(data, graph.inputs[0].shape, num_classes=classes, limit=limit)
     if on_start is not None:
         on_start(len(ds))
     result = simulate(graph, ds.x, batch_size=batch_size, progress=on_batch)
     ann_out = ann_predict(art.source_model, ds.x)
-    return build_metrics(snn_out=result.outputs[0], ann_out=ann_out, labels=ds.y, result=result,
-                         ann_graph_macs=art.manifest["ann_macs_per_sample"], graph=graph,
-                         timing={k: art.manifest[k] for k in ("latency_steps",
-                                                              "throughput_steps")})
+    metrics = build_metrics(snn_out=result.outputs[0], ann_out=ann_out, labels=ds.y,
+                            result=result, ann_graph_macs=art.manifest["ann_macs_per_sample"],
+                            graph=graph, timing={k: art.manifest[k] for k in ("latency_steps",
+                                                                              "throughput_steps")})
+    from snnc.ir.quantized import is_quantized
+
+    metrics["mode"] = "bit-exact" if is_quantized(graph) else "float"
+    if "placement" in art.manifest:  # Loihi-class target: event energies + placement hops
+        from snnc.report.energy import loihi_energy
+        from snnc.targets import load_target
+
+        target = load_target(art.manifest["target"])
+        metrics.update(loihi_energy(result, art.manifest, target))
+        metrics["ann_energy_uj_per_sample"] = (art.manifest["ann_macs_per_sample"]
+                                               * target.energy.E_mac_ref * 1e-6)
+    return metrics
+
+
+def quantization_cost(artifact: Artifact | str | Path, data, *, limit: int | None = None,
+                      batch_size: int | None = None) -> dict:
+    """Accuracy cost of quantization: the float (ideal) and bit-exact networks of one artifact
+    on the same samples. Returns samples, float_accuracy, fixed_accuracy, delta_pp (fixed minus
+    float, percentage points; None without labels) and agreement (fraction of samples whose
+    top-1 is the same in both)."""
+    import numpy as np
+
+    from snnc.backends.reference.simulator import simulate
+
+    art = artifact if isinstance(artifact, Artifact) else load_artifact(artifact)
+    if "quantization" not in art.manifest:
+        raise SnncError(f"artifact for target '{art.manifest.get('target')}' is not quantized; "
+                        "compile for a fixed-point target (loihi1, loihi2)")
+    fgraph = float_graph(art)
+    classes = fgraph.outputs[0].type.size if len(fgraph.outputs[0].shape) == 1 else None
+    ds = load_dataset(data, fgraph.inputs[0].shape, num_classes=classes, limit=limit)
+    tops = [simulate(g, ds.x, batch_size=batch_size).outputs[0].reshape(len(ds), -1).argmax(1)
+            for g in (fgraph, art.graph)]
+    accs = [None if ds.y is None else float((t == ds.y).mean()) for t in tops]
+    return {"samples": len(ds), "float_accuracy": accs[0], "fixed_accuracy": accs[1],
+            "delta_pp": None if ds.y is None else 100.0 * (accs[1] - accs[0]),
+            "agreement": float(np.mean(tops[0] == tops[1]))}

@@ -8,21 +8,31 @@ Layout of ``X.snnc/``::
     source.onnx     the original ONNX model (ANN accuracy is measured from it later)
     ...             extra files given by the caller (placement.json, report.html)
 
-Writing is atomic (temp sibling directory, then rename) and deterministic (same inputs, same
-bytes). Loading checks the schema version and every hash and raises ``ArtifactError`` with a
-one-line message naming the path and the problem.
+Writing is atomic (temp sibling directory, then an atomic exchange or rename) and deterministic
+(same inputs, same bytes). Loading checks the schema version and every hash -- each file, each
+tensor, and the manifest itself (``manifest_sha256``, over its canonical JSON without that key, so
+hand edits of the graph section or the metrics are caught too) -- and raises ``ArtifactError``
+with a one-line message naming the path and the problem.
+
+A process killed mid-write leaves at most a hidden ``.NAME.tmp-PID-*`` directory next to the
+artifact, never a partial ``NAME``; the next write of the same artifact removes such leftovers
+of dead processes. For tests of exactly that, the environment variable ``SNNC_TEST_WRITE_DELAY``
+(seconds, default 0) makes the writer sleep after each file it writes into the temp directory.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import io
 import json
 import os
+import re
 import secrets
 import shutil
-import tempfile
+import sys
+import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,7 +55,8 @@ __all__ = [
     "verify_artifact",
 ]
 
-SCHEMA_VERSION = 1
+# 2: adds manifest_sha256 (integrity of the manifest itself, graph section included).
+SCHEMA_VERSION = 2
 
 MANIFEST = "manifest.json"
 TENSORS = "tensors.npz"
@@ -54,8 +65,9 @@ SOURCE = "source.onnx"
 # Manifest keys owned by this module: callers may not set them, or integrity could be forged.
 RESERVED_KEYS = frozenset({
     "schema_version", "snnc_version", "source_sha256", "tensors_sha256", "tensor_sha256",
-    "files_sha256", "graph",
+    "files_sha256", "manifest_sha256", "graph",
 })
+_TEST_DELAY_ENV = "SNNC_TEST_WRITE_DELAY"
 
 
 @dataclass(frozen=True)
@@ -88,6 +100,15 @@ def _json_default(o: object) -> object:
     raise TypeError(f"manifest value of type {type(o).__name__} is not JSON serializable")
 
 
+def _manifest_digest(manifest: dict) -> str:
+    """sha256 of the manifest's canonical JSON without its own digest; independent of whitespace
+    and key order, so it is checked on the parsed document, not on the file's bytes."""
+    body = {k: v for k, v in manifest.items() if k != "manifest_sha256"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
+                      default=_json_default)
+    return _sha256(text.encode("ascii"))
+
+
 def _npz_entries(data: bytes) -> dict[str, bytes]:
     """Raw .npy bytes of each entry of an .npz archive, keyed by array name."""
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
@@ -115,6 +136,55 @@ def _fsync_dir(path: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two existing directories (Linux renameat2 RENAME_EXCHANGE). Returns False
+    where the call is unavailable (other OS, old kernel, filesystem without support)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    rc = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
+    if rc == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_stale(out: Path) -> None:
+    """Remove temp/aside directories of ``out`` left by writers that were killed mid-write."""
+    pattern = re.compile(rf"^\.{re.escape(out.name)}\.(?:tmp|old)-(\d+)-[0-9a-f]+$")
+    with contextlib.suppress(OSError):
+        for entry in out.parent.iterdir():
+            m = pattern.match(entry.name)
+            if m and int(m.group(1)) != os.getpid() and not _pid_alive(int(m.group(1))):
+                shutil.rmtree(entry, ignore_errors=True)
+
+
+def _test_delay() -> float:
+    try:
+        return max(0.0, float(os.environ.get(_TEST_DELAY_ENV, "0") or 0))
+    except ValueError:
+        return 0.0
 
 
 def _umask() -> int:
@@ -150,6 +220,10 @@ def _build_files(graph: Graph, manifest: dict, source_model: bytes,
         "files_sha256": {k: _sha256(bytes(v)) for k, v in sorted(extra_files.items())},
         "graph": doc,
     })
+    # Round-trip through JSON first so the digest covers exactly what a reader will parse
+    # (numpy scalars become numbers, tuples lists).
+    full = json.loads(json.dumps(full, default=_json_default))
+    full["manifest_sha256"] = _manifest_digest(full)
     text = json.dumps(full, sort_keys=True, indent=1, default=_json_default) + "\n"
     files = {TENSORS: tensors, SOURCE: source}
     files.update({k: bytes(v) for k, v in extra_files.items()})
@@ -191,31 +265,43 @@ def write_artifact(out: str | Path, graph: Graph, manifest: dict, source_model: 
     # Build all bytes before touching the disk: serialization errors leave nothing behind.
     files = _build_files(graph, manifest, source_model, dict(extra_files or {}))
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+    _remove_stale(out)
+    # The writer's pid in the name lets a later write tell leftovers of dead writers apart.
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}-{secrets.token_hex(6)}"
+    os.mkdir(tmp, 0o777 & ~_umask())
     aside: Path | None = None
+    delay = _test_delay()
     try:
-        # mkdtemp makes a 0700 directory; give the artifact the usual permissions.
-        os.chmod(tmp, 0o777 & ~_umask())
         for name in sorted(files):
             _write_synced(tmp / name, files[name])
+            if delay:
+                time.sleep(delay)
         _fsync_dir(tmp)
-        if out.exists():
-            aside = out.parent / f".{out.name}.old-{secrets.token_hex(6)}"
-            os.rename(out, aside)
-        try:
-            os.rename(tmp, out)
-        except BaseException:
-            if aside is not None:
-                os.rename(aside, out)
-                aside = None
-            raise
+        if out.exists() and _exchange(tmp, out):
+            aside = tmp  # now holds the previous artifact; `out` was never missing
+        else:
+            if out.exists():
+                aside = out.parent / f".{out.name}.old-{os.getpid()}-{secrets.token_hex(6)}"
+                os.rename(out, aside)
+            try:
+                os.rename(tmp, out)
+            except BaseException:
+                if aside is not None:
+                    os.rename(aside, out)
+                    aside = None
+                raise
         _fsync_dir(out.parent)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if aside != tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
         raise
     if aside is not None:
         shutil.rmtree(aside, ignore_errors=True)
     return out
+
+
+def _one_line(e: BaseException) -> str:
+    return " ".join(str(e).split()) or type(e).__name__
 
 
 def _read_manifest(path: Path) -> dict:
@@ -229,8 +315,8 @@ def _read_manifest(path: Path) -> dict:
         raise ArtifactError(f"{path}: not an artifact ({MANIFEST} is missing)")
     try:
         manifest = json.loads(mpath.read_bytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ArtifactError(f"{path}: {MANIFEST} is not valid JSON ({e})") from None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        raise ArtifactError(f"{path}: {MANIFEST} is not valid JSON ({_one_line(e)})") from None
     if not isinstance(manifest, dict):
         raise ArtifactError(f"{path}: {MANIFEST} is not a JSON object")
     if "schema_version" not in manifest:
@@ -244,6 +330,10 @@ def _read_manifest(path: Path) -> dict:
     if version < SCHEMA_VERSION:
         raise ArtifactError(f"{path}: artifact schema version {version} is older than this snnc "
                             f"supports ({SCHEMA_VERSION}); recompile the model")
+    if not isinstance(manifest.get("manifest_sha256"), str):
+        raise ArtifactError(f"{path}: {MANIFEST} has no manifest_sha256")
+    if _manifest_digest(manifest) != manifest["manifest_sha256"]:
+        raise ArtifactError(f"{path}: {MANIFEST} was modified (sha256 mismatch)")
     for key, kind in (("source_sha256", str), ("tensors_sha256", str), ("tensor_sha256", dict),
                       ("graph", dict)):
         if not isinstance(manifest.get(key), kind):
@@ -321,6 +411,7 @@ def load_artifact(path: str | Path) -> Artifact:
     # Spiking op classes register themselves for deserialization on import; a fresh process
     # (e.g. `snnc simulate`) may not have imported them yet.
     import snnc.ir.neurons  # noqa: F401
+    import snnc.ir.quantized  # noqa: F401  (fixed-point ops of Loihi-target artifacts)
 
     path = Path(path)
     manifest, arrays, source = _check(path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -46,9 +47,13 @@ def written(tmp_path):
                           extra_files={"placement.json": b"{}\n"})
 
 
-def _rewrite_manifest(path: Path, **changes) -> None:
+def _rewrite_manifest(path: Path, rehash: bool = True, **changes) -> None:
+    """Edit manifest keys; with ``rehash`` the manifest's own digest is recomputed (as a forger
+    would), so that the checks behind it are what is tested."""
     m = json.loads((path / "manifest.json").read_text())
     m.update(changes)
+    if rehash:
+        m["manifest_sha256"] = art._manifest_digest(m)
     (path / "manifest.json").write_text(json.dumps(m, sort_keys=True, indent=1) + "\n")
 
 
@@ -181,6 +186,7 @@ def test_atomic_failure_keeps_previous_artifact(written, monkeypatch):
         real_rename(src, dst)
 
     monkeypatch.setattr(art.os, "rename", rename)
+    monkeypatch.setattr(art, "_exchange", lambda a, b: False)  # the portable two-rename path
     with pytest.raises(OSError, match="rename failed"):
         write_artifact(written, small_graph(), {"target": "cpu"}, b"new")
     assert {p.name: p.read_bytes() for p in written.iterdir()} == before
@@ -240,7 +246,9 @@ def test_missing_tensors_file(written):
 
 
 @pytest.mark.parametrize("version,pattern", [
-    (7, r"artifact schema version 7 is newer than this snnc supports \(1\); upgrade snnc"),
+    (7, rf"artifact schema version 7 is newer than this snnc supports \({SCHEMA_VERSION}\); "
+        "upgrade snnc"),
+    (1, r"schema version 1 is older"),
     (0, r"schema version 0 is older"),
     ("1", r"unknown artifact schema version '1'"),
 ])
@@ -254,6 +262,7 @@ def test_schema_versions(written, version, pattern):
 def test_schema_version_missing(written):
     m = json.loads((written / "manifest.json").read_text())
     del m["schema_version"]
+    m["manifest_sha256"] = art._manifest_digest(m)
     (written / "manifest.json").write_text(json.dumps(m))
     with pytest.raises(ArtifactError, match="no schema_version"):
         verify_artifact(written)
@@ -282,12 +291,181 @@ def test_manifest_not_json(written):
 def test_malformed_graph(written):
     m = json.loads((written / "manifest.json").read_text())
     m["graph"]["nodes"][0]["inputs"] = ["nowhere"]
+    m["manifest_sha256"] = art._manifest_digest(m)
     (written / "manifest.json").write_text(json.dumps(m))
     verify_artifact(written)  # no graph build there
     with pytest.raises(ArtifactError, match="malformed serialized graph") as e:
         load_artifact(written)
     assert str(written) in str(e.value)
     m["graph"]["nodes"][0]["op"] = "Bogus"
+    m["manifest_sha256"] = art._manifest_digest(m)
     (written / "manifest.json").write_text(json.dumps(m))
     with pytest.raises(ArtifactError, match="unknown op 'Bogus'"):
         load_artifact(written)
+
+
+# --------------------------------------------------------------------- manifest integrity
+def test_tampered_manifest_graph_section(written):
+    # Attributes in the graph section (here a padding) change results without touching any
+    # tensor: the manifest's own digest must catch them.
+    m = json.loads((written / "manifest.json").read_text())
+    conv = next(n for n in m["graph"]["nodes"] if n["output"]["name"] == "conv")
+    assert conv["params"]["padding"] == {"tuple": [1, 1, 1, 1]}
+    conv["params"]["padding"] = {"tuple": [0, 0, 0, 0]}
+    (written / "manifest.json").write_text(json.dumps(m, sort_keys=True, indent=1) + "\n")
+    with pytest.raises(ArtifactError, match=r"manifest\.json was modified \(sha256 mismatch\)"):
+        verify_artifact(written)
+
+
+def test_tampered_manifest_metadata(written):
+    _rewrite_manifest(written, rehash=False, target="cpu")
+    with pytest.raises(ArtifactError, match=r"manifest\.json was modified"):
+        load_artifact(written)
+    _rewrite_manifest(written, rehash=True)
+    assert load_artifact(written).manifest["target"] == "cpu"  # a re-hashed edit is valid
+
+
+def test_manifest_digest_ignores_formatting(written):
+    m = json.loads((written / "manifest.json").read_text())
+    (written / "manifest.json").write_text(json.dumps(m))  # compact, other layout
+    load_artifact(written)
+
+
+def test_manifest_without_digest(written):
+    m = json.loads((written / "manifest.json").read_text())
+    del m["manifest_sha256"]
+    (written / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(ArtifactError, match="no manifest_sha256"):
+        load_artifact(written)
+
+
+# -------------------------------------------------------------- kill in the middle of a write
+_WRITER = """
+import sys, numpy as np
+sys.path.insert(0, sys.argv[2])
+from test_artifact import small_graph, CALLER, SOURCE
+from snnc.artifact import write_artifact
+write_artifact(sys.argv[1], small_graph(), {"target": "new"}, SOURCE + b"new")
+"""
+
+
+def _kill_when_writing(cmd: list[str], out: Path, env_extra: dict, timeout: float = 60) -> None:
+    """Start ``cmd`` with a slowed writer, SIGKILL it once its temp dir holds a file."""
+    import signal
+    import time
+
+    env = {**os.environ, "SNNC_TEST_WRITE_DELAY": "30", **env_extra}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            tmps = [p for p in out.parent.glob(f".{out.name}.tmp-*") if any(p.iterdir())]
+            if tmps:
+                break
+            assert proc.poll() is None, proc.stderr.read().decode()
+            time.sleep(0.05)
+        else:
+            raise AssertionError("the writer never started writing")
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        assert proc.returncode == -signal.SIGKILL
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_kill_mid_write_leaves_no_artifact(tmp_path):
+    out = tmp_path / "k.snnc"
+    _kill_when_writing([sys.executable, "-c", _WRITER, str(out), str(Path(__file__).parent)],
+                       out, {})
+    assert not out.exists()  # no half artifact under the real name
+    leftovers = list(tmp_path.glob(".k.snnc.tmp-*"))
+    assert len(leftovers) == 1
+    # The next write of the same artifact removes the dead writer's temp directory.
+    write_artifact(out, small_graph(), CALLER, SOURCE)
+    assert [p.name for p in tmp_path.iterdir()] == ["k.snnc"]
+    load_artifact(out)
+
+
+def test_kill_mid_compile_keeps_previous_artifact(tmp_path):
+    lenet = Path(__file__).parents[1] / "examples" / "lenet"
+    out = tmp_path / "lenet.snnc"
+    cmd = [sys.executable, "-m", "snnc.cli", "compile", str(lenet / "lenet.onnx"),
+           "--calib", str(lenet / "calib.npz"), "-o", str(out), "-q"]
+    subprocess.run(cmd, check=True, capture_output=True, timeout=300)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    _kill_when_writing(cmd, out, {}, timeout=300)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    load_artifact(out)
+
+
+def test_overwrite_never_leaves_the_name_missing(written, monkeypatch):
+    # With the atomic exchange the old artifact is never renamed away first.
+    (written.parent / "p1").mkdir()
+    (written.parent / "p2").mkdir()
+    (written.parent / "p1" / "f").write_bytes(b"1")
+    exchange_works = art._exchange(written.parent / "p1", written.parent / "p2")
+    if exchange_works:
+        assert (written.parent / "p2" / "f").read_bytes() == b"1"
+    for d in ("p1", "p2"):
+        shutil.rmtree(written.parent / d)
+    calls = []
+    real = os.rename
+    monkeypatch.setattr(art.os, "rename", lambda a, b: (calls.append((a, b)), real(a, b)))
+    write_artifact(written, small_graph(), {"target": "cpu"}, b"new")
+    if exchange_works:
+        assert calls == []
+    assert load_artifact(written).source_model == b"new"
+    assert [p.name for p in written.parent.iterdir()] == ["a.snnc"]
+
+
+# ------------------------------------------------------------------ compile determinism (real)
+def test_compile_twice_is_byte_identical(tmp_path):
+    from snnc.api import compile_model
+
+    lenet = Path(__file__).parents[1] / "examples" / "lenet"
+    dirs = []
+    for name in ("one", "two"):
+        a = compile_model(lenet / "lenet.onnx", method="fs", calib=lenet / "calib.npz",
+                          out=tmp_path / name / "lenet.snnc")
+        dirs.append(a.path)
+    files = sorted(p.name for p in dirs[0].iterdir())
+    assert files == sorted(p.name for p in dirs[1].iterdir())
+    assert {"manifest.json", "tensors.npz", "source.onnx"} <= set(files)
+    for name in files:
+        assert (dirs[0] / name).read_bytes() == (dirs[1] / name).read_bytes(), name
+
+
+# ----------------------------------------------------------------- the CLI refuses tampering
+@pytest.fixture(scope="module")
+def lenet_artifact(tmp_path_factory):
+    from snnc.api import compile_model
+
+    lenet = Path(__file__).parents[1] / "examples" / "lenet"
+    return compile_model(lenet / "lenet.onnx", method="fs", calib=lenet / "calib.npz",
+                         out=tmp_path_factory.mktemp("cli") / "lenet.snnc").path
+
+
+@pytest.mark.parametrize("command", ["simulate", "inspect"])
+@pytest.mark.parametrize("victim", ["tensors.npz", "manifest.json", "source.onnx"])
+def test_cli_refuses_tampered_artifact(tmp_path, lenet_artifact, command, victim):
+    copy = tmp_path / "t.snnc"
+    shutil.copytree(lenet_artifact, copy)
+    data = bytearray((copy / victim).read_bytes())
+    if victim == "manifest.json":  # a plausible edit: a different threshold digit
+        text = data.decode()
+        i = text.index('"latency_steps": ') + len('"latency_steps": ')
+        data = bytearray((text[:i] + "9" + text[i:]).encode())
+    else:
+        data[len(data) // 2] ^= 0x01
+    (copy / victim).write_bytes(bytes(data))
+    lenet = Path(__file__).parents[1] / "examples" / "lenet"
+    args = [str(copy)] + (["--data", str(lenet / "test.npz"), "--limit", "4"]
+                          if command == "simulate" else [])
+    proc = subprocess.run([sys.executable, "-m", "snnc.cli", command, *args], capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert lines[0].startswith("error: ") and f"{victim} was modified" in lines[0], lines[0]

@@ -211,36 +211,44 @@ def encode(table: FSTable, x) -> tuple[np.ndarray, np.ndarray]:
     return y, spikes
 
 
-def encode_torch(table: FSTable, x):
+def encode_torch(table: FSTable, x, *, counts: bool = False):
     """Torch version of :func:`encode` for simulators: same dynamics, same order.
 
     Args:
         table: The FS parameters.
         x: A torch tensor of any shape, on any device. Floating tensors keep their dtype
             (float64 reproduces :func:`encode` exactly); others are cast to the default dtype.
+        counts: Return each neuron's spike count (shape of ``x``) instead of the (K, ...) spike
+            train: simulators that only count spikes save K-fold memory and a stack.
 
     Returns:
         ``(y, spikes)``: ``y`` with the shape, dtype and device of ``x``; ``spikes`` of shape
-        ``(K, *x.shape)``, same dtype (0.0 / 1.0) and device. Gradients are not defined through
-        the threshold (use a surrogate for training, as :func:`fit` does).
+        ``(K, *x.shape)`` (or ``x.shape`` with ``counts``), same dtype (0.0 / 1.0) and device.
+        Gradients are not defined through the threshold (use a surrogate for training, as
+        :func:`fit` does).
     """
     import torch
 
     if not torch.is_floating_point(x):
         x = x.to(torch.get_default_dtype())
-    params = torch.as_tensor(
-        np.stack([table.h, table.d, table.T]), dtype=x.dtype, device=x.device
-    )
-    h, d, T = params[0], params[1], params[2]
-    v = x
+    h, d, T = (table.h.tolist(), table.d.tolist(), table.T.tolist())
+    v = x.clone()
     y = torch.zeros_like(x)
+    z = torch.empty_like(x)
+    fired = torch.empty(x.shape, dtype=torch.bool, device=x.device)
+    total = torch.zeros_like(x) if counts else None
     spikes = []
     for t in range(table.K):
-        z = (v > T[t]).to(x.dtype)
-        spikes.append(z)
-        y = y + d[t] * z
-        v = v - h[t] * z
-    return y, torch.stack(spikes, dim=0)
+        # In place, but the same IEEE operations as encode(): y + d*z and v - h*z with z in {0, 1}
+        # are exact products, so the results agree bit for bit.
+        z.copy_(torch.gt(v, T[t], out=fired))
+        y.add_(z, alpha=d[t])
+        v.sub_(z, alpha=h[t])
+        if counts:
+            total.add_(z)
+        else:
+            spikes.append(z.clone())
+    return y, (total if counts else torch.stack(spikes, dim=0))
 
 
 def mse(table: FSTable, fn: Callable, x_range=(-10.0, 10.0), n_points: int = 100_001) -> float:

@@ -11,9 +11,12 @@ import numpy as np
 from snnc.compiler.frontend import load_onnx
 from snnc.compiler.passes.calibrate import DEFAULT_PERCENTILE, calibrate
 from snnc.compiler.passes.canonicalize import canonicalize
+from snnc.compiler.passes.convert_amos import circuit_depth, convert_amos
 from snnc.compiler.passes.convert_common import neuron_depth
 from snnc.compiler.passes.convert_fs import DEFAULT_K, convert_fs
 from snnc.compiler.passes.convert_rate import DEFAULT_TIMESTEPS, convert_rate
+from snnc.compiler.passes.convert_ttfs import DEFAULT_TIMESTEPS as TTFS_TIMESTEPS
+from snnc.compiler.passes.convert_ttfs import convert_ttfs
 from snnc.compiler.passes.fold_bn import fold_batchnorm
 from snnc.compiler.passes.prepare_spiking import prepare_spiking
 from snnc.errors import PassError, SnncError
@@ -23,15 +26,19 @@ from snnc.ir.verify import verify
 
 __all__ = ["CompileOptions", "CompileResult", "compile_graph", "METHODS", "timing_of"]
 
-METHODS = ("rate", "fs")
+METHODS = ("rate", "fs", "amos", "ttfs")
 
 
 @dataclass(frozen=True)
 class CompileOptions:
     method: str = "fs"
     target: str = "cpu"
-    timesteps: int | None = None  # rate: T (default 64); fs: K of ReLU gates (default 10)
-    percentile: float | None = None  # rate: 99.99; fs: 100 (alpha from the max, as ml_genn)
+    timesteps: int | None = None  # rate: T (default 64); fs/amos: K of ReLU gates (default
+    # 10); ttfs: T (default 5)
+    percentile: float | None = None  # rate: 99.99; fs/amos: 100 (alpha from the max, as
+    # ml_genn); ttfs: unused (thresholds fitted layer-wise, convert_ttfs)
+    finetune_epochs: int = 0  # epochs of surrogate-gradient fine-tuning (0: none)
+    seed: int = 0
 
     @property
     def effective_percentile(self) -> float:
@@ -40,8 +47,11 @@ class CompileOptions:
         return DEFAULT_PERCENTILE if self.method == "rate" else 100.0
 
     def to_dict(self) -> dict:
-        return {"method": self.method, "target": self.target, "timesteps": self.timesteps,
-                "percentile": self.percentile}
+        d = {"method": self.method, "target": self.target, "timesteps": self.timesteps,
+             "percentile": self.percentile}
+        if self.finetune_epochs:  # keys only when used: artifacts without fine-tuning unchanged
+            d.update(finetune_epochs=self.finetune_epochs, seed=self.seed)
+        return d
 
 
 @dataclass(frozen=True)
@@ -50,22 +60,30 @@ class CompileResult:
     ann: Graph
     pass_seconds: dict[str, float] = field(default_factory=dict)
     calibration: dict[str, dict] = field(default_factory=dict)
+    placement: object | None = None  # passes.place.Placement for Loihi-class targets
+    quantized: Graph | None = None  # fixed-point targets: the integer graph (graph stays float)
+    quantization: dict | None = None  # its report (passes.quantize.quantize_with_report)
 
 
 def timing_of(graph: Graph, method: str) -> dict[str, int]:
     """latency_steps (input to decision) and throughput_steps (steps between pipelined images)."""
     pops = [n.op for n in graph.nodes if isinstance(n.op, neurons.NEURON_OPS)]
-    if method == "rate":
+    if method in ("rate", "ttfs"):  # all layers step together over one window of T steps
         steps = max((p.timesteps for p in pops), default=1)
         return {"latency_steps": steps, "throughput_steps": steps}
+    if method == "amos":  # every neuron is used once per image: one new image every step
+        return {"latency_steps": circuit_depth(graph), "throughput_steps": 1}
     window = max((p.K for p in pops), default=1)  # all FS layers of a pipeline share the window
     return {"latency_steps": window * neuron_depth(graph), "throughput_steps": window}
 
 
 def compile_graph(source, calib_x: np.ndarray, options: CompileOptions,
                   on_pass: Callable[[str, float], None] | None = None,
-                  check: bool = True) -> CompileResult:
-    """Run the pass pipeline on an ONNX model (path, bytes or ModelProto)."""
+                  check: bool = True, finetune_data=None,
+                  on_epoch: Callable[..., None] | None = None) -> CompileResult:
+    """Run the pass pipeline on an ONNX model (path, bytes or ModelProto). With
+    ``finetune_data`` (a Dataset with labels) and ``options.finetune_epochs`` > 0 the converted
+    network is fine-tuned (passes/finetune.py); ``on_epoch`` receives its progress."""
     if options.method not in METHODS:
         raise SnncError(f"unknown method {options.method!r}; available: {', '.join(METHODS)}")
     seconds: dict[str, float] = {}
@@ -94,7 +112,38 @@ def compile_graph(source, calib_x: np.ndarray, options: CompileOptions,
     stats = run("calibrate", calibrate, ann, calib_x, options.effective_percentile)
     if options.method == "rate":
         snn = run("convert_rate", convert_rate, ann, stats, options.timesteps or DEFAULT_TIMESTEPS)
+    elif options.method == "amos":
+        snn = run("convert_amos", convert_amos, ann, stats, options.timesteps or DEFAULT_K)
+    elif options.method == "ttfs":
+        snn = run("convert_ttfs", convert_ttfs, ann, calib_x, options.timesteps or TTFS_TIMESTEPS)
     else:
         snn = run("convert_fs", convert_fs, ann, stats, options.timesteps or DEFAULT_K)
+    if finetune_data is not None and options.finetune_epochs > 0:
+        from snnc.compiler.passes.finetune import finetune
+
+        snn = run("finetune", lambda g: finetune(g, finetune_data.x, finetune_data.y,
+                                                 epochs=options.finetune_epochs,
+                                                 seed=options.seed, on_epoch=on_epoch), snn)
+    quantized, quant_report = None, None
+    if options.target != "cpu":  # fixed-point targets: integer formats (passes/quantize.py)
+        from snnc.compiler.passes.quantize import quantize_with_report
+        from snnc.targets import load_target
+
+        spec = load_target(options.target)
+        if spec.fixed_point:
+            absmax = float(np.abs(calib_x).max()) if np.size(calib_x) else 1.0
+            signed = bool(np.min(calib_x) < 0) if np.size(calib_x) else True
+            quantized, quant_report = run(
+                "quantize", lambda g: quantize_with_report(g, spec, input_absmax=absmax,
+                                                           input_signed=signed), snn)
+            if check:
+                verify(quantized)
+    placement = None
+    if options.target != "cpu":  # last pass (after quantize): core placement on the target
+        from snnc.compiler.passes.place import place
+        from snnc.targets import load_target
+
+        placement = run("place", place, quantized if quantized is not None else snn,
+                        load_target(options.target))
     calib = {k: {"percentile": v.percentile, "max": v.max, "min": v.min} for k, v in stats.items()}
-    return CompileResult(snn, ann, seconds, calib)
+    return CompileResult(snn, ann, seconds, calib, placement, quantized, quant_report)

@@ -15,7 +15,9 @@ from snnc.ir.ops import MaxPool2d, Op
 from snnc.ir.serialize import register_op_class
 from snnc.ir.types import Shape
 
-__all__ = ["IFNeurons", "FewSpikeNeurons", "SpikingMaxPool2d", "NEURON_OPS"]
+__all__ = ["IFNeurons", "FewSpikeNeurons", "SpikingMaxPool2d", "NEURON_OPS", "AmosNeurons",
+           "SingleSpikeNeurons", "HybridInputNeurons", "FirstSpikeMaxPool2d",
+           "neurons_per_gate"]
 
 
 @register_op_class
@@ -83,4 +85,102 @@ class SpikingMaxPool2d(MaxPool2d):
     row-major window order). Input spikes are counted including the current step."""
 
 
-NEURON_OPS = (IFNeurons, FewSpikeNeurons)
+NEURON_OPS = (IFNeurons, FewSpikeNeurons)  # extended below by the amos/ttfs populations
+
+
+@register_op_class
+@dataclass(frozen=True, eq=False)
+class AmosNeurons(Op):
+    """AMOS circuits (Stöckl & Maass 2019): every gate is a circuit of k = len(h) neurons that
+    each fire at most once per image -- the FS tables unrolled in space (docs/amos.md).
+
+    Neuron i (1..k) of a gate receives the gate input x (weight 1, synaptic delay i-1), an
+    inhibitory synapse -h_j from every neuron j < i (delay i-j-1, so all of its inputs arrive in
+    step i) and has threshold T_i. For circuit steps t = 1..k, with I_i(t) the input arriving at
+    neuron i in step t::
+
+        u_i(t) = u_i(t-1) + I_i(t)                          u_i(0) = 0
+        z_i(t) = [u_i(t) > T_i] * [t >= i] * (1 - fired_i(t-1))
+        fired_i(t) = fired_i(t-1) + z_i(t)                  # one-shot: refractory for good
+
+    so u_i(i) = x - sum_{j<i} h_j z_j and the circuit computes exactly the FS neuron. Neuron i's
+    outgoing synapse to consumer m has weight W_{m,gate} d_i: the value seen downstream is
+    y = sum_i d_i z_i. A gate layer takes k steps; images are pipelined one per step.
+    """
+
+    h: np.ndarray
+    d: np.ndarray
+    T: np.ndarray
+    activation: str = "relu"
+
+    def infer(self, x: Shape) -> Shape:
+        return x
+
+    @property
+    def K(self) -> int:
+        return int(self.h.shape[0])
+
+
+@register_op_class
+@dataclass(frozen=True, eq=False)
+class SingleSpikeNeurons(Op):
+    """Single-spike integrate-and-fire neurons (Datta et al. 2021): at most one spike per image,
+    fed by non-decaying current synapses (a Loihi CUBA neuron with current and voltage decay 0).
+
+    For t = 1..``timesteps``, with input current I(t) = W a(t) + b from the layer before::
+
+        v(t) = v(t-1) + I(t)                         v(0) = 0
+        s(t) = [v(t) >= threshold] * (1 - fired(t-1))
+        fired(t) = fired(t-1) + s(t)                 # infinite refractory period
+        a(t) = amplitude * fired(t)                  # what the next synapses carry
+
+    A spike switches on a synaptic current that stays on for the rest of the image, so a
+    consumer integrates amplitude * (T + 1 - t_spike) from it: earlier spikes stand for larger
+    values (time-to-first-spike code, linearly decoded by the next membrane). Each spike is
+    still one synaptic event per synapse; the persistence is the consumer's current state.
+    ``threshold`` and ``amplitude`` come from layer-wise calibration (convert_ttfs).
+    """
+
+    threshold: float
+    amplitude: float
+    timesteps: int
+
+    def infer(self, x: Shape) -> Shape:
+        return x
+
+
+@register_op_class
+@dataclass(frozen=True, eq=False)
+class HybridInputNeurons(Op):
+    """Single-spike hybrid input encoding (Datta et al. 2021) of the analog input x.
+
+    Step 1 passes the analog values (the first synaptic layer does MACs once); in steps
+    2..``timesteps`` every pixel with x > 0 emits one spike at::
+
+        t(x) = 2 + floor((1 - min(x, x_max) / x_max) * (timesteps - 1)),  capped at timesteps
+
+    so brighter pixels spike earlier (x = x_max at step 2). As for SingleSpikeNeurons, a spike
+    switches on a non-decaying current: a(1) = x; a(t) = x_max * [t >= t(x)] for t >= 2.
+    """
+
+    x_max: float
+    timesteps: int
+
+    def infer(self, x: Shape) -> Shape:
+        return x
+
+
+@register_op_class
+@dataclass(frozen=True, eq=False)
+class FirstSpikeMaxPool2d(MaxPool2d):
+    """Max-pool of single-spike (time-to-first-spike) populations: each window emits one spike,
+    in the step of the earliest spike among its inputs (earliest = largest value). On the
+    populations' outputs a(t) = amplitude * fired(t) this is the ordinary max-pool per step."""
+
+
+NEURON_OPS = NEURON_OPS + (AmosNeurons, SingleSpikeNeurons, HybridInputNeurons)
+
+
+def neurons_per_gate(op: Op) -> int:
+    """Spiking neurons per element of a population's output (k for AMOS circuits, else 1)."""
+    return op.K if isinstance(op, AmosNeurons) else 1

@@ -26,6 +26,8 @@ def analog_macs(graph: Graph) -> int:
     spiking: set[str] = set()
     total = 0
     for n in graph.nodes:
+        if isinstance(n.op, neurons.HybridInputNeurons):  # step 1 is analog: MACs downstream
+            continue
         if isinstance(n.op, neurons.NEURON_OPS) or any(v.name in spiking for v in n.inputs):
             spiking.add(n.name)
             if not isinstance(n.op, neurons.NEURON_OPS):
@@ -34,17 +36,43 @@ def analog_macs(graph: Graph) -> int:
     return total
 
 
+def _ort_errors() -> tuple[type[Exception], ...]:
+    """onnxruntime's exception classes (they derive from Exception, not RuntimeError)."""
+    from onnxruntime.capi import onnxruntime_pybind11_state as state
+
+    names = ("Fail", "InvalidArgument", "NoSuchFile", "NoModel", "EngineError",
+             "RuntimeException", "InvalidProtobuf", "ModelLoaded", "NotImplemented",
+             "InvalidGraph", "EPFail")
+    return tuple(getattr(state, n) for n in names if hasattr(state, n))
+
+
 def ann_predict(model_bytes: bytes, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """Outputs of the original ONNX model on ``x`` via onnxruntime (the ANN baseline)."""
     import onnxruntime as ort
 
+    from snnc.errors import BackendError
+
     opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    sess = ort.InferenceSession(model_bytes, opts, providers=["CPUExecutionProvider"])
-    inp = sess.get_inputs()[0]
-    static = inp.shape[0] if isinstance(inp.shape[0], int) else None
-    step = static or batch_size
-    outs = [sess.run(None, {inp.name: x[i:i + step]})[0] for i in range(0, len(x), step)]
+    opts.log_severity_level = 4
+    try:
+        sess = ort.InferenceSession(model_bytes, opts, providers=["CPUExecutionProvider"])
+        inp = sess.get_inputs()[0]
+        static = inp.shape[0] if isinstance(inp.shape[0], int) and inp.shape[0] > 0 else None
+        if static is not None and static * int(np.prod(x.shape[1:])) > 2**26:
+            raise BackendError(f"the ONNX model's input has a fixed batch size of {static}, too "
+                               "large to pad the data to for onnxruntime (export it with a "
+                               "dynamic batch axis)")
+        step = static or batch_size
+        outs = []
+        for i in range(0, len(x), step):
+            xb = x[i:i + step]
+            if len(xb) < step and static is not None:  # fixed batch: pad the last chunk
+                xb = np.concatenate([xb, np.zeros((step - len(xb), *xb.shape[1:]), xb.dtype)])
+            outs.append(sess.run(None, {inp.name: xb})[0][:len(x) - i])
+    except (RuntimeError, ValueError, *_ort_errors()) as e:
+        text = " ".join(str(e).split())
+        raise BackendError(f"onnxruntime cannot run the source model for the ANN baseline: "
+                           f"{text[:300]}") from None
     return np.concatenate(outs)
 
 
@@ -69,9 +97,15 @@ def build_metrics(*, snn_out: np.ndarray, ann_out: np.ndarray, labels: np.ndarra
         "analog_macs_per_sample": analog_macs(graph),
         "energy_uj_per_sample": (analog_macs(graph) * E_MAC_PJ + synops * E_AC_PJ) * 1e-6,
         "ann_energy_uj_per_sample": ann_graph_macs * E_MAC_PJ * 1e-6,
+        # Datta's compute-energy ratio E_ANN / E_SNN (how many times less energy than the ANN)
+        "energy_ratio_vs_ann": (ann_graph_macs * E_MAC_PJ
+                                / max(analog_macs(graph) * E_MAC_PJ + synops * E_AC_PJ, 1e-12)),
+        "max_spikes_per_neuron": (max(result.max_spikes.values())
+                                  if getattr(result, "max_spikes", None) else None),
         "layers": [
             {"name": name, "neurons": count,
-             "spikes_per_neuron": result.spikes.get(name, 0.0) / max(count * result.samples, 1)}
+             "spikes_per_neuron": result.spikes.get(name, 0.0) / max(count * result.samples, 1),
+             "max_spikes_per_neuron": getattr(result, "max_spikes", {}).get(name)}
             for name, count in result.neurons.items()
         ],
         "wall_s": result.wall_s,

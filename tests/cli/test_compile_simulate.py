@@ -85,4 +85,4 @@ def test_newer_schema_is_refused(tmp_path, artifact):
 def test_unknown_method_and_target(tmp_path):
     base = ["compile", str(LENET / "lenet.onnx"), "--calib", str(LENET / "calib.npz")]
     assert_user_error(snnc(*base, "--method", "magic"), "magic")
-    assert_user_error(snnc(*base, "--target", "loihi2"), "loihi2")
+    assert_user_error(snnc(*base, "--target", "loihi9"), "loihi9")  # loihi1/2 compile now

@@ -338,7 +338,7 @@ def test_fit_quick_is_accurate_deterministic_and_cached(tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise AssertionError("cache miss: fit() retrained")
 
-    monkeypatch.setattr(fs_params, "_fit_batched", boom)
+    monkeypatch.setattr(fs_params, "_train", boom)
     d = fit(_clipped_relu, 12, QUICK_RANGE, **QUICK)  # served from the JSON file
     assert d == a
     # A different seed is a different key: it must retrain.

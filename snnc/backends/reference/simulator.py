@@ -43,6 +43,11 @@ class _Counters:
     spikes: dict[str, float] = field(default_factory=dict)
     synops: dict[str, float] = field(default_factory=dict)
     fanout: dict[str, torch.Tensor] = field(default_factory=dict)
+    max_spikes: dict[str, float] = field(default_factory=dict)  # most spikes of one neuron
+
+    def record_max(self, key: str, counts: torch.Tensor) -> None:
+        if counts.numel():
+            self.max_spikes[key] = max(self.max_spikes.get(key, 0.0), float(counts.max()))
 
     def add(self, table: dict, key: str, value: torch.Tensor | float) -> None:
         table[key] = table.get(key, 0.0) + float(value)
@@ -56,6 +61,8 @@ class SimulationResult:
     synops: dict[str, float]  # synaptic events per consuming layer over all samples
     samples: int
     wall_s: float
+    max_spikes: dict[str, float] = field(default_factory=dict)  # per population: most spikes
+    # any single neuron emitted for one sample (from per-neuron records; AMOS and TTFS only)
 
     @property
     def spikes_per_neuron(self) -> float:
@@ -129,6 +136,10 @@ class _Rules(dict):
         self[neurons.FewSpikeNeurons] = self.few_spike
         self[neurons.SpikingMaxPool2d] = self.spiking_max_pool
         self[ops.MaxPool2d] = self.max_pool
+        self[neurons.AmosNeurons] = self.amos
+        self[neurons.SingleSpikeNeurons] = self.single_spike
+        self[neurons.HybridInputNeurons] = self.hybrid_input
+        self[neurons.FirstSpikeMaxPool2d] = self.first_spike_max_pool
         self.interp: Interpreter | None = None
 
     @property
@@ -184,10 +195,71 @@ class _Rules(dict):
 
     def few_spike(self, op: neurons.FewSpikeNeurons, sig: Signal) -> Signal:
         x = sig.x.mean(0) if sig.x.shape[0] > 1 else sig.x[0]
-        y, z = encode_torch(FSTable(op.h, op.d, op.T, op.activation), x)
-        events = z.sum(0)
+        y, events = encode_torch(FSTable(op.h, op.d, op.T, op.activation), x, counts=True)
         self.c.add(self.c.spikes, self.node.name, events.sum())
         return Signal(y.unsqueeze(0), events)
+
+    def amos(self, op: neurons.AmosNeurons, sig: Signal) -> Signal:
+        """The k one-shot neurons of every gate, stepped through the circuit's k steps. Delays
+        make all inputs of neuron i arrive in step i: the gate input x (delay i-1) and the
+        inhibition -h_j of every earlier neuron's spike (delay i-j-1). ``counts[i]`` is the
+        record of neuron i's spikes; downstream sees sum_i d_i counts[i]."""
+        x = sig.x.mean(0) if sig.x.shape[0] > 1 else sig.x[0]
+        k = op.K
+        h, d, T = (torch.as_tensor(np.array(a), dtype=x.dtype, device=x.device)
+                   for a in (op.h, op.d, op.T))
+        u = torch.zeros((k, *x.shape), dtype=x.dtype, device=x.device)
+        fired = torch.zeros((k, *x.shape), dtype=torch.bool, device=x.device)
+        counts = torch.zeros((k, *x.shape), dtype=x.dtype, device=x.device)
+        # what reaches neuron t in step t: x - h_0 z_0 - ... - h_{t-1} z_{t-1}, summed in this
+        # order (the FS neuron's order, so both agree bit for bit)
+        arriving = x
+        view = (-1,) + (1,) * x.dim()
+        for t in range(k):  # step t+1: neuron t receives x and the delayed inhibition
+            u[t] += arriving
+            armed = slice(0, t + 1)  # neuron i cannot fire before its input arrives (step i)
+            z = (u[armed] > T[armed].reshape(view)) & ~fired[armed]
+            fired[armed] |= z
+            counts[armed] += z.to(x.dtype)
+            # spikes of this step reach neuron i > t after the delay that aligns them to step i
+            arriving = arriving - h[t] * z[t].to(x.dtype)
+        y = torch.zeros_like(x)
+        for i in range(k):  # outgoing synapses W d_i, accumulated in circuit order
+            y = y + d[i] * counts[i]
+        events = counts.sum(0)
+        self.c.add(self.c.spikes, self.node.name, events.sum())
+        self.c.record_max(self.node.name, counts)
+        return Signal(y.unsqueeze(0), events)
+
+    def single_spike(self, op: neurons.SingleSpikeNeurons, sig: Signal) -> Signal:
+        current = sig.x
+        v = torch.zeros_like(current[0])
+        fired = torch.zeros(current.shape[1:], dtype=torch.bool, device=current.device)
+        out = torch.zeros((op.timesteps, *current.shape[1:]), dtype=current.dtype,
+                          device=current.device)
+        events = torch.zeros_like(v)  # the record of every neuron's spikes
+        for t in range(op.timesteps):
+            v += current[t if current.shape[0] > 1 else 0]
+            s = (v >= op.threshold) & ~fired
+            events += s.to(v.dtype)
+            fired |= s
+            out[t] = fired.to(v.dtype)
+        self.c.add(self.c.spikes, self.node.name, events.sum())
+        self.c.record_max(self.node.name, events)
+        return Signal(out * op.amplitude, events)
+
+    def hybrid_input(self, op: neurons.HybridInputNeurons, sig: Signal) -> Signal:
+        x = sig.x.mean(0) if sig.x.shape[0] > 1 else sig.x[0]
+        out, events = hybrid_input(op, x)
+        self.c.add(self.c.spikes, self.node.name, events.sum())
+        self.c.record_max(self.node.name, events)
+        return Signal(out, events)
+
+    def first_spike_max_pool(self, op: neurons.FirstSpikeMaxPool2d, sig: Signal) -> Signal:
+        if sig.events is None:
+            raise RuntimeError("first-spike max-pool needs spiking input")
+        out = first_spike_max_pool(op, sig.x)
+        return Signal(out, (out[-1] != 0).to(out.dtype))
 
     def spiking_max_pool(self, op: neurons.SpikingMaxPool2d, sig: Signal) -> Signal:
         if sig.events is None:
@@ -201,6 +273,32 @@ class _Rules(dict):
         return Signal(out, (out != 0).to(out.dtype).sum(0))
 
 
+def hybrid_input(op, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """HybridInputNeurons on x (N, ...): its output a(t) (T, N, ...) and spike counts (N, ...)."""
+    spikes = hybrid_spike_train(x, op.x_max, op.timesteps)  # steps 2..T
+    return torch.cat([x.unsqueeze(0), torch.cumsum(spikes, 0) * op.x_max], 0), spikes.sum(0)
+
+
+def first_spike_max_pool(op, x: torch.Tensor) -> torch.Tensor:
+    """FirstSpikeMaxPool2d on single-spike outputs a(t) = amplitude fired(t), (T, N, C, H, W):
+    the max-pool of every step, whose window fires in the step of its earliest input spike."""
+    steps, batch = x.shape[:2]
+    out = ANN_RULES[ops.MaxPool2d](op, x.reshape(steps * batch, *x.shape[2:]))
+    return out.reshape(steps, batch, *out.shape[1:])
+
+
+def hybrid_spike_train(x: torch.Tensor, x_max: float, timesteps: int) -> torch.Tensor:
+    """Spikes (timesteps-1, ...) of HybridInputNeurons for steps 2..T: one per pixel x > 0, at
+    step 2 + floor((1 - min(x, x_max)/x_max)(T-1)) capped at T (brighter = earlier)."""
+    steps = timesteps - 1
+    if steps < 1:
+        return x.new_zeros((0, *x.shape))
+    rel = 1.0 - torch.clamp(x, max=x_max) / x_max
+    slot = torch.clamp(torch.floor(rel * steps), max=steps - 1)  # 0-based step index - 2
+    t = torch.arange(steps, dtype=x.dtype, device=x.device).reshape((-1,) + (1,) * x.dim())
+    return ((slot.unsqueeze(0) == t) & (x > 0).unsqueeze(0)).to(x.dtype)
+
+
 def _readout(sig: Signal) -> torch.Tensor:
     return sig.x.mean(0)
 
@@ -208,16 +306,26 @@ def _readout(sig: Signal) -> torch.Tensor:
 def simulate(graph: Graph, x: np.ndarray, *, batch_size: int | None = None,
              device: torch.device | str | None = None, dtype: torch.dtype = torch.float32,
              progress: Callable[[int], None] | None = None) -> SimulationResult:
-    """Run the converted graph on ``x`` (N, ...) and return readouts and spike statistics."""
+    """Run the converted graph on ``x`` (N, ...) and return readouts and spike statistics.
+    Quantized graphs (from ``quantize``) run bit-exactly in integers (``fixed_point``)."""
+    from snnc.ir.quantized import is_quantized
+
+    if is_quantized(graph):
+        from snnc.backends.reference.fixed_point import simulate_fixed
+
+        return simulate_fixed(graph, x, batch_size=batch_size, device=device, progress=progress)
     device = torch.device(device) if device is not None else default_device()
     counters = _Counters()
     rules = _Rules(counters, dtype)
     interp = rules.interp = Interpreter(rules)
-    steps = max([n.op.timesteps for n in graph.nodes if isinstance(n.op, neurons.IFNeurons)],
-                default=1)
+    steps = max([n.op.timesteps for n in graph.nodes
+                 if isinstance(n.op, (neurons.IFNeurons, neurons.SingleSpikeNeurons))]
+                + [neurons.neurons_per_gate(n.op) for n in graph.nodes], default=1)
     widest = max([n.output.type.size for n in graph.nodes] + [1])
-    if batch_size is None:  # bound the largest (T, N, ...) activation to ~64M elements
-        batch_size = int(max(1, min(1024, 2**26 // (steps * widest))))
+    if batch_size is None:  # from available memory: see backends/reference/memory.py
+        from snnc.backends.reference.memory import auto_batch_size
+
+        batch_size = auto_batch_size(steps, widest, torch.finfo(dtype).bits // 8, device)
     outputs: list[list[np.ndarray]] = [[] for _ in graph.outputs]
     start = time.perf_counter()
     with torch.no_grad():
@@ -229,8 +337,9 @@ def simulate(graph: Graph, x: np.ndarray, *, batch_size: int | None = None,
             if progress is not None:
                 progress(len(xb))
     wall = time.perf_counter() - start
-    neuron_counts = {n.name: n.output.type.size for n in graph.nodes
-                     if isinstance(n.op, neurons.NEURON_OPS)}
+    neuron_counts = {n.name: n.output.type.size * neurons.neurons_per_gate(n.op)
+                     for n in graph.nodes if isinstance(n.op, neurons.NEURON_OPS)}
     return SimulationResult([np.concatenate(o) for o in outputs], dict(counters.spikes),
-                            neuron_counts, dict(counters.synops), len(x), wall)
+                            neuron_counts, dict(counters.synops), len(x), wall,
+                            dict(counters.max_spikes))
 

@@ -1,6 +1,7 @@
 """ONNX -> IR. Steps: read (external data kept inside the model's folder), structural checks
 (undefined inputs, cycles; unsorted nodes are sorted), onnx checker, NaN/Inf weights, version
-conversion to the canonical opset, shape inference, one pre-scan that lists every unsupported node,
+conversion to the canonical opset, shape inference, tensor size cap (``MAX_TENSOR_ELEMENTS``),
+one pre-scan that lists every unsupported node,
 then conversion node by node with constant folding of everything that does not depend on the input.
 """
 
@@ -22,7 +23,8 @@ from snnc.ir.graph import Graph, GraphBuilder, eliminate_dead_nodes
 from snnc.ir.ops import Constant, Op, ShapeError
 from snnc.ir.types import TensorType, Value
 
-__all__ = ["load_onnx", "read_model", "ConversionContext", "CANONICAL_OPSET", "BATCH"]
+__all__ = ["load_onnx", "read_model", "model_file_bytes", "ConversionContext", "CANONICAL_OPSET",
+           "BATCH"]
 
 CANONICAL_OPSET = 13
 # Stand-in for the symbolic batch size inside folded shape arithmetic (Shape -> Gather -> Concat
@@ -30,11 +32,23 @@ CANONICAL_OPSET = 13
 BATCH = 2**31 - 3
 _NONDETERMINISTIC = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike",
                      "Multinomial", "Bernoulli"}
+# Largest tensor (elements, batch included where static) snnc will materialize: 2^30 float32 is
+# 4 GiB, far beyond any network that fits neuromorphic hardware; a model asking for more is
+# refused before constant folding could exhaust memory.
+MAX_TENSOR_ELEMENTS = 2**30
 _FLOAT_TYPES = {onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16}
 
 
 def _node_label(node: onnx.NodeProto, index: int) -> str:
     return node.name or (node.output[0] if node.output else f"{node.op_type}_{index}")
+
+
+def _to_array(t: onnx.TensorProto) -> np.ndarray:
+    """numpy_helper.to_array with malformed tensors (data size vs dims/dtype) as InvalidModel."""
+    try:
+        return numpy_helper.to_array(t)
+    except Exception as e:  # ValueError, TypeError, KeyError (unknown dtype) from onnx/numpy
+        raise InvalidModel(f"tensor '{t.name}' is malformed ({_first_line(e)})") from None
 
 
 def _first_line(e: Exception) -> str:
@@ -45,16 +59,40 @@ def _first_line(e: Exception) -> str:
 # --------------------------------------------------------------------------------------- reading
 def read_model(source: str | os.PathLike | bytes | onnx.ModelProto) -> onnx.ModelProto:
     """Parse a model; external data may only come from files inside the model's folder."""
-    if isinstance(source, onnx.ModelProto):
-        return source
-    if isinstance(source, bytes):
-        return _parse(source, "<bytes>")
+    if isinstance(source, (onnx.ModelProto, bytes)):
+        model = source if isinstance(source, onnx.ModelProto) else _parse(source, "<bytes>")
+        # Without a file there is no folder to confine external data to (onnx would read paths
+        # relative to the working directory).
+        if _external_tensors(model):
+            raise InvalidModel(f"tensor '{_external_tensors(model)[0].name}' refers to external "
+                               "data; load the model from its file path")
+        return model
     path = Path(source)
     if not path.is_file():
         raise InvalidModel(f"model file '{path}' does not exist")
     model = _parse(path.read_bytes(), str(path))
     _load_external_data(model, path.parent)
     return model
+
+
+def model_file_bytes(path: str | os.PathLike) -> bytes:
+    """A model file's bytes as a self-contained ONNX model: the file itself, or, when it keeps
+    weights in external data files, the model with those weights inlined -- an artifact must
+    never point back into the source folder (nor make onnxruntime read files relative to the
+    working directory)."""
+    path = Path(path)
+    raw = path.read_bytes()
+    model = _parse(raw, str(path))
+    if not _external_tensors(model):
+        return raw
+    _load_external_data(model, path.parent)
+    return model.SerializeToString()
+
+
+def _external_tensors(model: onnx.ModelProto) -> list[onnx.TensorProto]:
+    from onnx.external_data_helper import _get_all_tensors, uses_external_data
+
+    return [t for t in _get_all_tensors(model) if uses_external_data(t)]
 
 
 def _parse(data: bytes, label: str) -> onnx.ModelProto:
@@ -69,24 +107,39 @@ def _parse(data: bytes, label: str) -> onnx.ModelProto:
 
 
 def _load_external_data(model: onnx.ModelProto, base: Path) -> None:
-    from onnx.external_data_helper import _get_all_tensors, uses_external_data
-
+    """Inline every external tensor, reading only regular files inside ``base`` (after resolving
+    symlinks and ``..``). snnc reads the bytes itself from the checked path rather than letting
+    onnx join the location again, and validates offset and length against the file."""
     base = base.resolve()
-    for tensor in _get_all_tensors(model):
-        if not uses_external_data(tensor):
-            continue
+    for tensor in _external_tensors(model):
         info = {e.key: e.value for e in tensor.external_data}
-        target = (base / info.get("location", "")).resolve()
-        if base != target and base not in target.parents:
-            raise InvalidModel(f"tensor '{tensor.name}': external data '{info.get('location')}' "
-                               f"lies outside the model's folder")
+        loc = info.get("location", "")
+        label = f"tensor '{tensor.name}': external data '{loc}'"
+        if not loc or "\0" in loc:
+            raise InvalidModel(f"tensor '{tensor.name}': external data has no valid location")
+        try:
+            target = (base / loc).resolve()
+        except (OSError, RuntimeError, ValueError) as e:  # symlink loops, bad names
+            raise InvalidModel(f"{label} cannot be resolved ({_first_line(e)})") from None
+        if os.path.isabs(loc) or (base != target and base not in target.parents):
+            raise InvalidModel(f"{label} lies outside the model's folder")
         if not target.is_file():
-            raise InvalidModel(f"tensor '{tensor.name}': external data file "
-                               f"'{info.get('location')}' not found")
-    try:
-        onnx.external_data_helper.load_external_data_for_model(model, str(base))
-    except Exception as e:
-        raise InvalidModel(f"cannot read external data: {_first_line(e)}") from e
+            raise InvalidModel(f"{label}: file not found (or not a regular file)")
+        try:
+            offset = int(info.get("offset", "0") or 0)
+            length = int(info["length"]) if info.get("length") else None
+        except ValueError:
+            raise InvalidModel(f"{label}: offset/length are not integers") from None
+        size = target.stat().st_size
+        if offset < 0 or (length is not None and length < 0) or offset > size \
+                or offset + (length or 0) > size:
+            raise InvalidModel(f"{label}: offset {offset} and length {length} do not fit the "
+                               f"file ({size} bytes)")
+        with open(target, "rb") as f:
+            f.seek(offset)
+            tensor.raw_data = f.read(-1 if length is None else length)
+        tensor.data_location = onnx.TensorProto.DEFAULT
+        del tensor.external_data[:]
 
 
 # -------------------------------------------------------------------------------- validation
@@ -130,16 +183,18 @@ def _check_structure(model: onnx.ModelProto) -> None:
 
 
 def _check_weights(model: onnx.ModelProto) -> None:
-    tensors = list(model.graph.initializer) + [
-        a.t for n in model.graph.node if n.op_type == "Constant" for a in n.attribute
+    # Constant values and ConstantOfShape fills are weights too.
+    tensors = [(f"initializer '{t.name}'", t) for t in model.graph.initializer] + [
+        (f"node '{_node_label(n, i)}' ({n.op_type}) attribute '{a.name}'", a.t)
+        for i, n in enumerate(model.graph.node) for a in n.attribute
         if a.type == onnx.AttributeProto.TENSOR]
-    for t in tensors:
+    for label, t in tensors:
         if t.data_type not in _FLOAT_TYPES:
             continue
-        a = numpy_helper.to_array(t)
+        a = _to_array(t)
         if not np.all(np.isfinite(a)):
             bad = "NaN" if np.isnan(a).any() else "Inf"
-            raise InvalidModel(f"initializer '{t.name}' contains {bad} values")
+            raise InvalidModel(f"{label} contains {bad} values")
 
 
 def _validate(model: onnx.ModelProto) -> onnx.ModelProto:
@@ -159,7 +214,26 @@ def _validate(model: onnx.ModelProto) -> onnx.ModelProto:
         model = onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
     except Exception as e:
         raise InvalidModel(f"ONNX shape inference failed: {_first_line(e)}") from e
+    _check_sizes(model)
     return model
+
+
+def _check_sizes(model: onnx.ModelProto) -> None:
+    """Refuse tensors (as declared or inferred) larger than MAX_TENSOR_ELEMENTS."""
+    g = model.graph
+    declared = [(v.name, [d.dim_value if d.HasField("dim_value") else 1
+                          for d in v.type.tensor_type.shape.dim])
+                for v in [*g.input, *g.value_info, *g.output]]
+    declared += [(t.name, list(t.dims)) for t in g.initializer]
+    for name, dims in declared:
+        if any(d < 0 for d in dims):
+            raise InvalidModel(f"tensor '{name}' has a negative dimension {dims}")
+        size = 1
+        for d in dims:
+            size *= d
+        if size > MAX_TENSOR_ELEMENTS:
+            raise InvalidModel(f"tensor '{name}' of shape {dims} has {size:,} elements; snnc "
+                               f"materializes at most {MAX_TENSOR_ELEMENTS:,} per tensor")
 
 
 # -------------------------------------------------------------------------------- conversion
@@ -220,7 +294,7 @@ def _attributes(node: onnx.NodeProto) -> dict[str, object]:
         if isinstance(v, bytes):
             v = v.decode()
         elif isinstance(v, onnx.TensorProto):
-            v = numpy_helper.to_array(v)
+            v = _to_array(v)
         elif isinstance(v, list) and v and isinstance(v[0], bytes):
             v = [s.decode() for s in v]
         out[a.name] = v
@@ -241,7 +315,10 @@ def _fold(node: onnx.NodeProto, inputs: Sequence[np.ndarray | None], opset: int)
             n, onnx.helper.np_dtype_to_tensor_dtype(x.dtype), None) for n, x in feeds.items()],
         [onnx.helper.make_empty_tensor_value_info(o) for o in folded.output])
     model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", opset)])
-    return [np.asarray(o) for o in ReferenceEvaluator(model).run(None, feeds)]
+    # Overflow/invalid warnings would print to stderr; non-finite results are refused by the
+    # caller with an error naming the node instead.
+    with np.errstate(all="ignore"):
+        return [np.asarray(o) for o in ReferenceEvaluator(model).run(None, feeds)]
 
 
 def _graph_inputs(model: onnx.ModelProto, b: GraphBuilder) -> tuple[dict, int | None]:
@@ -302,7 +379,7 @@ def load_onnx(source: str | os.PathLike | bytes | onnx.ModelProto) -> Graph:
     b = GraphBuilder(model.graph.name or "main")
     env, static_batch = _graph_inputs(model, b)
     for t in model.graph.initializer:
-        env[t.name] = numpy_helper.to_array(t)
+        env[t.name] = _to_array(t)
     ctx = ConversionContext(b, opset, static_batch)
     unsupported_outputs: dict[str, str] = {}
     for idx, node in enumerate(model.graph.node):
@@ -322,6 +399,10 @@ def load_onnx(source: str | os.PathLike | bytes | onnx.ModelProto) -> Graph:
                 outs = _fold(node, inputs, opset)
             except Exception as e:
                 ctx.fail(f"constant folding failed: {_first_line(e)}")
+            for o in outs:  # finite weights can still fold to NaN/Inf (overflow, 0/0, log 0)
+                if o.dtype.kind in "fc" and not np.all(np.isfinite(o)):
+                    raise InvalidModel(f"node '{ctx.label}' ({node.op_type}): constant-folded "
+                                       "weights contain NaN/Inf values")
             env.update(zip(node.output, outs))
             continue
         fn = lookup(node.op_type, opset, node.domain)

@@ -6,7 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
+from snnc.errors import PassError
 from snnc.ir import ops
 from snnc.ir.graph import Graph
 from snnc.ir.interpret import run_ann
@@ -34,6 +36,12 @@ def calibrate(graph: Graph, x: np.ndarray, percentile: float = DEFAULT_PERCENTIL
     hi: dict[str, float] = {}
 
     def observe(node, out):
+        # Overflowing weights (finite but huge) make NaN/Inf activations, and those would turn
+        # into NaN thresholds: a network that silently computes garbage. Refuse instead.
+        if out.is_floating_point() and not bool(torch.isfinite(out).all()):
+            raise PassError(f"calibrate: node '{node.name}' ({type(node.op).__name__}) computes "
+                            "NaN/Inf on the calibration data (weights or inputs overflow "
+                            "float32)")
         if not isinstance(node.op, ops.Activation):
             return
         a = out.detach().float().cpu().numpy().ravel()

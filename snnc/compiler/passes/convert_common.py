@@ -32,10 +32,12 @@ def reject(node: Node, method: str, why: str) -> None:
                         f"(method {method})")
 
 
-def neuron_depth(graph: Graph) -> int:
-    """Number of neuron populations on the longest input-to-output path."""
+def neuron_depth(graph: Graph, steps=None) -> int:
+    """Number of neuron populations on the longest input-to-output path; with ``steps`` (op ->
+    int), the largest sum of ``steps(op)`` over the populations of one path instead."""
     g = graph.to_networkx()
-    weight = {n.name: int(isinstance(n.op, neurons.NEURON_OPS)) for n in graph.nodes}
+    weight = {n.name: (steps(n.op) if steps is not None else 1)
+              if isinstance(n.op, neurons.NEURON_OPS) else 0 for n in graph.nodes}
     depth: dict[str, int] = {}
     for name in nx.topological_sort(g):
         preds = [depth[p] for p in g.predecessors(name)]

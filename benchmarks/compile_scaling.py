@@ -1,0 +1,98 @@
+"""Placement on the onnx package's light zoo models: time, cores, lower bound, traffic.
+
+For each zoo model that converts (frontend -> canonicalize -> fold_bn -> prepare_spiking ->
+convert_fs with synthetic calibration stats; placement does not depend on the statistics), place
+it on a Loihi 2 sized like Hala Point (1,152 chips) and a Loihi 1 sized like Pohoiki Springs
+(768 chips), and print: neurons, placement time, cores, cores_lower_bound, their ratio, and the
+hop energy of spike routes relative to a Lava-style sequential fill of the same slices (one slice
+per core, chip = id // cores_per_chip, row-major mesh order). Models whose single neurons exceed
+a core (fan-in above the input-axon limit) print the one-line error instead.
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/compile_scaling.py [--in-axons N] [MODEL...]
+
+``--in-axons N`` overrides max_in_axons (Loihi 2's is unpublished; 4,096 is Loihi 1's).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import onnx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "frontend")]
+
+from test_onnx_backend_models import LIGHT, randomize_fills  # noqa: E402
+
+from snnc.compiler.frontend import load_onnx  # noqa: E402
+from snnc.compiler.passes.calibrate import ActivationStats  # noqa: E402
+from snnc.compiler.passes.canonicalize import canonicalize  # noqa: E402
+from snnc.compiler.passes.convert_fs import convert_fs  # noqa: E402
+from snnc.compiler.passes.fold_bn import fold_batchnorm  # noqa: E402
+from snnc.compiler.passes.place import place, sequential_fill_cost  # noqa: E402
+from snnc.compiler.passes.prepare_spiking import prepare_spiking  # noqa: E402
+from snnc.errors import SnncError  # noqa: E402
+from snnc.ir import ops  # noqa: E402
+from snnc.targets import load_target  # noqa: E402
+
+SYSTEMS = {"loihi2": ("Hala Point", 1152), "loihi1": ("Pohoiki Springs", 768)}
+
+
+def snn_graph(path: Path):
+    g = prepare_spiking(fold_batchnorm(canonicalize(load_onnx(randomize_fills(onnx.load(path))))))
+    stats = {n.name: ActivationStats(1.0, 1.0, 0.0) for n in g.nodes
+             if isinstance(n.op, ops.Activation)}
+    return convert_fs(g, stats)
+
+
+def big_target(base: str, in_axons: int | None, tmp: Path):
+    system, chips = SYSTEMS[base]
+    text = f'base = "{base}"\nname = "{base}-{chips}"\n[chip]\nchips_per_system = {chips}\n' \
+           f'system = "{system}"\n'
+    if in_axons:
+        text += f"[core]\nmax_in_axons = {in_axons}\n"
+    f = tmp / f"{base}.toml"
+    f.write_text(text)
+    return load_target(f)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("models", nargs="*")
+    ap.add_argument("--in-axons", type=int, default=None)
+    args = ap.parse_args()
+    paths = [p for p in LIGHT if not args.models or any(m in p.stem for m in args.models)]
+    tmp = Path(tempfile.mkdtemp())
+    targets = [big_target(b, args.in_axons, tmp) for b in SYSTEMS]
+    print(f"{'model':<22}{'target':<13}{'neurons':>11}{'place s':>9}{'cores':>8}{'bound':>8}"
+          f"{'ratio':>7}{'hop E vs seq':>14}")
+    for path in paths:
+        try:
+            g = snn_graph(path)
+        except SnncError as e:
+            print(f"{path.stem:<22}not convertible: {e}")
+            continue
+        for t in targets:
+            t0 = time.perf_counter()
+            try:
+                pl = place(g, t)
+            except SnncError as e:
+                print(f"{path.stem:<22}{t.name:<13}error after {time.perf_counter() - t0:.1f} s: "
+                      f"{e}")
+                continue
+            dt = time.perf_counter() - t0
+            seq = sequential_fill_cost(pl, g, t)
+            ratio = pl.traffic["hop_energy_pj"] / seq if seq else float("nan")
+            print(f"{path.stem:<22}{t.name:<13}{pl.demand['neurons']:>11,}{dt:>9.1f}"
+                  f"{pl.cores:>8,}{pl.cores_lower_bound:>8,}"
+                  f"{pl.cores / pl.cores_lower_bound:>7.3f}{ratio:>14.3f}", flush=True)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    main()

@@ -1,0 +1,952 @@
+"""place: split a converted SNN into core slices, pack them onto cores, put cores on the mesh.
+
+Requires: a converted graph (convert_rate / convert_fs; quantize before it when present) and a
+``TargetSpec`` with per-core limits (TARGETS.md §3a).
+
+Ensures (for the returned ``Placement``):
+    * every neuron of every population lies in exactly one ``CoreSlice`` (a box of the
+      population's (C, H, W) layout; 1-D populations are (F, 1, 1));
+    * on every core the summed usage of neurons, input axons, output axons and synaptic memory
+      is at most the target's limit (the usage model below; an independent
+      test recomputes it from the artifact);
+    * cores used <= cores_per_chip x chips_per_system; otherwise ``TargetConstraintError``
+      naming the limiting resource, the layer with the largest demand of it, demand and limit.
+
+Usage model (NL ``LoihiBlock.utilization``, TARGETS.md §3a), per slice and per synaptic term
+(a source population reaching the slice through linear ops):
+    neurons      neurons in the slice;
+    in_axons     distinct source neurons with a synapse into the slice (one axon each);
+    synapse_bits sum over those axons of ceil(n_axon * weight_bits / word) * word, n_axon =
+                 the axon's synapses into the slice (its synapse list, word aligned);
+    out_axons    sum over destination slices of the slice's neurons that reach it (an upper
+                 bound of Loihi's per destination core count).
+Connectivity is structural (every weight of a conv window counts) and separable per axis
+(channel x row x column incidence), so every count is computed per axis and multiplied: no
+per-synapse loop. Layout ops that are not separable (a flatten) are treated as all-to-all over
+their source footprint: exact when a Dense follows, conservative otherwise. The network input
+comes from the host: it costs input axons and synapses but no cores.
+
+Algorithm: (1) slice each population (consumers first, so output axons are known) with the
+fewest slices: for near-square spatial tiles, binary search the largest channel tile that fits;
+(2) first-fit-decreasing multi-resource packing of slices into cores of neighbouring layers
+(at most ``_PACK_LAYERS`` apart); (3) cores in layer order
+along a boustrophedon path over each chip's mesh, chips filled in order, then bounded pairwise
+swaps that lower spike traffic x hop energy.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from snnc.errors import TargetConstraintError
+from snnc.ir import neurons, ops
+from snnc.ir.graph import Graph, Node
+from snnc.targets.target import TargetSpec
+
+__all__ = ["RESOURCES", "CoreSlice", "Placement", "place", "weight_bits", "populations",
+           "sequential_fill_cost"]
+
+RESOURCES = ("neurons", "in_axons", "out_axons", "synapse_bits")
+_LIMIT_FIELD = {"neurons": "max_neurons", "in_axons": "max_in_axons",
+                "out_axons": "max_out_axons", "synapse_bits": "synapse_mem_bits"}
+_NOUN = {"neurons": "neurons", "in_axons": "input axons", "out_axons": "output axons",
+         "synapse_bits": "synaptic memory bits"}
+_PACK_LAYERS = 2  # a slice may share a core with slices at most this many layers away
+_PACK_OPEN = 128  # per layer, only the most recently opened cores with room are tried
+_SWAP_BUDGET = 200_000  # candidate swap evaluations (deterministic, bounds placement time)
+
+
+@dataclass(frozen=True)
+class CoreSlice:
+    """A box ``start <= (c, y, x) < stop`` of one population, placed on (chip, core)."""
+
+    population: str
+    start: tuple[int, int, int]
+    stop: tuple[int, int, int]
+    chip: int
+    core: int
+    neurons: int
+    in_axons: int
+    out_axons: int
+    synapse_bits: int
+    synapses: int
+
+    def usage(self) -> dict[str, int]:
+        return {r: getattr(self, r) for r in RESOURCES}
+
+    def to_dict(self) -> dict:
+        return {"population": self.population, "start": list(self.start),
+                "stop": list(self.stop), "chip": self.chip, "core": self.core,
+                **self.usage(), "synapses": self.synapses}
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Result of ``place``: slices with their cores, and summary numbers."""
+
+    target: str
+    slices: tuple[CoreSlice, ...]
+    cores: int
+    chips: int
+    cores_lower_bound: int
+    demand: dict[str, int]  # slicing-independent totals used for the lower bound
+    traffic: dict[str, float]  # axon routes: intra_core, inter_core, hop_energy_pj
+    route_pj_per_spike: dict[str, float]  # per population: routing energy of one spike
+    layers: list[dict] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        """placement.json: population slice -> chip, core (plus its usage)."""
+        return {"target": self.target, "slices": [s.to_dict() for s in self.slices]}
+
+    def summary(self) -> dict:
+        """The manifest's placement summary."""
+        return {"cores": self.cores, "chips": self.chips,
+                "cores_lower_bound": self.cores_lower_bound, "demand": self.demand,
+                "traffic": self.traffic, "route_pj_per_spike": self.route_pj_per_spike,
+                "layers": self.layers}
+
+
+# ---------------------------------------------------------------------------------------------
+# weight bits
+
+
+def weight_bits(node: Node | None, mixed_sign: bool, target: TargetSpec) -> int:
+    """Stored bits per synapse of one synaptic term. Until the quantize pass annotates ops with
+    their bits, this is the target's mantissa (+1 sign bit for mixed-sign weights where the
+    target needs it); the single place to read a quantized op's bits later."""
+    bits = getattr(getattr(node, "op", None), "weight_bits", None)
+    if bits is not None:
+        return int(bits)
+    w = target.weights
+    if w.mantissa_bits is None:
+        return 32  # float target: one float32 per synapse
+    return w.mantissa_bits + int(bool(w.mixed_sign_extra_bit and mixed_sign))
+
+
+# ---------------------------------------------------------------------------------------------
+# per-axis incidence (output coordinate x input coordinate), composable
+
+
+@dataclass(frozen=True)
+class _Axis:
+    """Boolean incidence along one layout axis. ``kind``: 'eye' (identity), 'bcast' (every
+    output row equals the footprint ``m`` of shape (n_in,)), 'matrix' (``m`` is (n_out, n_in))."""
+
+    kind: str
+    n_out: int
+    n_in: int
+    m: np.ndarray | None = None
+
+    def matrix(self) -> np.ndarray:
+        if self.kind == "eye":
+            return np.eye(self.n_out, dtype=bool)
+        if self.kind == "bcast":
+            return np.broadcast_to(self.m, (self.n_out, self.n_in))
+        return self.m
+
+
+def _eye(n: int) -> _Axis:
+    return _Axis("eye", n, n)
+
+
+def _full(n_out: int, n_in: int) -> _Axis:
+    return _Axis("bcast", n_out, n_in, np.ones(n_in, dtype=bool))
+
+
+def _mat(m: np.ndarray) -> _Axis:
+    m = np.asarray(m, dtype=bool)
+    if m.shape[0] == m.shape[1] and m.sum() == m.shape[0] and np.all(np.diag(m)):
+        return _eye(m.shape[0])
+    if m.shape[0] > 0 and np.all(m == m[:1]):
+        return _Axis("bcast", m.shape[0], m.shape[1], m[0].copy())
+    return _Axis("matrix", m.shape[0], m.shape[1], m)
+
+
+def _compose(a: _Axis, b: _Axis) -> _Axis:
+    """a after b: out of a <- in of b."""
+    if a.kind == "eye":
+        return b
+    if b.kind == "eye":
+        return a
+    if a.kind == "bcast":
+        fp = b.m if b.kind == "bcast" and a.m.any() else (
+            np.zeros(b.n_in, bool) if b.kind == "bcast" else b.m[a.m].any(0))
+        return _Axis("bcast", a.n_out, b.n_in, fp)
+    if b.kind == "bcast":
+        rows = a.m.any(1)
+        if rows.all():
+            return _Axis("bcast", a.n_out, b.n_in, b.m)
+        return _mat(rows[:, None] & b.m[None, :])
+    return _mat((a.m.astype(np.float32) @ b.m.astype(np.float32)) > 0)
+
+
+def _window(n_out: int, n_in: int, k: int, s: int, pad: int, dil: int) -> _Axis:
+    m = np.zeros((n_out, n_in), dtype=bool)
+    y = np.arange(n_out)[:, None] * s - pad + np.arange(k)[None, :] * dil
+    rows = np.repeat(np.arange(n_out), k)
+    cols = y.ravel()
+    ok = (cols >= 0) & (cols < n_in)
+    m[rows[ok], cols[ok]] = True
+    return _mat(m)
+
+
+def _layout(shape: Sequence[int]) -> tuple[int, int, int]:
+    shape = tuple(int(d) for d in shape)
+    if len(shape) == 3:
+        return shape
+    if len(shape) == 0:
+        return (1, 1, 1)
+    if len(shape) == 1:
+        return (shape[0], 1, 1)
+    if len(shape) == 2:
+        return (shape[0], shape[1], 1)
+    return (math.prod(shape[:-2]), shape[-2], shape[-1])
+
+
+@dataclass(frozen=True)
+class _Term:
+    """Synapses from population ``source`` (layout axes incidence) into a value."""
+
+    source: str
+    axes: tuple[_Axis, _Axis, _Axis]
+    mixed: bool
+    nodes: tuple[Node, ...]  # synaptic ops on the way (weight bits: the widest)
+
+
+def _broadcast_axes(in_lay, out_lay) -> tuple[_Axis, ...]:
+    return tuple(_eye(o) if i == o else _full(o, i) for i, o in zip(in_lay, out_lay))
+
+
+# ---------------------------------------------------------------------------------------------
+# populations and their synaptic terms
+
+
+_POOLS = (ops.MaxPool2d, ops.AvgPool2d, ops.GlobalAvgPool)
+_POOL_NAMES = ("SumPool2d", "GlobalSumPool")
+
+
+def _is_pool(node: Node) -> bool:
+    return isinstance(node.op, _POOLS) or type(node.op).__name__ in _POOL_NAMES
+
+
+def _is_population(node: Node) -> bool:
+    """Neuron populations, and pooling gates/relays: a pool folded into the next synapses
+    would multiply their fan-in by the window (a global pool by H x W, beyond any core's input
+    axons), so pooling gets its own compartments that sum (or max) their window."""
+    return isinstance(node.op, neurons.NEURON_OPS) or _is_pool(node)
+
+
+def populations(graph: Graph) -> list[Node]:
+    """Nodes that own neurons: neuron populations, pooling gates/relays and linear readouts
+    (graph outputs not produced by a population), in topological order."""
+    outs = {v.name for v in graph.outputs}
+    return [n for n in graph.nodes
+            if _is_population(n) or (n.name in outs and not isinstance(n.op, ops.Constant))]
+
+
+class _Terms:
+    def __init__(self, graph: Graph, pops: list[Node]):
+        self.producers = graph.producers()
+        self.sources = {v.name for v in graph.inputs} | {p.name for p in pops}
+        self.memo: dict[str, list[_Term]] = {}
+
+    def of_value(self, v) -> list[_Term]:
+        if v.name in self.sources:
+            lay = _layout(v.shape)
+            return [_Term(v.name, tuple(_eye(d) for d in lay), False, ())]
+        if v.name not in self.memo:
+            self.memo[v.name] = self.of_node(self.producers[v.name])
+        return self.memo[v.name]
+
+    def of_node(self, node: Node) -> list[_Term]:
+        """Terms of a node's output computed from its inputs (the node is not a source)."""
+        op = node.op
+        out_lay = _layout(node.output.shape)
+        if isinstance(op, ops.Constant):
+            return []
+        if isinstance(op, (ops.Reshape, ops.Transpose)):
+            return self._layout_chain(node)
+        terms: list[_Term] = []
+        for i, v in enumerate(node.inputs):
+            src = self.producers.get(v.name)
+            if src is not None and isinstance(src.op, ops.Constant):
+                continue
+            axes, mixed, syn = self._op_axes(node, i, _layout(v.shape), out_lay)
+            for t in self.of_value(v):
+                terms.append(_Term(t.source, tuple(_compose(a, b) for a, b in zip(axes, t.axes)),
+                                   t.mixed or mixed, t.nodes + ((syn,) if syn else ())))
+        return _merge(terms)
+
+    def _op_axes(self, node: Node, i: int, in_lay, out_lay):
+        op = node.op
+        if isinstance(op, ops.Conv2d):
+            o, cg = op.weight.shape[0], op.weight.shape[1]
+            og = o // op.groups
+            ch = _mat((np.arange(o)[:, None] // og) == (np.arange(in_lay[0])[None, :] // cg))
+            kh, kw = op.weight.shape[2:]
+            rows = _window(out_lay[1], in_lay[1], kh, op.stride[0], op.padding[0],
+                           op.dilation[0])
+            cols = _window(out_lay[2], in_lay[2], kw, op.stride[1], op.padding[1],
+                           op.dilation[1])
+            return (ch, rows, cols), _mixed(op.weight), node
+        if isinstance(op, ops.Dense):
+            if in_lay[1:] == (1, 1) and out_lay[1:] == (1, 1):
+                return (_full(out_lay[0], in_lay[0]), _eye(1), _eye(1)), _mixed(op.weight), node
+            return _all_to_all(in_lay, out_lay), _mixed(op.weight), node
+        kind = type(op).__name__
+        if isinstance(op, (ops.AvgPool2d, ops.MaxPool2d)) or kind == "SumPool2d":
+            dil = getattr(op, "dilation", (1, 1))
+            pad = getattr(op, "padding", (0, 0, 0, 0))
+            rows = _window(out_lay[1], in_lay[1], op.kernel[0], op.stride[0], pad[0], dil[0])
+            cols = _window(out_lay[2], in_lay[2], op.kernel[1], op.stride[1], pad[1], dil[1])
+            return (_eye(in_lay[0]), rows, cols), False, node
+        if kind == "QScale":  # one-to-one synapses with a shared weight
+            return _broadcast_axes(in_lay, out_lay), False, node
+        if kind in ("InputQuantizer", "QReadout"):  # host-side encode / decode
+            return _broadcast_axes(in_lay, out_lay), False, None
+        if isinstance(op, ops.GlobalAvgPool) or kind == "GlobalSumPool":
+            return (_eye(in_lay[0]), _full(out_lay[1], in_lay[1]),
+                    _full(out_lay[2], in_lay[2])), False, node
+        if isinstance(op, ops.Concat) and len(node.inputs[0].shape) == 3:
+            off = sum(v.shape[op.axis] for v in node.inputs[:i])
+            axes = []
+            for a in range(3):
+                if a == op.axis:
+                    m = np.zeros((out_lay[a], in_lay[a]), bool)
+                    m[off + np.arange(in_lay[a]), np.arange(in_lay[a])] = True
+                    axes.append(_mat(m))
+                else:
+                    axes.append(_eye(out_lay[a]))
+            return tuple(axes), False, None
+        if isinstance(op, ops.Concat) and len(node.inputs[0].shape) == 1:
+            off = sum(v.shape[0] for v in node.inputs[:i])
+            m = np.zeros((out_lay[0], in_lay[0]), bool)
+            m[off + np.arange(in_lay[0]), np.arange(in_lay[0])] = True
+            return (_mat(m), _eye(1), _eye(1)), False, None
+        if isinstance(op, ops.Pad) and len(node.inputs[0].shape) == 3:
+            axes = []
+            for a in range(3):
+                m = np.zeros((out_lay[a], in_lay[a]), bool)
+                src = np.arange(out_lay[a]) - op.pads[a]
+                ok = (src >= 0) & (src < in_lay[a])
+                m[np.arange(out_lay[a])[ok], src[ok]] = True
+                axes.append(_mat(m))
+            return tuple(axes), False, None
+        if isinstance(op, (ops.Add, ops.Sub, ops.Mul, ops.Div, ops.BatchNorm, ops.Identity,
+                           ops.Activation)):
+            # elementwise (scaling, sums, products of populations): one synapse per element
+            return _broadcast_axes(in_lay, out_lay), False, None
+        return _all_to_all(in_lay, out_lay), True, node  # unknown: dense worst case
+
+    def _layout_chain(self, node: Node) -> list[_Term]:
+        """Maximal chain of Reshape/Transpose ending at ``node``: exact index map."""
+        chain = [node]
+        while True:
+            v = chain[0].inputs[0]
+            p = self.producers.get(v.name)
+            if v.name in self.sources or p is None or not isinstance(p.op, (ops.Reshape,
+                                                                            ops.Transpose)):
+                break
+            chain.insert(0, p)
+        u = chain[0].inputs[0]
+        idx = np.arange(math.prod(u.shape) or 1).reshape(u.shape)
+        for n in chain:
+            idx = idx.reshape(n.op.shape) if isinstance(n.op, ops.Reshape) else \
+                idx.transpose(n.op.perm)
+        out_lay, in_lay = _layout(node.output.shape), _layout(u.shape)
+        cs, ys, xs = np.unravel_index(idx.reshape(out_lay), in_lay)
+        separable = (np.all(cs == cs[:, :1, :1]) and np.all(ys == ys[:1, :, :1])
+                     and np.all(xs == xs[:1, :1, :]))
+        if separable:
+            axes = []
+            for a, coord in enumerate((cs[:, 0, 0], ys[0, :, 0], xs[0, 0, :])):
+                m = np.zeros((out_lay[a], in_lay[a]), bool)
+                m[np.arange(out_lay[a]), coord] = True
+                axes.append(_mat(m))
+            axes = tuple(axes)
+        else:
+            axes = _all_to_all(in_lay, out_lay)
+        return _merge([_Term(t.source, tuple(_compose(a, b) for a, b in zip(axes, t.axes)),
+                             t.mixed, t.nodes) for t in self.of_value(u)])
+
+
+def _all_to_all(in_lay, out_lay) -> tuple[_Axis, ...]:
+    return tuple(_full(o, i) for i, o in zip(in_lay, out_lay))
+
+
+def _mixed(w: np.ndarray) -> bool:
+    return bool(w.size and w.min() < 0 < w.max())
+
+
+def _contains(a: _Axis, b: _Axis) -> bool:
+    """Every incidence of b is one of a."""
+    if a.kind == "bcast" and a.m.all():
+        return True
+    return bool(np.all(a.matrix() | ~b.matrix()))
+
+
+def _merge(terms: list[_Term]) -> list[_Term]:
+    """Drop a term whose synapses another term from the same source already covers (a skip
+    connection inside a conv window); others from the same source are kept (an upper bound)."""
+    out: list[_Term] = []
+    for t in terms:
+        if any(o.source == t.source and all(_contains(a, b) for a, b in zip(o.axes, t.axes))
+               for o in out):
+            continue
+        out = [o for o in out if not (o.source == t.source and all(
+            _contains(a, b) for a, b in zip(t.axes, o.axes)))]
+        out.append(t)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# per-tile statistics of one axis
+
+
+@dataclass
+class _AxisStats:
+    starts: np.ndarray  # tile starts along the output axis
+    lens: np.ndarray  # tile lengths
+    footprint: np.ndarray  # distinct inputs reached per tile
+    fanin: np.ndarray  # synapses (incidences) per tile
+    hist_id: np.ndarray  # per tile: index into hists
+    hists: list[tuple[np.ndarray, np.ndarray]]  # (synapses per reached input, how many)
+    reach: np.ndarray  # (tiles, n_in) bool: footprint per tile
+
+
+def _tiles(n: int, t: int) -> tuple[np.ndarray, np.ndarray]:
+    starts = np.arange(0, n, t)
+    return starts, np.minimum(starts + t, n) - starts
+
+
+def _axis_stats(ax: _Axis, t: int) -> _AxisStats:
+    starts, lens = _tiles(ax.n_out, t)
+    if ax.kind == "eye":
+        idx = np.arange(ax.n_in)
+        reach = (idx[None, :] >= starts[:, None]) & (idx[None, :] < (starts + lens)[:, None])
+        return _AxisStats(starts, lens, lens.copy(), lens.copy(),
+                          *_hist_groups([(np.ones(1, np.int64), np.array([ln])) for ln in lens]),
+                          reach)
+    if ax.kind == "bcast":
+        reach = np.broadcast_to(ax.m, (len(starts), ax.n_in))
+        k = int(ax.m.sum())
+        hists = [(np.array([ln]), np.array([k])) if k else
+                 (np.zeros(0, np.int64), np.zeros(0, np.int64)) for ln in lens]
+        return _AxisStats(starts, lens, np.full(len(starts), k), lens * k,
+                          *_hist_groups(hists), reach)
+    counts = np.add.reduceat(ax.m.astype(np.int64), starts, axis=0)
+    reach = counts > 0
+    # per-tile histogram of synapses per input: one bincount over (tile, value) pairs
+    top = int(counts.max()) + 1
+    h = np.bincount((counts + top * np.arange(len(starts))[:, None]).ravel(),
+                    minlength=top * len(starts)).reshape(len(starts), top)[:, 1:]
+    keys: dict[bytes, int] = {}
+    hists, ids = [], np.zeros(len(starts), np.int64)
+    for k in range(len(starts)):
+        key = h[k].tobytes()
+        if key not in keys:
+            keys[key] = len(hists)
+            vals = np.flatnonzero(h[k])
+            hists.append((vals + 1, h[k][vals]))
+        ids[k] = keys[key]
+    return _AxisStats(starts, lens, reach.sum(1), counts.sum(1), ids, hists, reach)
+
+
+def _hist_groups(hists):
+    """(ids per tile, distinct histograms) for a list of per-tile histograms."""
+    keys: dict[tuple, int] = {}
+    out, ids = [], np.zeros(len(hists), np.int64)
+    for k, (vals, cnt) in enumerate(hists):
+        key = (vals.tobytes(), cnt.tobytes())
+        if key not in keys:
+            keys[key] = len(out)
+            out.append((vals, cnt))
+        ids[k] = keys[key]
+    return ids, out
+
+
+def _mem_bits(hc, hr, hx, wbits: int, word: int | None) -> int:
+    n = (hc[0][:, None, None] * hr[0][None, :, None] * hx[0][None, None, :]) * wbits
+    k = hc[1][:, None, None] * hr[1][None, :, None] * hx[1][None, None, :]
+    if word:
+        n = -(-n // word) * word
+    return int((n * k).sum())
+
+
+# ---------------------------------------------------------------------------------------------
+# slicing
+
+
+@dataclass
+class _Pop:
+    node: Node
+    lay: tuple[int, int, int]
+    terms: list[_Term]
+    wbits: list[int]
+    index: int
+    npg: int = 1  # neurons per element (AMOS circuits: K)
+    tile: tuple[int, int, int] | None = None
+    stats: list[tuple[_AxisStats, ...]] = field(default_factory=list)
+    # out-axon weight per source coordinate, per axis, summed over consumer terms' tiles
+    out_terms: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list)
+
+
+class _Slicer:
+    def __init__(self, target: TargetSpec):
+        c = target.core
+        self.limits = {r: getattr(c, _LIMIT_FIELD[r]) for r in RESOURCES}
+        self.word = c.synapse_word_bits
+        self.target = target
+        self.cache: dict[tuple, _AxisStats] = {}
+        self.mem_cache: dict[tuple, np.ndarray] = {}
+
+    def stats(self, p: _Pop, k: int, axis: int, t: int) -> _AxisStats:
+        key = (p.index, k, axis, t)
+        if key not in self.cache:
+            self.cache[key] = _axis_stats(p.terms[k].axes[axis], t)
+        return self.cache[key]
+
+    def usage(self, p: _Pop, tile, check: bool = False) -> dict[str, np.ndarray] | None:
+        """Per-tile usage arrays (shape nC x nR x nX) for tiling ``tile``. With ``check``,
+        returns None as soon as one resource exceeds its limit (cheap resources first)."""
+        lim = self.limits
+        lens = [_tiles(n, t)[1] for n, t in zip(p.lay, tile)]
+        shape = tuple(len(x) for x in lens)
+
+        def over(r, arr):
+            return check and lim[r] is not None and arr.max() > lim[r]
+
+        use = {"neurons": _outer(*lens) * p.npg}
+        if over("neurons", use["neurons"]):
+            return None
+        stats = [[self.stats(p, k, a, tile[a]) for a in range(3)] for k in range(len(p.terms))]
+        ins = np.zeros(shape, np.int64)
+        syn = np.zeros(shape, np.int64)
+        for s in stats:
+            ins += _outer(*(x.footprint for x in s))
+            syn += _outer(*(x.fanin for x in s))
+        if over("in_axons", ins):
+            return None
+        out = np.zeros(shape, np.int64)
+        for oc, orow, ocol in p.out_terms:
+            parts = [np.add.reduceat(w, _tiles(n, t)[0]) for w, n, t in
+                     zip((oc, orow, ocol), p.lay, tile)]
+            out += _outer(*parts)
+        if over("out_axons", out):
+            return None
+        mem = np.zeros(shape, np.int64)
+        for k, s in enumerate(stats):
+            key = (p.index, k, tuple(tile))
+            if key not in self.mem_cache:
+                self.mem_cache[key] = np.array(
+                    [[[_mem_bits(hc, hr, hx, p.wbits[k], self.word) for hx in s[2].hists]
+                      for hr in s[1].hists] for hc in s[0].hists], dtype=np.int64)
+            mem += self.mem_cache[key][np.ix_(s[0].hist_id, s[1].hist_id, s[2].hist_id)]
+        if over("synapse_bits", mem):
+            return None
+        use.update(in_axons=ins, synapses=syn, synapse_bits=mem, out_axons=out)
+        return use
+
+    def fits(self, p: _Pop, tile) -> tuple[bool, dict[str, np.ndarray] | None]:
+        use = self.usage(p, tile, check=True)
+        return use is not None, use
+
+    def score(self, use: dict[str, np.ndarray]) -> float:
+        """Estimated cores of a tiling: tiles over half a core each take one, smaller ones
+        share cores with others (packing)."""
+        frac = np.max([use[r] / self.limits[r] for r in RESOURCES if self.limits[r]], axis=0)
+        return float(np.where(frac > 0.5, 1.0, frac).sum())
+
+    def largest_channels(self, p: _Pop, th: int, tw: int) -> int:
+        """Largest channel tile that fits with spatial tile (th, tw); 0 if none."""
+        if not self.fits(p, (1, th, tw))[0]:
+            return 0
+        lo, hi = 1, p.lay[0]
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if self.fits(p, (mid, th, tw))[0]:
+                lo = mid
+            else:
+                hi = mid - 1
+        return lo
+
+    def choose(self, p: _Pop) -> tuple[tuple[int, int, int], dict[str, np.ndarray]]:
+        """Tiling with the fewest estimated cores (then fewest input axons): near-square
+        spatial tiles from the ceil(n/k) sizes, each with its largest channel tile, then
+        grown one row/column at a time (tiles may end in a smaller remainder)."""
+        C, H, W = p.lay
+        ok, use = self.fits(p, (C, H, W))
+        if ok:
+            return (C, H, W), use
+        if not self.fits(p, (1, 1, 1))[0]:
+            use1 = self.usage(p, (1, 1, 1))
+            r = next(r for r in RESOURCES
+                     if self.limits[r] is not None and use1[r].max() > self.limits[r])
+            raise TargetConstraintError(
+                f"layer '{p.node.name}': a single neuron needs {int(use1[r].max()):,} "
+                f"{_NOUN[r]}; {self.target.name} core limit {self.limits[r]:,}")
+        best = None
+
+        def consider(tile):
+            nonlocal best
+            ok, use = self.fits(p, tile)
+            if ok:
+                key = (self.score(use), int(use["in_axons"].sum()), -tile[1] * tile[2])
+                if best is None or key < best[0]:
+                    best = (key, tile, use)
+            return ok
+
+        for th in _sizes(H):
+            for tw in _near(_sizes(W), th * W / H):
+                n_sp = math.ceil(H / th) * math.ceil(W / tw)
+                if best is not None and n_sp > 2 * best[0][0] + 1:
+                    continue
+                tc = self.largest_channels(p, th, tw)
+                if tc:
+                    consider((tc, th, tw))
+        tc, th, tw = best[1]
+        for axis in (1, 2):  # grow spatial tiles while they fit, re-fitting channels
+            while True:
+                t = [tc, th, tw]
+                if t[axis] >= p.lay[axis]:
+                    break
+                t[axis] += 1
+                t[0] = self.largest_channels(p, t[1], t[2])
+                if not t[0]:
+                    break
+                before = best[1]
+                consider(tuple(t))
+                if best[1] == before:
+                    break
+                tc, th, tw = best[1]
+        return best[1], self.usage(p, best[1])
+
+
+def _outer(a, b, c) -> np.ndarray:
+    return (np.asarray(a, np.int64)[:, None, None] * np.asarray(b, np.int64)[None, :, None]
+            * np.asarray(c, np.int64)[None, None, :])
+
+
+def _sizes(n: int) -> list[int]:
+    """Distinct tile sizes ceil(n / k), largest first."""
+    return sorted({-(-n // k) for k in range(1, n + 1)}, reverse=True)
+
+
+def _near(sizes: list[int], want: float) -> list[int]:
+    i = min(range(len(sizes)), key=lambda j: (abs(sizes[j] - want), j))
+    return [sizes[i]]
+
+
+# ---------------------------------------------------------------------------------------------
+# the pass
+
+
+def _build_pops(graph: Graph, target: TargetSpec) -> list[_Pop]:
+    nodes = populations(graph)
+    finder = _Terms(graph, nodes)
+    pops = []
+    for i, n in enumerate(nodes):
+        if _is_population(n) and not _is_pool(n):
+            terms = finder.of_value(n.inputs[0])
+        else:  # pooling gate / readout: the node's own op is the synapse
+            terms = finder.of_node(n)
+        wb = [max([weight_bits(n, t.mixed, target) for n in t.nodes]
+                  or [weight_bits(None, t.mixed, target)]) for t in terms]
+        npg = getattr(neurons, "neurons_per_gate", lambda op: 1)(n.op)
+        pops.append(_Pop(n, _layout(n.output.shape), terms, wb, i, npg))
+    return pops
+
+
+def place(graph: Graph, target: TargetSpec) -> Placement:
+    """Place a converted SNN graph on ``target``'s cores (see the module docstring).
+
+    Raises:
+        TargetConstraintError: a single neuron exceeds a core, or the network exceeds the
+            system; the one-line message names the layer, the resource, demand and limit.
+    """
+    pops = _build_pops(graph, target)
+    by_name = {p.node.name: p for p in pops}
+    slicer = _Slicer(target)
+    uses: dict[str, dict[str, np.ndarray]] = {}
+    for p in reversed(pops):  # consumers first: their slicing fixes producers' output axons
+        p.tile, uses[p.node.name] = slicer.choose(p)
+        p.stats = [tuple(slicer.stats(p, k, a, p.tile[a]) for a in range(3))
+                   for k in range(len(p.terms))]
+        for k, t in enumerate(p.terms):
+            if t.source in by_name:
+                by_name[t.source].out_terms.append(
+                    tuple(s.reach.sum(0).astype(np.int64) for s in p.stats[k]))
+    demand = _demand(pops, slicer)
+    # items: one per tile, in population (topological) order, row-major tiles
+    items, offsets = [], {}
+    for p in pops:
+        offsets[p.node.name] = len(items)
+        use = uses[p.node.name]
+        starts = [_tiles(n, t)[0] for n, t in zip(p.lay, p.tile)]
+        for idx in np.ndindex(*use["neurons"].shape):
+            start = tuple(int(starts[a][idx[a]]) for a in range(3))
+            stop = tuple(min(start[a] + p.tile[a], p.lay[a]) for a in range(3))
+            items.append((p.node.name, start, stop,
+                          {r: int(use[r][idx]) for r in (*RESOURCES, "synapses")}))
+    layer_of = np.array([by_name[it[0]].index for it in items], np.int64)
+    bins = _pack(items, slicer.limits, layer_of)
+    n_cores = int(bins.max()) + 1 if len(bins) else 0
+    lower = _lower_bound(demand, slicer.limits)
+    _check_system(target, n_cores, demand, slicer.limits, pops, uses)
+    src, dst, w = _tile_edges(pops, by_name, offsets)
+    order = _core_order(items, bins, by_name)
+    slots = _slots(target, n_cores)
+    pos_of_core = np.empty(n_cores, np.int64)
+    pos_of_core[order] = np.arange(n_cores)
+    cost = _cost_matrix_fn(target)
+    ca, cb = bins[src], bins[dst]
+    pos_of_core = _improve(pos_of_core, ca, cb, w, slots, cost)
+    chip_core = slots[pos_of_core]
+    route = cost(slots[pos_of_core[ca]], slots[pos_of_core[cb]])
+    slices = tuple(
+        CoreSlice(name, start, stop, int(chip_core[bins[i], 0]), int(chip_core[bins[i], 1]),
+                  **{r: use[r] for r in RESOURCES}, synapses=use["synapses"])
+        for i, (name, start, stop, use) in enumerate(items))
+    per_pop_route = {}
+    if len(w):
+        energy = np.bincount(src, weights=w * route, minlength=len(items))
+        for p in pops:
+            o = offsets[p.node.name]
+            n_t = int(np.prod([len(_tiles(n, t)[0]) for n, t in zip(p.lay, p.tile)]))
+            neurons_p = math.prod(p.lay)
+            per_pop_route[p.node.name] = float(energy[o:o + n_t].sum() / max(neurons_p, 1))
+    same = ca == cb
+    traffic = {"routes": float(w.sum()), "intra_core": float(w[same].sum()),
+               "inter_core": float(w[~same].sum()),
+               "hop_energy_pj": float((w * route).sum())}
+    chips = int(chip_core[:, 0].max()) + 1 if n_cores else 0
+    layers = []
+    for p in pops:
+        sl = [s for s in slices if s.population == p.node.name]
+        layers.append({"name": p.node.name, "op": ops.op_name(p.node.op),
+                       "neurons": math.prod(p.lay) * p.npg,
+                       "synapses": sum(s.synapses for s in sl),
+                       "slices": len(sl), "cores": len({(s.chip, s.core) for s in sl}),
+                       "tile": list(p.tile),
+                       "utilization": {r: (None if slicer.limits[r] is None else round(
+                           sum(getattr(s, r) for s in sl) / (len(sl) * slicer.limits[r]), 4))
+                           for r in RESOURCES}})
+    return Placement(target.name, slices, n_cores, chips, lower, demand, traffic,
+                     per_pop_route, layers)
+
+
+def _demand(pops: list[_Pop], slicer: _Slicer) -> dict[str, int]:
+    """Slicing-independent totals: each population unsplit (splitting only adds axons and
+    word rounding), each neuron with a consumer at least one output axon."""
+    total = dict.fromkeys((*RESOURCES, "synapses"), 0)
+    has_consumer = {t.source for p in pops for t in p.terms}
+    for p in pops:
+        use = slicer.usage(_Pop(p.node, p.lay, p.terms, p.wbits, -1 - p.index, p.npg), p.lay)
+        for r in ("neurons", "in_axons", "synapse_bits", "synapses"):
+            total[r] += int(use[r].sum())
+        if p.node.name in has_consumer:
+            total["out_axons"] += math.prod(p.lay)
+    return total
+
+
+def _lower_bound(demand: dict[str, int], limits: dict) -> int:
+    return max([math.ceil(demand[r] / limits[r]) for r in RESOURCES if limits[r]] + [1])
+
+
+def _check_system(target, n_cores, demand, limits, pops, uses) -> None:
+    c = target.chip
+    if c.cores_per_chip is None or c.chips_per_system is None:
+        return
+    cap = c.cores_per_chip * c.chips_per_system
+    if n_cores <= cap:
+        return
+    r = max((r for r in RESOURCES if limits[r]), key=lambda r: demand[r] / limits[r])
+    worst = max(pops, key=lambda p: int(uses[p.node.name][r].sum()))
+    raise TargetConstraintError(
+        f"network needs {n_cores:,} cores but target '{target.name}' has {cap:,} "
+        f"({c.chips_per_system} chips x {c.cores_per_chip} cores, {c.system}); limiting "
+        f"resource {_NOUN[r]}: {demand[r]:,} demanded vs {cap * limits[r]:,} available, largest "
+        f"layer '{worst.node.name}' needs {int(uses[worst.node.name][r].sum()):,}")
+
+
+def _pack(items, limits, layer_of: np.ndarray) -> np.ndarray:
+    """Multi-resource first-fit decreasing with a locality rule: a slice may join a core only
+    if the core's first slice is at most ``_PACK_LAYERS`` layers away (in topological order),
+    so cores hold neighbouring layers and spike routes stay short."""
+    caps = np.array([limits[r] or 1 for r in RESOURCES], float)
+    use = np.array([[it[3][r] for r in RESOURCES] for it in items], float).reshape(-1, 4)
+    use[:, [limits[r] is None for r in RESOURCES]] = 0
+    frac = use / caps
+    order = np.lexsort((np.arange(len(items)), layer_of, -np.round(frac.max(1), 6)))
+    free = np.zeros((len(items), 4))
+    open_bins: dict[int, list[int]] = {}  # first layer -> cores with room left
+    bin_layer = np.zeros(len(items), np.int64)
+    n_bins = 0
+    out = np.empty(len(items), np.int64)
+    for i in order:
+        layer = int(layer_of[i])
+        cand = sorted(b for L in range(layer - _PACK_LAYERS, layer + _PACK_LAYERS + 1)
+                      for b in open_bins.get(L, ())[-_PACK_OPEN:])
+        fit = np.flatnonzero(np.all(free[cand] >= use[i] - 1e-9, axis=1)) if cand else []
+        if len(fit):
+            b = cand[int(fit[0])]
+        else:
+            b, n_bins = n_bins, n_bins + 1
+            free[b] = caps
+            open_bins.setdefault(layer, []).append(b)
+            bin_layer[b] = layer
+        free[b] -= use[i]
+        if (free[b] / caps).min() < 0.01:  # full in some resource: stop offering it
+            open_bins[int(bin_layer[b])].remove(b)
+        out[i] = b
+    # renumber cores in order of first item (topological), so core ids follow layers
+    first = {}
+    for i in range(len(items)):
+        first.setdefault(int(out[i]), len(first))
+    return np.array([first[int(b)] for b in out], np.int64)
+
+
+def _tile_edges(pops, by_name, offsets):
+    """Axon routes between tiles: (source tile, destination tile, source neurons routed)."""
+    srcs, dsts, ws = [], [], []
+    for p in pops:
+        for k, t in enumerate(p.terms):
+            if t.source not in by_name:
+                continue
+            s = by_name[t.source]
+            inter, shape_s = [], []
+            for a in range(3):
+                st = p.stats[k][a]
+                starts, _ = _tiles(s.lay[a], s.tile[a])
+                inter.append(np.add.reduceat(st.reach.astype(np.int64), starts, axis=1))
+                shape_s.append(len(starts))
+            nz = [np.nonzero(m) for m in inter]
+            dc, dr, dx = (np.asarray(z[0]) for z in nz)
+            sc, sr, sx = (np.asarray(z[1]) for z in nz)
+            wc, wr, wx = (m[z] for m, z in zip(inter, nz))
+            n_d = [len(st.starts) for st in p.stats[k]]
+            ic, ir, ix = np.meshgrid(np.arange(len(dc)), np.arange(len(dr)),
+                                     np.arange(len(dx)), indexing="ij")
+            ic, ir, ix = ic.ravel(), ir.ravel(), ix.ravel()
+            d = (dc[ic] * n_d[1] + dr[ir]) * n_d[2] + dx[ix]
+            sidx = (sc[ic] * shape_s[1] + sr[ir]) * shape_s[2] + sx[ix]
+            srcs.append(sidx + offsets[s.node.name])
+            dsts.append(d + offsets[p.node.name])
+            ws.append((wc[ic] * wr[ir] * wx[ix]).astype(float))
+    if not srcs:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+    return np.concatenate(srcs), np.concatenate(dsts), np.concatenate(ws)
+
+
+def _core_order(items, bins, by_name) -> np.ndarray:
+    """Cores sorted by the neuron-weighted mean layer index of their slices (then first slice):
+    a greedy layer-by-layer path, with cores that mix layers between them."""
+    n = int(bins.max()) + 1
+    w = np.array([max(it[3]["neurons"], 1) for it in items], float)
+    layer = np.array([by_name[it[0]].index for it in items], float)
+    mean = np.bincount(bins, weights=w * layer, minlength=n) / np.bincount(bins, weights=w,
+                                                                          minlength=n)
+    first = np.full(n, len(items))
+    np.minimum.at(first, bins, np.arange(len(items)))
+    return np.lexsort((first, np.round(mean, 9)))
+
+
+def _slots(target: TargetSpec, n_cores: int) -> np.ndarray:
+    """(chip, core) of the first ``n_cores`` usable cores, chips filled in order."""
+    per_chip = target.chip.cores_per_chip or max(n_cores, 1)
+    i = np.arange(n_cores)
+    return np.stack([i // per_chip, i % per_chip], 1)
+
+
+def _cost_matrix_fn(target: TargetSpec):
+    """Energy (pJ) of one spike route between (chip, core) pairs: spike delivery plus E-W/N-S
+    hops; chips sit side by side along E-W."""
+    e, c = target.energy, target.chip
+    cols, per_tile = c.mesh_cols or 1, c.cores_per_tile or 1
+    rows = c.mesh_rows or 1
+
+    def xy(cc):
+        tile = cc[..., 1] // per_tile
+        y = tile // cols
+        x = np.where(y % 2 == 0, tile % cols, cols - 1 - tile % cols)
+        return x + cc[..., 0] * cols, np.minimum(y, rows - 1)
+
+    def cost(a, b):
+        xa, ya = xy(a)
+        xb, yb = xy(b)
+        return e.E_spike_in_tile + np.abs(xa - xb) * e.E_hop_ew + np.abs(ya - yb) * e.E_hop_ns
+
+    return cost
+
+
+def _improve(pos, ca, cb, w, slots, cost) -> np.ndarray:
+    """Bounded deterministic pairwise swaps of cores at neighbouring path positions."""
+    n = len(pos)
+    if n < 3 or not len(w):
+        return pos
+    from scipy.sparse import coo_matrix
+
+    keep = ca != cb
+    a, b, ww = ca[keep], cb[keep], w[keep]
+    adj = coo_matrix((np.concatenate([ww, ww]), (np.concatenate([a, b]), np.concatenate([b, a]))),
+                     shape=(n, n)).tocsr()
+    adj.sum_duplicates()
+    core_at = np.empty(n, np.int64)
+    core_at[pos] = np.arange(n)
+    budget = _SWAP_BUDGET
+
+    def local(c, p):
+        lo, hi = adj.indptr[c], adj.indptr[c + 1]
+        nb = adj.indices[lo:hi]
+        return float((adj.data[lo:hi] * cost(slots[np.full(len(nb), p)], slots[pos[nb]])).sum())
+
+    for _ in range(3):
+        improved = False
+        for p in range(n - 1):
+            for q in (p + 1, p + 2):
+                if q >= n or budget <= 0:
+                    continue
+                budget -= max(1, adj.indptr[core_at[p] + 1] - adj.indptr[core_at[p]])
+                x, y = core_at[p], core_at[q]
+                before = local(x, p) + local(y, q)
+                pos[x], pos[y] = q, p
+                after = local(x, q) + local(y, p)
+                if after < before - 1e-9:
+                    core_at[p], core_at[q] = y, x
+                    improved = True
+                else:
+                    pos[x], pos[y] = p, q
+        if not improved or budget <= 0:
+            break
+    return pos
+
+
+def sequential_fill_cost(placement: Placement, graph: Graph, target: TargetSpec) -> float:
+    """Hop energy of Lava's sequential fill (one slice per core, chip = id // cores_per_chip,
+    cores in row-major mesh order) for the same slices: the baseline of the benchmark."""
+    pops = _build_pops(graph, target)
+    by_name = {p.node.name: p for p in pops}
+    slicer = _Slicer(target)
+    offsets, n = {}, 0
+    for p in pops:
+        first = next(x for x in placement.slices if x.population == p.node.name)
+        p.tile = tuple(first.stop[a] - first.start[a] for a in range(3))
+        p.stats = [tuple(slicer.stats(p, k, a, p.tile[a]) for a in range(3))
+                   for k in range(len(p.terms))]
+        offsets[p.node.name] = n
+        n += int(np.prod([len(_tiles(m, t)[0]) for m, t in zip(p.lay, p.tile)]))
+    src, dst, w = _tile_edges(pops, by_name, offsets)
+    per_chip = target.chip.cores_per_chip or n
+    ids = np.arange(n)
+    chip, core = ids // per_chip, ids % per_chip
+    per_tile, cols = target.chip.cores_per_tile or 1, target.chip.mesh_cols or 1
+    tile = core // per_tile
+    x, y = tile % cols + chip * cols, tile // cols  # row-major, no boustrophedon
+    e = target.energy
+    route = e.E_spike_in_tile + np.abs(x[src] - x[dst]) * e.E_hop_ew + \
+        np.abs(y[src] - y[dst]) * e.E_hop_ns
+    return float((w * route).sum())

@@ -1,0 +1,553 @@
+"""quantize: converted (float) SNN graph -> fixed-point graph for a Loihi-class target.
+
+Formats come only from the target (TARGETS.md §2 and §5): weights ``mantissa * 2^(scale_shift +
+exp)`` with one exponent per synaptic layer, 24-bit state, thresholds ``vth_mant << vth_shift``,
+biases ``bias_mant << bias_exp``, graded spike payloads (Loihi 2) or binary spikes (Loihi 1).
+
+How scales are chosen. Every population ``l`` gets a state scale ``sigma_l`` (ANN units per state
+integer) of the form ``ref_l * 2^-q_l``: ``ref_l`` is the IF threshold lambda_l, or the FS-ReLU
+quantization step alpha 2^-K (so every FS threshold, reset and payload is an exact power of two),
+or the range of a general FS table. ``q_l`` is the largest that (1) leaves headroom in the 24-bit
+state (IF: v may reach 16x the threshold; FS: 2x alpha), (2) keeps the threshold mantissa in its
+bits, (3) lets every incoming synaptic layer reach its largest weight with an exponent <=
+exp_max and (4) keeps the bias in 13-bit mantissa << 7. Each incoming layer's weights, expressed
+in the destination's state units, then get the exponent that keeps the most mantissa bits without
+overflow. Everything that cannot be represented is counted (``saturated``) in the report.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from snnc.errors import SnncError
+from snnc.ir import neurons, ops
+from snnc.ir import quantized as q
+from snnc.ir.graph import Graph, Node
+from snnc.ir.interpret import ANN_RULES
+from snnc.ir.types import TensorType, Value
+from snnc.targets.target import TargetSpec, WeightFormat
+
+__all__ = [
+    "quantize",
+    "quantize_with_report",
+    "quantize_weights",
+    "mantissa_max",
+    "WeightQuantization",
+    "synapse_bits",
+    "weight_exponent",
+    "INPUT_BITS",
+    "NotQuantizable",
+]
+
+INPUT_BITS = 8  # input encoder: signed 8-bit codes (MNIST-like inputs are 8-bit to begin with)
+IF_HEADROOM_BITS = 4  # IF: threshold at 2^(uv_bits-1-4), v may reach 16x it before saturating
+FS_HEADROOM_BITS = 1  # FS: alpha (or the table's range) at 2^(uv_bits-2)
+FS_PAYLOAD_BITS = 16  # general FS tables: d(t) payloads quantized to at most 16 bits
+
+_ROUTING = (ops.Reshape, ops.Transpose, ops.Identity, ops.Concat, ops.Pad)
+_SYNAPTIC = (ops.Conv2d, ops.Dense)
+_INT = "int32"
+
+
+class NotQuantizable(SnncError):
+    """The converted network uses something the fixed-point pass cannot express yet."""
+
+
+@dataclass(frozen=True)
+class WeightQuantization:
+    """Integer mantissas and the shared exponent of one synaptic layer (see quantize_weights)."""
+
+    mantissa: np.ndarray  # int64
+    exp: int
+    bits: int  # synapse memory bits per weight: magnitude bits + 1 if mixed-sign
+    max_abs_error: float  # max |mantissa 2^exp - w| over unsaturated and saturated weights
+    saturated: int  # weights clipped to the mantissa range
+
+
+def mantissa_max(fmt: WeightFormat, mixed_sign: bool) -> int:
+    """Largest weight mantissa magnitude: 2^bits - 1, or 2^(bits-1) - 1 when mixed-sign weights
+    spend one of the bits on the sign (Loihi 2; Loihi 1 has an extra sign bit)."""
+    bits = fmt.mantissa_bits
+    if mixed_sign and not fmt.mixed_sign_extra_bit:
+        bits -= 1
+    return 2**bits - 1
+
+
+def quantize_weights(w: np.ndarray, fmt: WeightFormat) -> WeightQuantization:
+    """Quantize ``w`` (already in units of ``2^0`` synaptic input) to ``mantissa * 2^exp``.
+
+    Requires: a fixed-point weight format. Ensures: ``|mantissa| <= mantissa_max``,
+    ``exp_min <= exp <= exp_max``, ``exp`` the smallest (most mantissa bits) with no overflow;
+    where nothing saturates, ``|mantissa 2^exp - w| <= 2^exp / 2`` (round half to even).
+    """
+    w = np.asarray(w, dtype=np.float64)
+    mixed = bool((w < 0).any() and (w > 0).any())
+    mmax = mantissa_max(fmt, mixed)
+    absmax = float(np.abs(w).max()) if w.size else 0.0
+    lo, hi = fmt.exp_min, fmt.exp_max
+    if absmax == 0.0:
+        exp = lo
+    else:
+        exp = min(max(math.ceil(math.log2(absmax / mmax)), lo), hi)
+        # smallest exponent whose rounded mantissa still fits (the log2 estimate ignores rounding)
+        while exp > lo and np.rint(absmax * 2.0 ** -(exp - 1)) <= mmax:
+            exp -= 1
+        while exp < hi and np.rint(absmax * 2.0**-exp) > mmax:
+            exp += 1
+    scaled = w * 2.0**-exp
+    mant = np.rint(scaled)
+    sat = int((np.abs(mant) > mmax).sum())
+    if not mixed and (w >= 0).all():
+        mant = np.clip(mant, 0, mmax)
+    elif not mixed:
+        mant = np.clip(mant, -mmax, 0)
+    else:
+        mant = np.clip(mant, -mmax, mmax)
+    mant = mant.astype(np.int64)
+    err = float(np.abs(mant * 2.0**exp - w).max()) if w.size else 0.0
+    magnitude = int(np.abs(mant).max()).bit_length() if mant.size else 0
+    bits = max(magnitude, 1) + int(bool((mant < 0).any() and (mant > 0).any()))
+    return WeightQuantization(mant, int(exp), bits, err, sat)
+
+
+def synapse_bits(node: Node) -> int:
+    """Synapse memory bits per weight of a quantized synaptic node (QConv2d, QDense, QScale);
+    0 for any other node. For placement: bits per synapse = this + delay/index bits."""
+    return int(node.op.weight_bits) if isinstance(node.op, q.QUANTIZED_SYNAPSES) else 0
+
+
+def weight_exponent(node: Node) -> int | None:
+    """The shared weight exponent of a quantized synaptic node, None for other nodes."""
+    return int(node.op.weight_exp) if isinstance(node.op, q.QUANTIZED_SYNAPSES) else None
+
+
+# ---------------------------------------------------------------------------------------------
+# analysis: which values are payloads (spikes, input codes) and which are synaptic input
+
+
+@dataclass
+class _Dest:
+    """A destination of synaptic input: a population or a graph output (readout)."""
+
+    name: str
+    node: Node | None  # the population node (None: graph output)
+    synapses: list  # float synaptic nodes feeding it
+    skips: list  # (consumer name, input index, sign): payload values entering as 1:1 synapses
+
+
+def _is_relu_table(op: neurons.FewSpikeNeurons) -> bool:
+    K = op.K
+    if op.activation not in ("relu", "clip") or not (np.array_equal(op.h, op.T)
+                                                    and np.array_equal(op.d, op.T)):
+        return False
+    step = op.T[-1]
+    return bool(step > 0 and np.array_equal(op.T, step * np.exp2(np.arange(K - 1, -1, -1.0))))
+
+
+def _analyse(graph: Graph, s_in: float, fs_unit: dict[str, float]):
+    """Kind ('payload'/'current') and payload unit of every value; destination of every current."""
+    kind: dict[str, str] = {v.name: "payload" for v in graph.inputs}
+    unit: dict[str, float] = {v.name: s_in for v in graph.inputs}
+    for n in graph.nodes:
+        op, ins = n.op, [v.name for v in n.inputs]
+        kinds = [kind[v] for v in ins]
+        where = f"layer '{n.name}' ({ops.op_name(op)})"
+        if isinstance(op, (neurons.IFNeurons, neurons.FewSpikeNeurons)) and type(op) in (
+                neurons.IFNeurons, neurons.FewSpikeNeurons):
+            kind[n.name] = "payload"
+            unit[n.name] = (float(op.amplitude) if isinstance(op, neurons.IFNeurons)
+                            else fs_unit[n.name])
+        elif isinstance(op, neurons.NEURON_OPS) or isinstance(op, q.QUANTIZED_OPS):
+            raise NotQuantizable(f"{where}: {type(op).__name__} is not yet quantizable (fixed "
+                                 "point supports rate (IF) and fs populations)")
+        elif type(op) in _SYNAPTIC:
+            if kinds[0] != "payload":
+                raise NotQuantizable(f"{where}: two synaptic layers without a population between "
+                                     "them are not yet quantizable")
+            kind[n.name] = "current"
+        elif type(op) in (ops.AvgPool2d, ops.GlobalAvgPool):
+            if kinds[0] != "payload":
+                raise NotQuantizable(f"{where}: average pooling of synaptic input is not yet "
+                                     "quantizable")
+            if type(op) is ops.AvgPool2d and (any(op.padding) or op.ceil_mode):
+                raise NotQuantizable(f"{where}: padded average pooling is not yet quantizable")
+            k = (op.kernel[0] * op.kernel[1] if type(op) is ops.AvgPool2d
+                 else int(np.prod(n.inputs[0].shape[1:])))
+            kind[n.name], unit[n.name] = "payload", unit[ins[0]] / k
+        elif type(op) in (ops.MaxPool2d, neurons.SpikingMaxPool2d):
+            if kinds[0] != "payload":
+                raise NotQuantizable(f"{where}: max-pooling synaptic input is not yet quantizable")
+            kind[n.name], unit[n.name] = "payload", unit[ins[0]]
+        elif isinstance(op, _ROUTING):
+            if isinstance(op, ops.Pad) and (op.mode != "constant" or op.value != 0.0):
+                raise NotQuantizable(f"{where}: only zero padding is quantizable")
+            if len(set(kinds)) != 1:
+                raise NotQuantizable(f"{where}: mixes spikes and synaptic input")
+            kind[n.name] = kinds[0]
+            if kinds[0] == "payload":
+                units = {unit[v] for v in ins}
+                if len(units) != 1:
+                    raise NotQuantizable(f"{where}: joins populations with different payload "
+                                         "scales (not yet quantizable)")
+                unit[n.name] = units.pop()
+        elif type(op) in (ops.Add, ops.Sub):
+            kind[n.name] = "current"
+        else:
+            raise NotQuantizable(f"{where}: not yet quantizable")
+    # destinations, walking consumers backwards
+    consumers = graph.consumers()
+    outputs = {v.name for v in graph.outputs}
+    dest_of: dict[str, str] = {}
+    dests: dict[str, _Dest] = {}
+    for n in graph.nodes:
+        if kind[n.name] == "payload" and isinstance(n.op, (neurons.IFNeurons,
+                                                           neurons.FewSpikeNeurons)):
+            dests[n.name] = _Dest(n.name, n, [], [])
+    for name in outputs:
+        dests.setdefault(f"output:{name}", _Dest(f"output:{name}", None, [], []))
+    for n in reversed(graph.nodes):
+        if kind[n.name] != "current":
+            continue
+        targets = set()
+        for c in consumers.get(n.name, []):
+            targets.add(c.name if c.name in dests else dest_of.get(c.name, f"?{c.name}"))
+        if n.name in outputs:
+            targets.add(f"output:{n.name}")
+        bad = [t for t in targets if t.startswith("?")]
+        if bad or len(targets) != 1:
+            raise NotQuantizable(f"layer '{n.name}': its synaptic input must reach exactly one "
+                                 f"population (reaches {sorted(targets)})")
+        dest_of[n.name] = targets.pop()
+    for n in graph.nodes:
+        if type(n.op) in _SYNAPTIC:
+            dests[dest_of[n.name]].synapses.append(n)
+        if type(n.op) in (ops.Add, ops.Sub):
+            for i, v in enumerate(n.inputs):
+                if kind[v.name] == "payload":
+                    sign = -1 if (type(n.op) is ops.Sub and i == 1) else 1
+                    dests[dest_of[n.name]].skips.append((n.name, i, sign))
+    for d in dests.values():  # a population or output fed directly by payloads
+        if d.node is not None and kind[d.node.inputs[0].name] == "payload":
+            d.skips.append((d.name, 0, 1))
+    return kind, unit, dest_of, dests
+
+
+def _bias_maps(graph: Graph, kind: dict, dest_of: dict) -> dict[str, np.ndarray]:
+    """The float bias reaching each current value (its synaptic layers' biases, routed/summed),
+    computed by running the current-domain ops on all-zero payloads."""
+    maps: dict[str, torch.Tensor] = {}
+    with torch.no_grad():
+        for n in graph.nodes:
+            if kind[n.name] != "current":
+                continue
+            args = []
+            for v in n.inputs:
+                if v.name in maps:
+                    args.append(maps[v.name])
+                else:
+                    args.append(torch.zeros((1, *v.shape), dtype=torch.float64))
+            maps[n.name] = ANN_RULES[type(n.op)](n.op, *args).to(torch.float64)
+    return {k: v[0].numpy() for k, v in maps.items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# the pass
+
+
+def _check_target(spec: TargetSpec) -> None:
+    if not spec.fixed_point:
+        raise SnncError(f"target '{spec.name}' is not fixed-point; nothing to quantize")
+    n = spec.neuron
+    if n.uv_bits < 8 or n.vth_mant_bits < 1 or n.bias_mant_bits < 2:
+        raise SnncError(f"target '{spec.name}': state/threshold/bias formats too narrow to "
+                        f"quantize (uv_bits {n.uv_bits}, vth_mant_bits {n.vth_mant_bits}, "
+                        f"bias_mant_bits {n.bias_mant_bits})")
+
+
+def _quantize_bias(b: np.ndarray, spec: TargetSpec) -> tuple[np.ndarray, int, int]:
+    """Bias integers b (state units) -> (mantissa, exp, saturated) in bias_mant << exp."""
+    n = spec.neuron
+    mmax = 2 ** (n.bias_mant_bits - 1) - 1
+    absmax = float(np.abs(b).max()) if b.size else 0.0
+    exp = 0
+    while exp < n.bias_exp_max and absmax > mmax * 2.0**exp:
+        exp += 1
+    mant = np.rint(b * 2.0**-exp)
+    sat = int((np.abs(mant) > mmax).sum())
+    return np.clip(mant, -mmax, mmax).astype(np.int32), exp, sat
+
+
+def quantize(graph: Graph, target: TargetSpec, *, input_absmax: float = 1.0,
+             input_signed: bool = True) -> Graph:
+    """Requires: a converted graph (convert_rate or convert_fs: IF or FS populations, synaptic
+    Conv2d/Dense layers each feeding one population or output, routing, pools, Add/Sub) and a
+    fixed-point target. ``input_absmax``: the largest |input| (from calibration data), which
+    sets the 8-bit input code scale; ``input_signed=False`` (non-negative inputs, e.g. pixels)
+    spends all 8 bits on the magnitude.
+    Ensures: an all-integer graph (``snnc.ir.quantized`` ops): input encoder, QConv2d/QDense
+    (per-layer exponent, bias moved to the neurons), QScale 1:1 synapses for skip connections,
+    sum-pools, QIFNeurons/QFewSpikeNeurons in 24-bit state units, QReadout of each output. Every
+    stored integer fits its target format (clipped values are counted in the report). Same value
+    names as the input graph, plus ``<name>/skip<i>``, ``<name>/in``, ``<input>/code`` and
+    ``<output>/acc`` (the output's integer synaptic input; the readout keeps the output's name).
+    Raises NotQuantizable (an SnncError) naming the first layer it cannot express."""
+    return quantize_with_report(graph, target, input_absmax=input_absmax,
+                                input_signed=input_signed)[0]
+
+
+def quantize_with_report(graph: Graph, target: TargetSpec, *, input_absmax: float = 1.0,
+                         input_signed: bool = True) -> tuple[Graph, dict]:
+    """``quantize`` plus its report: per synaptic layer the weight exponent, mantissa bits used,
+    max |quantization error| relative to the layer's weight range and saturated weights; per
+    population its state scale, threshold and bias format and saturated biases."""
+    _check_target(target)
+    spec = target
+    if not (math.isfinite(input_absmax) and input_absmax > 0):
+        input_absmax = 1.0
+    code_max = 2 ** (INPUT_BITS - 1) - 1 if input_signed else 2**INPUT_BITS - 1
+    s_in = float(input_absmax) / code_max
+    nrn, wf = spec.neuron, spec.weights
+    act = wf.scale_shift
+    is_fs = any(type(n.op) is neurons.FewSpikeNeurons for n in graph.nodes)
+    graded = bool(nrn.graded_spike_bits)
+    # FS payload units of general tables must be known before downstream weights are quantized;
+    # they depend only on the table, so fix them first.
+    fs_payload: dict[str, tuple[np.ndarray, float, int]] = {}
+    for n in graph.nodes:
+        if type(n.op) is neurons.FewSpikeNeurons:
+            op = n.op
+            if _is_relu_table(op):
+                step = float(op.T[-1])
+                d_int = np.rint(op.d / step).astype(np.int64)
+                bits = int(d_int.max()).bit_length() + 1
+            else:
+                if not graded:
+                    raise NotQuantizable(
+                        f"layer '{n.name}' (few_spike_neurons, {op.activation}): target "
+                        f"'{spec.name}' has binary spikes only; folding an arbitrary d(t) into "
+                        "8-bit weights per step is not yet quantizable (FS-ReLU is)")
+                bits = min(FS_PAYLOAD_BITS, nrn.graded_spike_bits)
+                dmax = float(np.abs(op.d).max()) or 1.0
+                step = dmax / (2 ** (bits - 1) - 1)
+                d_int = np.rint(op.d / step).astype(np.int64)
+            if graded and bits > nrn.graded_spike_bits:
+                raise NotQuantizable(
+                    f"layer '{n.name}': FS payloads need {bits} bits; target '{spec.name}' "
+                    f"graded spikes carry {nrn.graded_spike_bits} (lower K)")
+            fs_payload[n.name] = (d_int, step, bits)
+    kind, unit, dest_of, dests = _analyse(graph, s_in,
+                                          {k: v[1] for k, v in fs_payload.items()})
+    biases = _bias_maps(graph, kind, dest_of)
+
+    # --- per destination (population or output): state scale, integer neuron parameters
+    state_scale: dict[str, float] = {}
+    pop_report: list[dict] = []
+    new_pop: dict[str, ops.Op] = {}
+
+    def group_ranges(d: _Dest) -> list[tuple[float, bool]]:
+        out = []
+        for s in d.synapses:
+            w = np.asarray(s.op.weight, dtype=np.float64)
+            out.append((float(np.abs(w).max()) * unit[s.inputs[0].name],
+                        bool((w < 0).any() and (w > 0).any())))
+        for cname, i, sign in d.skips:
+            c = graph.node(cname)
+            out.append((unit[c.inputs[i].name], False))
+        return out
+
+    def choose_q(ref: float, q0: float, q_min: float, d: _Dest, target_exp: int,
+                 bias_absmax: float) -> int:
+        qv = q0
+        for m, mixed in group_ranges(d):
+            if m > 0:
+                mmax = mantissa_max(wf, mixed)
+                qv = min(qv, math.floor(target_exp - math.log2(m / (ref * 2.0**act * mmax))))
+        if bias_absmax > 0 and d.node is not None:
+            bmax = (2 ** (nrn.bias_mant_bits - 1) - 1) * 2.0**nrn.bias_exp_max
+            qv = min(qv, math.floor(math.log2(ref * bmax / bias_absmax)))
+        qv = max(qv, q_min)
+        return int(qv) if math.isfinite(qv) else 0
+
+    for d in dests.values():
+        in_name = d.node.inputs[0].name if d.node is not None else d.name[7:]
+        if d.node is None and kind[in_name] == "payload":
+            continue
+        b = biases.get(in_name, np.zeros(d.node.inputs[0].shape if d.node else (1,)))
+        babs = float(np.abs(b).max()) if b.size else 0.0
+        op = d.node.op if d.node is not None else None
+        if op is None:  # output: any scale works (host readout); on binary-spike targets leave
+            # room for the per-step exponents e + K - t of folded FS payloads
+            ref, q0, q_min, texp = 1.0, math.inf, -math.inf, 0
+            if not graded and fs_payload:
+                shift = max(int(v[0].max()).bit_length() - 1 for v in fs_payload.values())
+                texp = min(0, wf.exp_max - shift)
+        elif isinstance(op, neurons.IFNeurons):
+            ref = float(op.threshold)
+            q0 = min(nrn.uv_bits - 1 - IF_HEADROOM_BITS, nrn.vth_shift + nrn.vth_mant_bits - 1)
+            q_min, texp = nrn.vth_shift, wf.exp_max
+        elif _is_relu_table(op):
+            ref = float(op.T[-1])
+            q0, q_min, texp = nrn.uv_bits - 1 - FS_HEADROOM_BITS - op.K, 0, wf.exp_max
+        else:
+            ref = float(max(np.abs(op.T).max(), np.abs(op.h).max(), 1.0))
+            q0, q_min, texp = nrn.uv_bits - 1 - FS_HEADROOM_BITS, -64, wf.exp_max
+        qv = choose_q(ref, q0, q_min, d, texp, babs)
+        sigma = ref * 2.0**-qv
+        state_scale[d.name] = sigma
+        if op is None:
+            continue
+        bias_mant, bias_exp, bias_sat = _quantize_bias(b / sigma, spec)
+        entry = {"name": d.name, "model": None, "state_scale": sigma, "bias_exp": bias_exp,
+                 "bias_saturated": bias_sat}
+        if isinstance(op, neurons.IFNeurons):
+            vth_mant = int(round(op.threshold / sigma / 2**nrn.vth_shift))
+            vth_mant = min(max(vth_mant, 1), 2**nrn.vth_mant_bits - 1)
+            reset = "subtract" if nrn.programmable else nrn.reset
+            new_pop[d.name] = q.QIFNeurons(
+                op.threshold, op.amplitude, op.timesteps, op.v_init, vth_mant=vth_mant,
+                vth_shift=nrn.vth_shift, bias_mant=bias_mant, bias_exp=bias_exp, reset=reset,
+                compare=nrn.spike_compare, uv_bits=nrn.uv_bits, u_overflow=nrn.u_overflow,
+                v_overflow=nrn.v_overflow, act_shift=act, state_scale=sigma)
+            entry.update(model="QIFNeurons", vth_mant=vth_mant, vth=vth_mant << nrn.vth_shift,
+                         reset=reset)
+        else:
+            d_int, step, bits = fs_payload[d.name]
+            lim = 2 ** (nrn.uv_bits - 1) - 1
+            T_int = np.rint(op.T / sigma)
+            h_int = np.rint(op.h / sigma)
+            clipped = int((np.abs(T_int) > lim).sum() + (np.abs(h_int) > lim).sum())
+            new_pop[d.name] = q.QFewSpikeNeurons(
+                np.clip(h_int, -lim, lim).astype(np.int64), d_int,
+                np.clip(T_int, -lim, lim).astype(np.int64), op.activation,
+                bias_mant=bias_mant, bias_exp=bias_exp, uv_bits=nrn.uv_bits,
+                u_overflow=nrn.u_overflow, v_overflow=nrn.v_overflow, act_shift=act,
+                graded=graded, payload_bits=bits, state_scale=sigma, unit=step)
+            entry.update(model="QFewSpikeNeurons", K=op.K, payload_bits=bits, graded=graded,
+                         thresholds_saturated=clipped,
+                         exact_relu=_is_relu_table(op))
+        pop_report.append(entry)
+
+    # --- rebuild the graph
+    syn_report: list[dict] = []
+    vals: dict[str, Value] = {}
+    nodes: list[Node] = []
+
+    def ival(name: str, shape) -> Value:
+        return Value(name, TensorType(tuple(shape), _INT))
+
+    producers = graph.producers()
+
+    def fs_steps_exp(src: str, e: int) -> list[int] | None:
+        """Per-step exponents on binary-spike targets (d(t) = 2^k folded into the exponent)."""
+        p = producers.get(src)
+        while p is not None and type(p.op) is not neurons.FewSpikeNeurons and p.inputs:
+            p = producers.get(p.inputs[0].name)
+        if p is None or graded or p.name not in fs_payload:
+            return None
+        ks = [int(v).bit_length() - 1 for v in fs_payload[p.name][0] if v > 0]
+        return [e + min(ks), e + max(ks)] if ks else None
+
+    def add_synapse(name: str, float_w: np.ndarray, src: Value, src_name: str, dest: str,
+                    make) -> Value:
+        sigma = state_scale[dest]
+        w_eff = np.asarray(float_w, dtype=np.float64) * unit[src_name] / (sigma * 2.0**act)
+        wq = quantize_weights(w_eff, wf)
+        op = make(wq)
+        wmax = float(np.abs(w_eff).max()) if w_eff.size else 0.0
+        rec = {"layer": name, "destination": dest, "weight_exp": wq.exp,
+               "mantissa_bits": wq.bits, "max_rel_error": wq.max_abs_error / wmax if wmax else 0.0,
+               "saturated": wq.saturated, "weights": int(w_eff.size)}
+        steps = fs_steps_exp(src_name, wq.exp)
+        if steps is not None:
+            rec["per_step_exp"] = steps
+            rec["per_step_exp_in_range"] = bool(wf.exp_min <= steps[0] and steps[1] <= wf.exp_max)
+        syn_report.append(rec)
+        shape = op.infer(src.shape)
+        out = ival(name, shape)
+        nodes.append(Node(op, (src,), out))
+        return out
+
+    for v in graph.inputs:
+        code = ival(f"{v.name}/code", v.shape)
+        nodes.append(Node(q.InputQuantizer(s_in, INPUT_BITS, bool(input_signed)), (v,), code))
+        vals[v.name] = code
+    outputs = {v.name for v in graph.outputs}
+    for n in graph.nodes:
+        op = n.op
+        ins = [vals[v.name] for v in n.inputs]
+        name = n.name if n.name not in outputs else f"{n.name}/acc"
+        if type(op) in (ops.Add, ops.Sub) or n.name in new_pop:
+            dest = dest_of.get(n.name, n.name)
+            for cname, i, sign in dests[dest].skips:
+                if cname != n.name:
+                    continue
+                sname = f"{n.name}/skip{i}" if n.name not in new_pop else f"{n.name}/in"
+                ins[i] = add_synapse(
+                    sname, np.array(float(sign)), ins[i], n.inputs[i].name, dest,
+                    lambda wq: q.QScale(int(wq.mantissa), wq.exp, wq.bits))
+        if n.name in new_pop:
+            new_op = new_pop[n.name]
+        elif type(op) is ops.Conv2d:
+            dest = dest_of[n.name]
+            out = add_synapse(
+                name, op.weight, ins[0], n.inputs[0].name, dest,
+                lambda wq, op=op: q.QConv2d(wq.mantissa.astype(np.int16),
+                                            np.zeros(op.weight.shape[0], np.int32), op.stride,
+                                            op.padding, op.dilation, op.groups, wq.exp, wq.bits))
+            vals[n.name] = out
+            if n.name in outputs:
+                _readout(n, out, nodes, state_scale, dest_of, biases, act, is_fs)
+            continue
+        elif type(op) is ops.Dense:
+            dest = dest_of[n.name]
+            out = add_synapse(
+                name, op.weight, ins[0], n.inputs[0].name, dest,
+                lambda wq, op=op: q.QDense(wq.mantissa.astype(np.int16),
+                                           np.zeros(op.weight.shape[0], np.int32), wq.exp,
+                                           wq.bits))
+            vals[n.name] = out
+            if n.name in outputs:
+                _readout(n, out, nodes, state_scale, dest_of, biases, act, is_fs)
+            continue
+        elif type(op) is ops.AvgPool2d:
+            new_op = q.SumPool2d(op.kernel, op.stride)
+        elif type(op) is ops.GlobalAvgPool:
+            new_op = q.GlobalSumPool()
+        else:
+            new_op = op  # routing, max-pools, Add/Sub: same op on integers
+        out = ival(name, n.output.shape)
+        nodes.append(Node(new_op, tuple(ins), out))
+        vals[n.name] = out
+        if n.name in outputs:
+            _readout(n, out, nodes, state_scale, dest_of, biases, act, is_fs, unit, kind)
+    qgraph = graph.replace(nodes=tuple(nodes),
+                           outputs=tuple(Value(v.name, TensorType(v.shape, "float32"))
+                                         for v in graph.outputs))
+    report = {
+        "target": spec.name,
+        "input": {"scale": s_in, "bits": INPUT_BITS, "signed": bool(input_signed),
+                  "absmax": float(input_absmax)},
+        "synapses": syn_report,
+        "populations": pop_report,
+        "weights_saturated": sum(r["saturated"] for r in syn_report),
+        "biases_saturated": sum(r["bias_saturated"] for r in pop_report),
+        "max_rel_error": max((r["max_rel_error"] for r in syn_report), default=0.0),
+    }
+    return qgraph, report
+
+
+def _readout(n: Node, acc: Value, nodes: list, state_scale: dict, dest_of: dict, biases: dict,
+             act: int, is_fs: bool, unit: dict | None = None, kind: dict | None = None) -> None:
+    """Append the host-side decoder of graph output ``n`` (keeps the output's name)."""
+    reduce = "sum" if is_fs else "mean"
+    if kind is not None and kind[n.name] == "payload":
+        scale, bias = unit[n.name], np.zeros(n.output.shape, np.float32)
+    else:
+        scale = state_scale[f"output:{n.name}"] * 2.0**act
+        bias = biases.get(n.name, np.zeros(n.output.shape)).astype(np.float32)
+    nodes.append(Node(q.QReadout(float(scale), bias, reduce), (acc,),
+                      Value(n.name, TensorType(n.output.shape, "float32"))))

@@ -1,0 +1,211 @@
+"""Quantized (fixed-point) ops: what ``quantize(graph, target)`` produces for Loihi-class targets.
+
+Every parameter is an integer (numpy int arrays) with its exponent; every value between ops holds
+integers. Two kinds of integer values flow through a quantized graph:
+
+* **payloads**: what populations (and the input encoder) send, one integer per neuron per step:
+  0/1 for binary spikes (IF), ``d(t)`` for few-spike neurons (a graded spike payload on Loihi 2;
+  on binary-spike targets the same integer is folded into a per-step weight, see
+  ``QFewSpikeNeurons``), the 8-bit input code for the input encoder;
+* **synaptic input** ``a``: what a synapse delivers, before the neuron's fixed ``act_shift``
+  (Lava ``PyDenseModelBitAcc``: ``a = acc << e`` for ``e >= 0``, ``acc >> -e`` otherwise, an
+  arithmetic shift, i.e. floor). Synaptic inputs into the same population are summed.
+
+Float meaning: a payload p of a population stands for ``p * unit`` in ANN units; a state or
+threshold integer of a population stands for ``integer * state_scale``. These floats are kept on
+the ops (``unit``, ``state_scale``) for reports and tests; the bit-exact simulator never uses them
+except in the host-side ``InputQuantizer`` and ``QReadout``.
+
+The quantized synapses and neurons subclass their float counterparts (``QConv2d`` is a ``Conv2d``,
+``QIFNeurons`` an ``IFNeurons``...) so that structure-level code (layer tables, MAC counts,
+pipeline depth, placement) treats them alike; simulators dispatch on the exact class, so a float
+rule never runs on integer parameters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from snnc.ir import neurons
+from snnc.ir.ops import Conv2d, Dense, Op, ShapeError, _spatial_out
+from snnc.ir.serialize import register_op_class
+from snnc.ir.types import Shape
+
+__all__ = [
+    "InputQuantizer",
+    "QConv2d",
+    "QDense",
+    "QScale",
+    "SumPool2d",
+    "GlobalSumPool",
+    "QIFNeurons",
+    "QFewSpikeNeurons",
+    "QReadout",
+    "QUANTIZED_OPS",
+    "QUANTIZED_SYNAPSES",
+    "is_quantized",
+]
+
+
+@register_op_class
+@dataclass(frozen=True, eq=False)
+class InputQuantizer(Op):
+    """Host-side input encoder: ``p = clip(round_half_even(x / scale), -m, m)`` with
+    ``m = 2^(bits-1) - 1`` (``signed``), or ``clip(..., 0, 2^bits - 1)`` for non-negative inputs.
+    The payload is presented once (few-spike) or every step (rate), as a graded spike (Loihi 2)
+    or as a host-injected synaptic input of the first layer (Loihi 1)."""
+
+    scale: float
+    bits: int = 8
+    signed: bool = True
+
+    def infer(self, x: Shape) -> Shape:
+        return x
+
+
+@register_op_class
+@dataclass(frozen=True, eq=False)
+class QConv2d(Conv2d):
+    """Integer convolution: ``a = shift(W (*) p, weight_exp)`` where ``shift(v, e) = v * 2^e`` for
+    ``e >= 0`` and ``floor(v * 2^-|e|)`` otherwise (Lava's arithmetic right shift). ``weight``
+    holds the integer mantissas; ``bias`` is all zeros (biases live on the neurons, as on Loihi).
+    ``weight_bits``: synapse memory bits per weight (magnitude bits + 1 if mixed-sign)."""
+
+    weight_exp: int = 0
+    weight_bits: int = 8
+
+
+@register_op_class
+@dataclass(frozen=True, eq=False)
+class QDense(Dense):
+    """Integer dense synapses, same arithmetic as ``QConv2d``: ``a = shift(W p, weight_exp)``."""
+
+    weight_exp: int = 0
+    weight_bits: int = 8
+
+
+@register_op_class
+@dataclass(frozen=True, eq=False)
+class QScale(Op):
+    """One-to-one synapses with a shared integer weight (identity/skip connections):
+    ``a = shift(weight * p, weight_exp)`` elementwise."""
+
+    weight: int
+    weight_exp: int = 0
+    weight_bits: int = 8
+
+    def infer(self, x: Shape) -> Shape:
+        return x
+
+
+@register_op_class
+@dataclass(frozen=True, eq=False)
+class SumPool2d(Op):
+    """Sum of payloads over windows (an average pool whose 1/k went into the next synapse's
+    weights): the fan-in of the next layer, routed. No padding."""
+
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+
+    def infer(self, x: Shape) -> Shape:
+        return (x[0], *_spatial_out(x, self.kernel, self.stride, (0, 0, 0, 0), (1, 1)))
+
+
+@register_op_class
+@dataclass(frozen=True, eq=False)
+class GlobalSumPool(Op):
+    """Sum of payloads over all spatial positions: (C, *spatial) -> (C, 1, ...)."""
+
+    def infer(self, x: Shape) -> Shape:
+        if len(x) < 2:
+            raise ShapeError(f"expects a (C, spatial...) input, got {x}")
+        return (x[0],) + (1,) * (len(x) - 1)
+
+
+@register_op_class
+@dataclass(frozen=True, eq=False)
+class QIFNeurons(neurons.IFNeurons):
+    """Integer IF neurons (Lava ``PyLifModelBitAcc`` with du = dv = 4095 + 1 i.e. no memory in u
+    and no leak in v), for t = 1..timesteps with synaptic input a(t)::
+
+        u    = wrap_{uv_bits}(a(t) << act_shift)                # current, wraps
+        v    = sat_{uv_bits}(v + u + (bias_mant << bias_exp))   # voltage, saturates at +-(2^23-1)
+        s(t) = v > (vth_mant << vth_shift)                      # ``compare``: '>' or '>='
+        v    = v - vth  if reset == 'subtract' else 0   (where s)
+
+    Payload out: s(t) (binary). ``threshold``/``amplitude`` keep the float lambda (one spike stands
+    for ``amplitude`` ANN units); ``state_scale`` is the ANN value of one state unit.
+    ``bias_mant`` has the population's shape (one bias per neuron, as on Loihi)."""
+
+    vth_mant: int = 1
+    vth_shift: int = 6
+    bias_mant: np.ndarray | None = None
+    bias_exp: int = 0
+    reset: str = "subtract"
+    compare: str = ">"
+    uv_bits: int = 24
+    u_overflow: str = "wrap"
+    v_overflow: str = "saturate"
+    act_shift: int = 6
+    state_scale: float = 1.0
+
+    @property
+    def vth(self) -> int:
+        return int(self.vth_mant) << int(self.vth_shift)
+
+
+@register_op_class
+@dataclass(frozen=True, eq=False)
+class QFewSpikeNeurons(neurons.FewSpikeNeurons):
+    """Integer few-spike neurons (a custom microcode neuron on Loihi 2). ``h``, ``d``, ``T`` are
+    int64 arrays: reset amounts and thresholds in state units, output payloads in payload units.
+    Over the K-step window the synaptic inputs are accumulated, then::
+
+        v(1) = sat(wrap(sum_t a(t) << act_shift) + (bias_mant << bias_exp))
+        for t = 1..K:
+            z(t) = v(t) > T(t)
+            out(t) = d(t) z(t)                      # payload
+            v(t+1) = sat(v(t) - h(t) z(t))
+
+    ``graded``: True sends d(t) as a graded spike payload (``payload_bits`` wide, sign included);
+    False (binary-spike targets, Loihi 1) sends 0/1 spikes and folds d(t) into the downstream
+    weights as a per-step factor: the downstream integer ``W * d(t) * z(t)`` is the same, so the
+    simulated integers are identical. ``unit`` is the ANN value of one payload unit."""
+
+    bias_mant: np.ndarray | None = None
+    bias_exp: int = 0
+    uv_bits: int = 24
+    u_overflow: str = "wrap"
+    v_overflow: str = "saturate"
+    act_shift: int = 6
+    graded: bool = True
+    payload_bits: int = 24
+    state_scale: float = 1.0
+    unit: float = 1.0
+
+
+@register_op_class
+@dataclass(frozen=True, eq=False)
+class QReadout(Op):
+    """Host-side decoding of the output layer's synaptic input: over the window,
+    ``y = reduce_t(a(t)) * scale + bias`` with ``reduce`` 'sum' (few-spike: the value is sent
+    once per window) or 'mean' (rate). The bias stays float: it is added on the host."""
+
+    scale: float
+    bias: np.ndarray
+    reduce: str = "mean"
+
+    def infer(self, x: Shape) -> Shape:
+        return x
+
+
+QUANTIZED_SYNAPSES = (QConv2d, QDense, QScale)
+QUANTIZED_OPS = (InputQuantizer, QConv2d, QDense, QScale, SumPool2d, GlobalSumPool, QIFNeurons,
+                 QFewSpikeNeurons, QReadout)
+
+
+def is_quantized(graph) -> bool:
+    """True for graphs produced by ``quantize`` (they hold integer ops)."""
+    return any(isinstance(n.op, QUANTIZED_OPS) for n in graph.nodes)

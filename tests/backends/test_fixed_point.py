@@ -1,0 +1,302 @@
+"""Bit-exact fixed-point simulation: hand-derived integer sequences, Lava's LIF equations, the
+FS-ReLU quantizer in integers, determinism, the CLI, and float-vs-bit-exact accuracy (slow)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from snnc.backends.reference.fixed_point import _FixedRules, overflow, shift_round
+from snnc.backends.reference.simulator import Signal, _Counters, simulate
+from snnc.compiler.passes.quantize import quantize
+from snnc.compiler.pipeline import CompileOptions, compile_graph
+from snnc.ir import GraphBuilder, TensorType, quantized as q, verify
+from snnc.ir.interpret import Interpreter
+from snnc.targets import load_target
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+LIM = 2**23
+
+
+def _run(graph, x: np.ndarray) -> tuple[list[Signal], _Counters]:
+    """The rules' raw output signals (spike trains / payloads per step), not readouts."""
+    counters = _Counters()
+    rules = _FixedRules(counters)
+    interp = rules.interp = Interpreter(rules)
+    with torch.no_grad():
+        outs = interp.run(graph, [Signal(torch.as_tensor(x, dtype=torch.float64).unsqueeze(0))])
+    return outs, counters
+
+
+def _if_graph(vth_mant: int, reset: str = "subtract", timesteps: int = 8, bias: int = 0,
+              compare: str = ">", n: int = 1):
+    b = GraphBuilder()
+    x = b.input("x", TensorType((n,)))
+    code = b.add("code", q.InputQuantizer(1.0, 8), x)
+    a = b.add("syn", q.QDense(np.eye(n, dtype=np.int16), np.zeros(n, np.int32), 0, 2), code)
+    pop = b.add("pop", q.QIFNeurons(1.0, 1.0, timesteps, vth_mant=vth_mant,
+                                    bias_mant=np.full((n,), bias, np.int32), reset=reset,
+                                    compare=compare), a)
+    return verify(b.build([pop]))
+
+
+def test_if_neuron_hand_derived_integer_sequence():
+    # input code 26 -> u = 26 << 6 = 1664 per step; vth = 60 << 6 = 3840
+    # v: 1664 3328 4992* (-3840 = 1152) 2816 4480* (640) 2304 3968* (128) 1792 -> spikes 3, 5, 7
+    (sig,), c = _run(_if_graph(60), np.array([[26.0]]))
+    assert sig.x[:, 0, 0].tolist() == [0, 0, 1, 0, 1, 0, 1, 0]
+    assert c.spikes["pop"] == 3
+    # reset to zero (Loihi 1): 1664 3328 4992* (0) 1664 3328 4992* (0) 1664 3328 -> 3, 6
+    (sig,), _ = _run(_if_graph(60, reset="zero"), np.array([[26.0]]))
+    assert sig.x[:, 0, 0].tolist() == [0, 0, 1, 0, 0, 1, 0, 0]
+
+
+def test_if_threshold_compare_is_strict():
+    # vth = 52 << 6 = 3328 = 2 * 1664: v reaches it exactly at even steps; '>' waits one more
+    (sig,), _ = _run(_if_graph(52), np.array([[26.0]]))
+    assert sig.x[:, 0, 0].tolist() == [0, 0, 1, 0, 1, 0, 1, 0]
+    (sig,), _ = _run(_if_graph(52, compare=">="), np.array([[26.0]]))
+    assert sig.x[:, 0, 0].tolist() == [0, 1, 0, 1, 0, 1, 0, 1]
+
+
+def _lava_lif(a: np.ndarray, vth_mant: int, bias_mant: int, bias_exp: int) -> np.ndarray:
+    """Lava PyLifModelBitAcc (TARGETS.md 2a) in numpy int64 with du = dv = 4095 -> no memory in
+    u, and dv = 0 -> no leak in v; reset to zero. Independent of snnc's code."""
+    u = np.zeros(a.shape[1:], np.int64)
+    v = np.zeros(a.shape[1:], np.int64)
+    out = []
+    for t in range(a.shape[0]):
+        p = u * (4096 - (4095 + 1))
+        u = np.sign(p) * (np.abs(p) >> 12)
+        u = u + np.left_shift(a[t], 6)
+        u = np.where(u > LIM, u - 2 * LIM, u)
+        u = np.where(u <= -LIM, u + 2 * LIM, u)
+        p = v * (4096 - 0)
+        v = np.sign(p) * (np.abs(p) >> 12) + u + (bias_mant << bias_exp)
+        v = np.clip(v, -(LIM - 1), LIM - 1)
+        s = v > (vth_mant << 6)
+        v[s] = 0
+        out.append(s)
+    return np.array(out)
+
+
+def test_if_neuron_matches_lava_lif_equations_with_wrap_and_saturation():
+    rng = np.random.default_rng(0)
+    T, n = 40, 64
+    # synaptic inputs large enough to wrap u (|a << 6| > 2^23) and saturate v
+    a = rng.integers(-2**17 - 500, 2**17 + 500, (T, n))
+    a[:, :8] = rng.integers(-50, 200, (T, 8))  # and some ordinary neurons
+    b = GraphBuilder()
+    x = b.input("a", TensorType((n,)))
+    pop = b.add("pop", q.QIFNeurons(1.0, 1.0, T, vth_mant=5000, bias_mant=np.full(n, -3, np.int32),
+                                    bias_exp=5, reset="zero"), x)
+    counters = _Counters()
+    rules = _FixedRules(counters)
+    interp = rules.interp = Interpreter(rules)
+    with torch.no_grad():
+        (sig,) = interp.run(verify(b.build([pop])),
+                            [Signal(torch.as_tensor(a, dtype=torch.float64))])
+    expected = _lava_lif(a, 5000, -3, 5)
+    assert expected.any() and not expected.all()
+    np.testing.assert_array_equal(sig.x.numpy().astype(bool), expected)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(-2**40, 2**40), min_size=1, max_size=20), st.integers(-7, 7))
+def test_shift_and_wrap_match_numpy_integer_semantics(values, e):
+    v = np.array(values, np.int64)
+    t = torch.as_tensor(v, dtype=torch.float64)
+    ref = np.left_shift(v, e) if e >= 0 else np.right_shift(v, -e)  # Lava Dense
+    np.testing.assert_array_equal(shift_round(t, e).numpy(), ref)
+    w = overflow(t, "wrap", 24).numpy()
+    assert ((w > -LIM) & (w <= LIM)).all() and ((w - v) % 2**24 == 0).all()
+    s = overflow(t, "saturate", 24).numpy()
+    np.testing.assert_array_equal(s, np.clip(v, -(LIM - 1), LIM - 1))
+
+
+def test_fs_relu_population_is_an_exact_integer_quantizer():
+    K, m = 10, 12  # T(t) = h(t) = 2^(K+m-t) state units, payload d(t) = 2^(K-t)
+    T = 2 ** (m + np.arange(K - 1, -1, -1, dtype=np.int64))
+    b = GraphBuilder()
+    x = b.input("a", TensorType((2000,)))
+    pop = b.add("pop", q.QFewSpikeNeurons(T.copy(), 2 ** np.arange(K - 1, -1, -1), T.copy(),
+                                          bias_mant=np.zeros(2000, np.int32)), x)
+    a = np.random.default_rng(1).integers(-2**12, 2**17, (1, 2000))
+    # bin edges (v = a << 6 = n 2^m), saturation, and an accumulator that wraps (24 bits)
+    a[0, :7] = [0, 64, 65, 960, 961, 2**17 - 1, 2**17 + 1]
+    counters = _Counters()
+    rules = _FixedRules(counters)
+    interp = rules.interp = Interpreter(rules)
+    with torch.no_grad():
+        (sig,) = interp.run(verify(b.build([pop])),
+                            [Signal(torch.as_tensor(a, dtype=torch.float64).unsqueeze(0)[0])])
+    v = a[0] * 64
+    v = np.where(v > LIM, v - 2 * LIM, v)
+    code = np.clip(-(-v // 2**m) - 1, 0, 2**K - 1)  # largest n with n 2^m < v (strict '>')
+    np.testing.assert_array_equal(sig.x.sum(0).numpy(), code)
+    assert code[:7].tolist() == [0, 0, 1, 14, 15, 2**K - 1, 0]
+    popcount = sum(bin(int(c)).count("1") for c in code)
+    assert counters.spikes["pop"] == popcount
+
+
+@pytest.fixture(scope="module")
+def lenet_fs_loihi2():
+    calib = np.load(EXAMPLES / "lenet" / "calib.npz")["x"]
+    g = compile_graph(str(EXAMPLES / "lenet" / "lenet.onnx"), calib,
+                      CompileOptions(method="fs")).graph
+    return g, quantize(g, load_target("loihi2"), input_absmax=float(np.abs(calib).max()))
+
+
+def test_rerunning_a_batch_gives_identical_spikes(lenet_fs_loihi2):
+    _, g = lenet_fs_loihi2
+    x = np.load(EXAMPLES / "lenet" / "test.npz")["x"][:48]
+    r1 = simulate(g, x, batch_size=48, device="cpu")
+    r2 = simulate(g, x, batch_size=7, device="cpu")
+    np.testing.assert_array_equal(r1.outputs[0], r2.outputs[0])
+    assert r1.spikes == r2.spikes and r1.synops == r2.synops
+    assert sum(r1.spikes.values()) > 0
+
+
+@pytest.mark.parametrize("model", ["lenet", "resnet"])
+def test_window_sum_shortcut_is_exact(model):
+    # few-spike graphs sum the exactly-shifted steps before the synapse: same integers as
+    # running every step through it (floor per step)
+    calib = np.load(EXAMPLES / model / "calib.npz")["x"]
+    g = compile_graph(str(EXAMPLES / model / f"{model}.onnx"), calib,
+                      CompileOptions(method="fs")).graph
+    qg = quantize(g, load_target("loihi2"), input_absmax=float(np.abs(calib).max()))
+    x = torch.as_tensor(np.load(EXAMPLES / model / "test.npz")["x"][:32], dtype=torch.float64)
+    outs = []
+    for window_sum in (False, True):
+        counters = _Counters()
+        rules = _FixedRules(counters)
+        rules.window_sum = window_sum
+        interp = rules.interp = Interpreter(rules)
+        with torch.no_grad():
+            (o,) = interp.run(qg, [Signal(x.unsqueeze(0))])
+        outs.append((o.x.numpy(), counters.spikes, counters.synops))
+    np.testing.assert_array_equal(outs[0][0], outs[1][0])
+    assert outs[0][1] == outs[1][1] and outs[0][2] == outs[1][2]
+    exps = [n.op.weight_exp for n in qg.nodes if isinstance(n.op, (q.QConv2d, q.QDense))]
+    assert min(exps) < 0  # the floor path is exercised
+
+
+def test_bit_exact_readout_tracks_the_float_network(lenet_fs_loihi2):
+    f, g = lenet_fs_loihi2
+    x = np.load(EXAMPLES / "lenet" / "test.npz")["x"][:64]
+    rf, rq = simulate(f, x, device="cpu"), simulate(g, x, device="cpu")
+    assert (rf.outputs[0].argmax(1) == rq.outputs[0].argmax(1)).mean() >= 0.95
+    scale = np.abs(rf.outputs[0]).max()
+    assert np.abs(rf.outputs[0] - rq.outputs[0]).max() <= 0.1 * scale
+    assert abs(rq.spikes_per_neuron - rf.spikes_per_neuron) <= 0.05 * rf.spikes_per_neuron
+
+
+# ---- CLI
+
+
+def snnc(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "snnc.cli", *args], capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_cli_compile_loihi2_simulates_bit_exact_and_float(tmp_path):
+    lenet = EXAMPLES / "lenet"
+    out = tmp_path / "l2.snnc"
+    proc = snnc("compile", str(lenet / "lenet.onnx"), "--target", "loihi2", "--method", "fs",
+                "--calib", str(lenet / "calib.npz"), "-o", str(out), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["quantization"]["target"] == "loihi2"
+    assert (out / "float_graph.json").is_file() and (out / "float_tensors.npz").is_file()
+    runs = {}
+    for flag in ([], ["--float"]):
+        proc = snnc("simulate", str(out), "--data", str(lenet / "test.npz"), "--limit", "100",
+                    "--json", "--quiet", *flag)
+        assert proc.returncode == 0, proc.stderr
+        m = json.loads(proc.stdout)
+        for key in ("samples", "accuracy", "ann_accuracy", "agreement", "spikes_per_neuron",
+                    "latency_steps", "throughput_steps", "synops_per_sample",
+                    "energy_uj_per_sample", "ann_energy_uj_per_sample", "wall_s"):
+            assert key in m, key
+        runs[m["mode"]] = m
+    assert set(runs) == {"bit-exact", "float"}
+    assert runs["bit-exact"]["accuracy"] >= 0.9 and runs["float"]["accuracy"] >= 0.9
+    assert runs["bit-exact"]["synops_per_sample"] != runs["float"]["synops_per_sample"]
+
+
+def test_cli_target_file_custom_chip_and_bad_format(tmp_path):
+    lenet = EXAMPLES / "lenet"
+    chip = tmp_path / "chip.toml"
+    chip.write_text('base = "loihi2"\n[weights]\nmantissa_bits = 6\n')
+    out = tmp_path / "chip.snnc"
+    proc = snnc("compile", str(lenet / "lenet.onnx"), "--target-file", str(chip), "--method",
+                "rate", "--calib", str(lenet / "calib.npz"), "-o", str(out), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    rep = json.loads((out / "manifest.json").read_text())["quantization"]
+    assert rep["target"] == "chip"
+    assert max(r["mantissa_bits"] for r in rep["synapses"]) == 6  # signed: 5 bits + sign
+    bad = tmp_path / "bad.toml"
+    bad.write_text('base = "loihi2"\n[neuron]\nv_overflow = "explode"\n')
+    proc = snnc("compile", str(lenet / "lenet.onnx"), "--target-file", str(bad),
+                "--calib", str(lenet / "calib.npz"), "-o", str(tmp_path / "x.snnc"))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    assert "neuron.v_overflow" in lines[0] and "explode" in lines[0]
+
+
+# ---- accuracy of the bit-exact networks (1,000 test images)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model,method", [("lenet", "fs"), ("lenet", "rate"), ("resnet", "fs")])
+def test_bit_exact_accuracy_within_0_3pp_of_float_on_loihi2(model, method):
+    calib = np.load(EXAMPLES / model / "calib.npz")["x"]
+    data = np.load(EXAMPLES / model / "test.npz")
+    x, y = data["x"], data["y"]
+    assert len(x) == 1000
+    g = compile_graph(str(EXAMPLES / model / f"{model}.onnx"), calib,
+                      CompileOptions(method=method)).graph
+    qg = quantize(g, load_target("loihi2"), input_absmax=float(np.abs(calib).max()),
+                  input_signed=bool(calib.min() < 0))  # as the pipeline does
+    acc_float = (simulate(g, x).outputs[0].argmax(1) == y).mean()
+    acc_fixed = (simulate(qg, x).outputs[0].argmax(1) == y).mean()
+    assert acc_float >= 0.95
+    assert abs(acc_fixed - acc_float) <= 0.003 + 1e-12, (acc_float, acc_fixed)
+
+
+def test_quantization_cost_compares_float_and_bit_exact(tmp_path):
+    from snnc.api import compile_model, float_graph, quantization_cost
+    from snnc.errors import SnncError
+
+    lenet = EXAMPLES / "lenet"
+    art = compile_model(lenet / "lenet.onnx", target="loihi1", method="fs",
+                        calib=lenet / "calib.npz", out=tmp_path / "l1.snnc")
+    assert q.is_quantized(art.graph) and not q.is_quantized(float_graph(art))
+    cost = quantization_cost(art, lenet / "test.npz", limit=60)
+    assert cost["samples"] == 60 and cost["agreement"] >= 0.9
+    assert cost["delta_pp"] == pytest.approx(100 * (cost["fixed_accuracy"]
+                                                    - cost["float_accuracy"]))
+    cpu = compile_model(lenet / "lenet.onnx", target="cpu", method="fs",
+                        calib=lenet / "calib.npz", out=tmp_path / "cpu.snnc")
+    assert float_graph(cpu) is cpu.graph
+    with pytest.raises(SnncError, match="not quantized"):
+        quantization_cost(cpu, lenet / "test.npz", limit=5)
+
+
+def test_input_codes_signed_and_unsigned():
+    for signed, expected in ((True, [64, 127, -25, -127]), (False, [128, 255, 0, 0])):
+        b = GraphBuilder()
+        x = b.input("x", TensorType((4,)))
+        scale = 1 / 127 if signed else 1 / 255
+        code = b.add("code", q.InputQuantizer(scale, 8, signed), x)
+        (sig,), _ = _run(verify(b.build([code])), np.array([[0.5, 1.0, -0.2, -3.0]]))
+        assert sig.x[0, 0].tolist() == expected  # round half to even: 127.5 -> 128, 63.5 -> 64

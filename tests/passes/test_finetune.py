@@ -1,0 +1,121 @@
+"""finetune: the differentiable module matches the simulator; training is deterministic, helps,
+and its user errors and the epochs=0 no-op behave as documented."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import snnc
+from snnc.backends.reference.simulator import simulate
+from snnc.compiler.passes.finetune import SpikingModule, finetune
+from snnc.compiler.pipeline import CompileOptions, compile_graph
+from snnc.errors import SnncError
+
+LENET = Path(__file__).resolve().parents[2] / "examples" / "lenet"
+
+
+@pytest.fixture(scope="module")
+def data():
+    tr, te = np.load(LENET / "train.npz"), np.load(LENET / "test.npz")
+    return tr["x"][:256], tr["y"][:256], te["x"][:200], te["y"][:200]
+
+
+def _converted(method, timesteps=None):
+    calib = np.load(LENET / "calib.npz")["x"]
+    return compile_graph(LENET / "lenet.onnx", calib,
+                         CompileOptions(method=method, timesteps=timesteps)).graph
+
+
+@pytest.mark.parametrize("method,timesteps", [("ttfs", 5), ("rate", 16), ("fs", None)])
+def test_module_forward_equals_simulator(method, timesteps, data):
+    g = _converted(method, timesteps)
+    x = data[2][:64]
+    with torch.no_grad():
+        mod = SpikingModule(g)(torch.as_tensor(x)).mean(0).numpy()
+    ref = simulate(g, x, device="cpu").outputs[0]
+    np.testing.assert_allclose(mod, ref, rtol=1e-5, atol=1e-4)
+
+
+def test_finetune_is_deterministic_and_lowers_the_loss(data):
+    g = _converted("ttfs")
+    x, y = data[0], data[1]
+    runs = []
+    for _ in range(2):
+        log = []
+        out = finetune(g, x, y, epochs=2, seed=3, on_epoch=lambda *a: log.append(a))
+        runs.append((out, log))
+    (g1, log1), (g2, log2) = runs
+    assert [e[0] for e in log1] == [0, 1, 2] and log1[0][2:] == (None, None)
+    assert log1 == log2
+    assert log1[2][2] < log1[1][2]  # mean loss falls from epoch 1 to epoch 2
+    w = {n.name: n.op.weight for n in g.nodes if hasattr(n.op, "weight")}
+    changed = False
+    for a, b in zip(g1.nodes, g2.nodes):
+        if hasattr(a.op, "weight"):
+            np.testing.assert_array_equal(a.op.weight, b.op.weight)
+            np.testing.assert_array_equal(a.op.bias, b.op.bias)
+            changed |= not np.array_equal(a.op.weight, w[a.name])
+    assert changed
+    other = finetune(g, x, y, epochs=1, seed=4)
+    assert any(not np.array_equal(a.op.weight, b.op.weight)
+               for a, b in zip(other.nodes, g1.nodes) if hasattr(a.op, "weight"))
+
+
+def test_finetune_rate_and_fs_run_and_keep_accuracy(data):
+    x, y, xt, yt = data
+    for method, ts in (("rate", 16), ("fs", None)):
+        g = _converted(method, ts)
+        before = (simulate(g, xt, device="cpu").outputs[0].argmax(1) == yt).mean()
+        tuned = finetune(g, x, y, epochs=1, seed=0)
+        after = (simulate(tuned, xt, device="cpu").outputs[0].argmax(1) == yt).mean()
+        assert after >= before - 0.02, (method, before, after)
+
+
+def test_epochs_zero_is_a_no_op(tmp_path, data):
+    g = _converted("ttfs")
+    assert finetune(g, data[0], data[1], epochs=0) is g
+    a = snnc.compile(LENET / "lenet.onnx", method="ttfs", calib=LENET / "calib.npz",
+                     out=tmp_path / "a.snnc")
+    b = snnc.compile(LENET / "lenet.onnx", method="ttfs", calib=LENET / "calib.npz",
+                     finetune=LENET / "train.npz", epochs=0, out=tmp_path / "b.snnc")
+    for f in ("manifest.json", "tensors.npz"):
+        assert (a.path / f).read_bytes() == (b.path / f).read_bytes(), f
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "snnc.cli", *args], capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_cli_finetune_errors(tmp_path):
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, x=np.zeros((8, 3, 28, 28), np.float32), y=np.zeros(8, np.int64))
+    nolabels = tmp_path / "nolabels.npz"
+    np.savez(nolabels, x=np.zeros((8, 1, 28, 28), np.float32))
+    base = ["compile", str(LENET / "lenet.onnx"), "--calib", str(LENET / "calib.npz"), "-o",
+            str(tmp_path / "o.snnc"), "--quiet"]
+    cases = [
+        (["--method", "ttfs", "--finetune", str(bad)], r"finetune file .*bad\.npz.*shape"),
+        (["--method", "ttfs", "--finetune", str(nolabels)], r"finetune file .*'y'|labels"),
+        (["--method", "ttfs", "--epochs", "3"], r"--epochs needs --finetune"),
+        (["--method", "ttfs", "--finetune", str(bad), "--epochs", "-1"], r"--epochs must be"),
+        (["--method", "amos", "--finetune", str(LENET / "train.npz")], r"not available for amos"),
+    ]
+    for extra, pattern in cases:
+        proc = _cli(*base, *extra)
+        assert proc.returncode == 2, (extra, proc.stderr)
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+        assert __import__("re").search(pattern, lines[0]), (pattern, lines[0])
+    assert not (tmp_path / "o.snnc").exists()
+
+
+def test_finetune_rejects_unlabelled_data_directly(data):
+    with pytest.raises(SnncError, match="labels"):
+        finetune(_converted("ttfs"), data[0], None, epochs=1)

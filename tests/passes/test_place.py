@@ -1,0 +1,278 @@
+"""Core placement: an independent checker recomputes every core's usage from the artifact.
+
+The checker does not use the placer's per-axis incidence algebra: it finds each population's
+synapses by pushing one-hot source vectors through the graph's own linear ops (ANN interpreter
+rules, weights replaced by 1, biases and constants zeroed), then counts per slice the source
+neurons reached (input axons), the synapses, their word-aligned memory and the output axons.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from snnc.api import compile_model
+from snnc.artifact import load_artifact
+from snnc.compiler.passes.place import RESOURCES, place, populations
+from snnc.errors import TargetConstraintError
+from snnc.ir import neurons, ops
+from snnc.ir.interpret import ANN_RULES, max_pool2d
+from snnc.targets import load_target
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+LIMIT = {"neurons": "max_neurons", "in_axons": "max_in_axons", "out_axons": "max_out_axons",
+         "synapse_bits": "synapse_mem_bits"}
+
+
+def _positive(op):
+    """The op with unit weights and zero bias: its output is nonzero exactly where a synapse is
+    stored (quantized mantissas may be 0, but their slots still take synaptic memory)."""
+    if isinstance(op, (ops.Conv2d, ops.Dense)):
+        return dataclasses.replace(op, weight=np.ones_like(op.weight),
+                                   bias=np.zeros_like(op.bias))
+    if isinstance(op, ops.BatchNorm):
+        return dataclasses.replace(op, scale=np.abs(op.scale), bias=np.zeros_like(op.bias),
+                                   mean=np.zeros_like(op.mean))
+    return op
+
+
+def _rule(op):
+    kind = type(op).__name__
+    if isinstance(op, ops.MaxPool2d):  # gates (SpikingMaxPool2d too): max of a window
+        return max_pool2d
+    if isinstance(op, ops.Conv2d):  # QConv2d too: integer mantissas, same incidence
+        return ANN_RULES[ops.Conv2d]
+    if isinstance(op, ops.Dense):
+        return ANN_RULES[ops.Dense]
+    if isinstance(op, (ops.Mul, ops.Div)):  # products/scalings: one synapse per element
+        return lambda o, a, b: a.abs() + b.abs()
+    if kind == "SumPool2d":
+        return lambda o, x: torch.nn.functional.avg_pool2d(x, o.kernel, o.stride)
+    if kind == "GlobalSumPool":
+        return ANN_RULES[ops.GlobalAvgPool]
+    if kind in ("QScale", "InputQuantizer", "QReadout"):  # one-to-one / host side
+        return lambda o, x: x
+    for cls, fn in ANN_RULES.items():
+        if type(op) is cls:
+            return fn
+    raise AssertionError(f"checker has no rule for {kind}")
+
+
+def incidence(graph, pop, source: str) -> tuple[np.ndarray, list[str]]:
+    """Bool (N_source, N_pop): which source neurons have a synapse onto which neurons; and
+    the names of the synaptic ops on the way."""
+    prods = graph.producers()
+    pops = {p.name for p in populations(graph)}
+    sources = pops | {v.name for v in graph.inputs}
+    src_shape = next((v.shape for v in graph.inputs if v.name == source), None) or \
+        prods[source].output.shape
+    n_src = math.prod(src_shape)
+    out, touched = [], set()
+    for lo in range(0, n_src, 1024):
+        k = min(1024, n_src - lo)
+        eye = torch.zeros(k, n_src, dtype=torch.float32)
+        eye[torch.arange(k), lo + torch.arange(k)] = 1.0
+        cache: dict[str, torch.Tensor] = {}
+
+        def value(v):
+            if v.name == source:
+                return eye.reshape(k, *src_shape)
+            if v.name in sources:
+                return torch.zeros(k, *v.shape, dtype=torch.float32)
+            if v.name not in cache:
+                cache[v.name] = node_out(prods[v.name])
+            return cache[v.name]
+
+        def node_out(n):
+            if isinstance(n.op, ops.Constant):
+                return torch.zeros(1, *n.output.shape, dtype=torch.float32)
+            op = _positive(n.op)
+            y = _rule(op)(op, *(value(v) for v in n.inputs)).to(torch.float32)
+            if (y.abs() > 0).any():
+                touched.add(n.name)
+            return y
+
+        own = pop.name in sources and not isinstance(pop.op, neurons.NEURON_OPS)
+        y = node_out(pop) if own or pop.name not in pops else value(pop.inputs[0])
+        out.append((y.reshape(k, -1).abs() > 0).numpy())
+    syn = sorted(t for t in touched if isinstance(prods[t].op, (ops.Conv2d, ops.Dense))
+                 or hasattr(prods[t].op, "weight_bits"))
+    return np.concatenate(out), syn
+
+
+def feeding(graph, pop, sources: set[str]) -> set[str]:
+    """Sources with a path of non-population nodes into ``pop``'s synapses."""
+    prods = graph.producers()
+    own = not isinstance(pop.op, neurons.NEURON_OPS)
+    todo = [v.name for v in pop.inputs] if own else [pop.inputs[0].name]
+    found, seen = set(), set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        if name in sources:
+            found.add(name)
+        elif name in prods:
+            todo.extend(v.name for v in prods[name].inputs)
+    return found
+
+
+def box_index(shape, start, stop) -> np.ndarray:
+    lay = tuple(shape) if len(shape) == 3 else (shape[0] if shape else 1, 1, 1)
+    idx = np.arange(math.prod(lay)).reshape(lay)
+    return idx[start[0]:stop[0], start[1]:stop[1], start[2]:stop[2]].ravel()
+
+
+_INCIDENCE: dict[tuple, tuple] = {}
+
+
+def check_artifact(path: Path, structure: tuple = ()) -> dict:
+    """Recompute usage per slice and per core; assert limits, coverage and consistency.
+    ``structure`` names graphs with the same connectivity (same model and method) so their
+    incidence is computed once."""
+    art = load_artifact(path)
+    target = load_target(art.manifest["target"])
+    word = target.core.synapse_word_bits
+    slices = json.loads((path / "placement.json").read_text())["slices"]
+    graph = art.graph
+    pops = populations(graph)
+    by_pop: dict[str, list[dict]] = {}
+    for s in slices:
+        by_pop.setdefault(s["population"], []).append(s)
+    # every neuron in exactly one slice
+    for p in pops:
+        covered = np.zeros(p.output.type.size, np.int64)
+        for s in by_pop[p.name]:
+            covered[box_index(p.output.shape, s["start"], s["stop"])] += 1
+        assert (covered == 1).all(), p.name
+    recomputed = {id(s): dict.fromkeys(("neurons", "in_axons", "out_axons", "synapse_bits",
+                                        "synapses"), 0) for s in slices}
+    names = {p.name for p in pops} | {v.name for v in graph.inputs}
+    for p in pops:
+        for s in by_pop[p.name]:
+            recomputed[id(s)]["neurons"] = len(box_index(p.output.shape, s["start"], s["stop"]))
+        for src in sorted(feeding(graph, p, names)):
+            key = (*structure, p.name, src)
+            if not structure or key not in _INCIDENCE:
+                _INCIDENCE[key] = incidence(graph, p, src)
+            m, syn_names = _INCIDENCE[key]
+            syn = [graph.producers()[t].op for t in syn_names]
+            if not m.any():
+                continue
+            # the quantizer's bits per weight where it set them, else the target's format
+            mixed = any(np.min(o.weight) < 0 < np.max(o.weight) for o in syn)
+            bits = max([int(o.weight_bits) for o in syn if hasattr(o, "weight_bits")] or
+                       [target.weights.mantissa_bits
+                        + int(target.weights.mixed_sign_extra_bit and mixed)])
+            reached = np.zeros(m.shape[0], np.int64)
+            for s in by_pop[p.name]:
+                per_axon = m[:, box_index(p.output.shape, s["start"], s["stop"])].sum(1)
+                r = recomputed[id(s)]
+                r["in_axons"] += int((per_axon > 0).sum())
+                r["synapses"] += int(per_axon.sum())
+                r["synapse_bits"] += int((-(-per_axon * bits // word) * word).sum())
+                reached += per_axon > 0
+            for s in by_pop.get(src, []):
+                src_shape = next(q for q in pops if q.name == src).output.shape
+                recomputed[id(s)]["out_axons"] += int(
+                    reached[box_index(src_shape, s["start"], s["stop"])].sum())
+    cores: dict[tuple, dict] = {}
+    for s in slices:
+        r = recomputed[id(s)]
+        # the placer's structural counts match the interpreter's exactly
+        for key in ("neurons", "in_axons", "synapses", "out_axons"):
+            assert r[key] == s[key], (s["population"], key, r[key], s[key])
+        assert r["synapse_bits"] <= s["synapse_bits"], s
+        c = cores.setdefault((s["chip"], s["core"]), dict.fromkeys(RESOURCES, 0))
+        for key in RESOURCES:
+            c[key] += r[key]
+    for (chip, core), use in cores.items():
+        for key in RESOURCES:
+            assert use[key] <= getattr(target.core, LIMIT[key]), (chip, core, key, use)
+        assert 0 <= core < target.chip.cores_per_chip
+        assert 0 <= chip < target.chip.chips_per_system
+    m = art.manifest
+    assert m["cores"] == len(cores) == m["placement"]["cores"]
+    assert m["cores_lower_bound"] <= m["cores"]
+    return m
+
+
+@lru_cache(maxsize=None)
+def _compiled(tmp: Path, example: str, target: str, method: str) -> Path:
+    out = tmp / f"{example}-{target}-{method}.snnc"
+    compile_model(EXAMPLES / example / f"{example}.onnx", target=target, method=method,
+                  calib=EXAMPLES / example / "calib.npz", out=out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def tmp(tmp_path_factory):
+    return tmp_path_factory.mktemp("place")
+
+
+@pytest.mark.parametrize("method", ["rate", "fs"])
+@pytest.mark.parametrize("target", ["loihi2", "loihi1"])
+@pytest.mark.parametrize("example", ["lenet", "resnet"])
+def test_independent_checker(tmp, example, target, method):
+    m = check_artifact(_compiled(tmp, example, target, method), (example, method))
+    rows = m["placement"]["layers"]
+    assert {r["name"] for r in rows} >= {p["name"] for p in m["populations"]}
+    assert m["chips"] == 1 and m["cores"] >= 2  # the examples do not fit one core
+
+
+def test_placement_is_deterministic(tmp):
+    a = _compiled(tmp, "lenet", "loihi2", "fs")
+    b = tmp / "again.snnc"
+    compile_model(EXAMPLES / "lenet" / "lenet.onnx", target="loihi2", method="fs",
+                  calib=EXAMPLES / "lenet" / "calib.npz", out=b)
+    for name in ("placement.json", "manifest.json"):
+        assert (a / name).read_bytes() == (b / name).read_bytes()
+
+
+def tiny_target(tmp: Path, cores: int, chips: int = 1, extra: str = "") -> Path:
+    f = tmp / f"tiny{cores}x{chips}.toml"
+    f.write_text(f'base = "loihi2"\n[chip]\ncores_per_chip = {cores}\n'
+                 f"physical_cores_per_chip = {cores}\nchips_per_system = {chips}\n"
+                 f"mesh_cols = {cores}\nmesh_rows = 1\ncores_per_tile = 1\n{extra}")
+    return f
+
+
+def test_network_larger_than_system_names_resource_and_layer(tmp):
+    graph = load_artifact(_compiled(tmp, "resnet", "loihi2", "fs")).graph
+    with pytest.raises(TargetConstraintError) as e:
+        place(graph, load_target(tiny_target(tmp, 4)))
+    msg = str(e.value)
+    assert "\n" not in msg and "synaptic memory bits" in msg and "layer '/block1/" in msg
+    assert "4 cores" in msg or "has 4" in msg
+
+
+def test_neuron_fan_in_beyond_a_core_is_an_error(tmp):
+    graph = load_artifact(_compiled(tmp, "lenet", "loihi2", "fs")).graph
+    t = load_target(tiny_target(tmp, 8, extra="[core]\nsynapse_mem_bits = 1024\n"))
+    # consumers are sliced first: the readout's 120 input axons each hold one synapse list
+    # rounded up to a 64-bit word
+    with pytest.raises(TargetConstraintError, match=r"^layer 'logits': a single neuron needs "
+                                                    r"7,680 synaptic memory bits; tiny8x1 core "
+                                                    r"limit 1,024$"):
+        place(graph, t)
+
+
+def test_multi_chip_spread_and_traffic(tmp):
+    graph = load_artifact(_compiled(tmp, "resnet", "loihi2", "fs")).graph
+    t = load_target(tiny_target(tmp, 16, chips=8))
+    pl = place(graph, t)
+    assert pl.chips == math.ceil(pl.cores / 16) >= 2
+    per_chip = {}
+    for s in pl.slices:
+        per_chip.setdefault(s.chip, set()).add(s.core)
+    assert all(len(c) <= 16 for c in per_chip.values())
+    assert 0 < pl.traffic["inter_core"] <= pl.traffic["routes"]
+    assert pl.cores_lower_bound <= pl.cores
