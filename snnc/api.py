@@ -21,7 +21,8 @@ from snnc.errors import BackendError, SnncError
 from snnc.ir import neurons
 from snnc.report.model_stats import layer_table
 
-__all__ = ["compile_model", "load", "simulate_artifact", "float_graph", "quantization_cost"]
+__all__ = ["compile_model", "load", "simulate_artifact", "float_graph", "quantization_cost",
+           "export_artifact", "EXPORT_FORMATS"]
 
 _TARGETS = ("cpu", "loihi1", "loihi2")
 
@@ -169,6 +170,49 @@ def load(path) -> Artifact:
     return load_artifact(path)
 
 
+EXPORT_FORMATS = ("nir", "netx")
+
+
+def export_artifact(artifact: Artifact | str | Path, fmt: str, out: str | Path) -> Path:
+    """Export the ideal (float) network of a ``rate`` artifact to NIR (``fmt="nir"``) or a
+    lava-dl netx HDF5 file (``"netx"``); see backends/nir_export.py and netx_export.py for the
+    semantics. Written to a temp file beside ``out`` and renamed: no partial file on error.
+    Networks the format cannot express raise BackendError listing the offending layers."""
+    import os
+    import secrets
+
+    if fmt not in EXPORT_FORMATS:
+        raise SnncError(f"unknown export format '{fmt}'; available: {', '.join(EXPORT_FORMATS)}")
+    art = artifact if isinstance(artifact, Artifact) else load_artifact(artifact)
+    method = art.manifest.get("method")
+    if method != "rate":
+        raise BackendError(f"{fmt} export supports rate-coded artifacts (--method rate); this "
+                           f"one is '{method}'")
+    graph = float_graph(art)
+    out = Path(out)
+    if out.is_dir():
+        raise SnncError(f"{out} is a directory; give the output file")
+    if not out.parent.is_dir():
+        raise SnncError(f"{out.parent} does not exist")
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
+    try:
+        if fmt == "nir":
+            from snnc.backends.nir_export import write_nir
+
+            write_nir(graph, tmp, method=method)
+        else:
+            from snnc.backends.netx_export import write_netx
+
+            write_netx(graph, tmp, method=method)
+        os.replace(tmp, out)
+    except OSError as e:
+        raise SnncError(f"cannot write {out}: {e.strerror or e}") from None
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return out
+
+
 def simulate_artifact(artifact: Artifact | str | Path, data, *, backend: str = "cpu",
                       limit: int | None = None, batch_size: int | None = None,
                       on_start: Callable[[int], None] | None = None,
@@ -181,16 +225,28 @@ def simulate_artifact(artifact: Artifact | str | Path, data, *, backend: str = "
     from snnc.report.metrics import ann_predict, build_metrics
 
     art = artifact if isinstance(artifact, Artifact) else load_artifact(artifact)
-    if backend != "cpu":
-        raise BackendError(f"backend '{backend}' is not available yet; use --backend cpu")
+    if backend not in ("cpu", "lava"):
+        raise BackendError(f"unknown backend '{backend}'; available: cpu, lava")
+    if backend == "lava" and float_mode:
+        raise BackendError("--float runs the ideal network on the cpu backend only; drop "
+                           "--backend lava or --float")
     if batch_size is not None and batch_size < 1:
         raise SnncError(f"--batch-size must be >= 1, got {batch_size}")
     graph = float_graph(art) if float_mode else art.graph
+    if backend == "lava":  # unsupported layers: one clear error before any work
+        from snnc.backends.lava import check_supported
+
+        check_supported(graph)
     classes = graph.outputs[0].type.size if len(graph.outputs[0].shape) == 1 else None
     ds = load_dataset(data, graph.inputs[0].shape, num_classes=classes, limit=limit)
     if on_start is not None:
         on_start(len(ds))
-    result = simulate(graph, ds.x, batch_size=batch_size, progress=on_batch)
+    if backend == "lava":  # Lava processes under Loihi2SimCfg(select_tag="fixed_pt")
+        from snnc.backends.lava.runner import simulate_lava
+
+        result = simulate_lava(graph, ds.x, progress=on_batch)
+    else:
+        result = simulate(graph, ds.x, batch_size=batch_size, progress=on_batch)
     ann_out = ann_predict(art.source_model, ds.x)
     metrics = build_metrics(snn_out=result.outputs[0], ann_out=ann_out, labels=ds.y,
                             result=result, ann_graph_macs=art.manifest["ann_macs_per_sample"],

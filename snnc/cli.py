@@ -230,6 +230,19 @@ def simulate(
 
 
 @app.command()
+def export(
+    artifact: Path = typer.Argument(..., help="A compiled artifact (.snnc directory, rate)."),
+    fmt: str = typer.Option(..., "--format", help="nir (NIR graph) or netx (lava-dl HDF5)."),
+    out: Path = typer.Option(..., "-o", "--out", help="Output file (.nir, .net)."),
+) -> None:
+    """Export a rate-coded artifact to NIR or lava-dl netx (see README "Export")."""
+    from snnc.api import export_artifact
+
+    path = export_artifact(artifact, fmt, out)
+    Console(stderr=True).print(f"wrote {path} ({fmt})")
+
+
+@app.command()
 def targets(
     as_json: bool = typer.Option(False, "--json", help="Print the full target descriptions."),
 ) -> None:

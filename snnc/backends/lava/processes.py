@@ -1,0 +1,427 @@
+"""snnc's own Lava processes and their ``fixed_pt`` PyLoihiProcessModels.
+
+Every process works on flat (C-order) vectors so that Lava ports connect without reshapes; the
+models reshape internally. All integers are numpy int64 (exact; the reference simulator holds the
+same integers in float64).
+
+Samples run one after another in one Lava run: each sample owns a *period* of ``P`` steps.
+A process of pipeline delay ``d`` (the number of 1-step synapse buffers between it and the
+input) is active in the local steps ``d+1 .. d+T`` of each period and resets its state at local
+step 1, so its spike train equals the reference simulator's, shifted by ``d`` steps
+(docs/decisions.md, "Lava backend").
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from lava.magma.core.decorator import implements, requires, tag
+from lava.magma.core.model.py.model import PyLoihiProcessModel
+from lava.magma.core.model.py.ports import PyInPort, PyOutPort
+from lava.magma.core.model.py.type import LavaPyType
+from lava.magma.core.process.ports.ports import InPort, OutPort
+from lava.magma.core.process.process import AbstractProcess
+from lava.magma.core.process.variable import Var
+from lava.magma.core.resources import CPU
+from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
+
+__all__ = ["InputCode", "IntConv", "IFNeurons", "FSNeurons", "MaxPoolGate", "DecodedMaxPoolGate",
+           "ReadoutAcc", "wrap", "pack", "unpack"]
+
+
+def wrap(x: np.ndarray, bits: int) -> np.ndarray:
+    """Two's complement wrap into (-2^(bits-1), 2^(bits-1)] (fixed_point.overflow 'wrap')."""
+    lim = 1 << (bits - 1)
+    return x - 2 * lim * ((x + lim - 1) // (2 * lim))
+
+
+WORD_BITS = 48  # Var.get sends each element as a float64: 48-bit words stay exact
+
+
+def pack(values: np.ndarray, bits: int) -> np.ndarray:
+    """Non-negative integers below 2^bits, ``WORD_BITS // bits`` per int64 word (Lava's
+    ``Var.get`` sends one message per element: packing makes reading records ~48x faster)."""
+    per = WORD_BITS // bits
+    v = np.asarray(values, np.int64).reshape(-1)
+    v = np.concatenate([v, np.zeros(-len(v) % per, np.int64)]).reshape(-1, per)
+    return (v << (bits * np.arange(per, dtype=np.int64))).sum(1)
+
+
+def unpack(words: np.ndarray, bits: int, count: int) -> np.ndarray:
+    """Inverse of ``pack``: the first ``count`` values."""
+    per = WORD_BITS // bits
+    w = np.asarray(words, np.int64).reshape(-1, 1)
+    v = (w >> (bits * np.arange(per, dtype=np.int64))) & ((1 << bits) - 1)
+    return v.reshape(-1)[:count]
+
+
+def words(count: int, bits: int) -> int:
+    per = WORD_BITS // bits
+    return -(-count // per)
+
+
+def _local(time_step: int, period: int) -> int:
+    return (time_step - 1) % period + 1
+
+
+class InputCode(AbstractProcess):
+    """Source: sends the 8-bit input code of sample k (graded payload) in local steps 1..T of
+    period k; zeros otherwise. Stepping past the last sample is an error (a guard, and the
+    failure the process-cleanup test relies on)."""
+
+    def __init__(self, *, codes: np.ndarray, period: int, steps: int, **kw) -> None:
+        # steps: how many steps the code is sent (T for rate, 1 for few-spike networks)
+        super().__init__(codes=codes, period=period, steps=steps, **kw)
+        self.s_out = OutPort(shape=(codes.shape[1],))
+
+
+@implements(proc=InputCode, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("fixed_pt")
+class PyInputCodeModel(PyLoihiProcessModel):
+    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int64, precision=24)
+
+    def __init__(self, proc_params) -> None:
+        super().__init__(proc_params)
+        self.codes = np.asarray(proc_params["codes"], np.int64)
+        self.period, self.steps = int(proc_params["period"]), int(proc_params["steps"])
+        self.zero = np.zeros(self.codes.shape[1], np.int64)
+
+    def run_spk(self) -> None:
+        k = (self.time_step - 1) // self.period
+        if k >= len(self.codes):
+            raise RuntimeError(f"input source stepped past its {len(self.codes)} samples "
+                               f"(time step {self.time_step})")
+        local = _local(self.time_step, self.period)
+        self.s_out.send(self.codes[k] if local <= self.steps else self.zero)
+
+
+class IntConv(AbstractProcess):
+    """Integer convolution synapses (snnc ``QConv2d``): ``a = shift(W (*) p, weight_exp)``
+    (left shift, or arithmetic right shift = floor), delivered one step later (a 1-step buffer,
+    as Lava's Dense). Lava's stock ``Conv`` fixed_pt model ignores ``weight_exp`` and clamps to
+    24 bits, so snnc has its own (docs/decisions.md)."""
+
+    def __init__(self, *, weight: np.ndarray, weight_exp: int, stride, padding, dilation,
+                 groups: int, in_shape, out_shape, **kw) -> None:
+        super().__init__(weight=weight, weight_exp=weight_exp, stride=stride, padding=padding,
+                         dilation=dilation, groups=groups, in_shape=in_shape,
+                         out_shape=out_shape, **kw)
+        self.s_in = InPort(shape=(int(np.prod(in_shape)),))
+        self.a_out = OutPort(shape=(int(np.prod(out_shape)),))
+        self.a_buff = Var(shape=(int(np.prod(out_shape)),), init=0)
+
+
+@implements(proc=IntConv, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("fixed_pt")
+class PyIntConvModel(PyLoihiProcessModel):
+    s_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int64, precision=24)
+    a_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int64, precision=24)
+    a_buff: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
+
+    def __init__(self, proc_params) -> None:
+        super().__init__(proc_params)
+        p = proc_params
+        # float64 holds every partial sum exactly (8-bit weights x 24-bit payloads x fan-in)
+        self.w = torch.as_tensor(np.asarray(p["weight"], np.float64))
+        self.exp = int(p["weight_exp"])
+        t, l, b, r = p["padding"]
+        self.pad = (l, r, t, b)
+        self.stride, self.dilation, self.groups = p["stride"], p["dilation"], p["groups"]
+        self.in_shape = tuple(p["in_shape"])
+
+    def run_spk(self) -> None:
+        self.a_out.send(self.a_buff)
+        s = self.s_in.recv()
+        x = torch.as_tensor(s.astype(np.float64)).reshape(1, *self.in_shape)
+        if any(self.pad):
+            x = F.pad(x, self.pad)
+        acc = F.conv2d(x, self.w, None, self.stride, 0, self.dilation, self.groups)
+        acc = acc.flatten().numpy().astype(np.int64)
+        self.a_buff = acc << self.exp if self.exp >= 0 else acc >> -self.exp
+
+
+class IFNeurons(AbstractProcess):
+    """snnc integer IF neurons (``QIFNeurons``, PyLifModelBitAcc with du = dv = 4096 and reset by
+    subtraction): per active step ``u = wrap(a << act_shift)``, ``v = sat(v + u + bias)``,
+    ``s = v > vth`` (or ``>=``), ``v -= vth`` (or 0) where s. ``record`` holds the spikes of
+    every sample, packed (``pack``, 1 bit each): row k is sample k's (T, size) spikes."""
+
+    def __init__(self, *, size: int, vth: int, bias: np.ndarray, v_init: int, act_shift: int,
+                 compare: str, reset: str, uv_bits: int, u_overflow: str, v_overflow: str,
+                 period: int, start: int, steps: int, samples: int, **kw) -> None:
+        super().__init__(vth=vth, bias=bias, v_init=v_init, act_shift=act_shift,
+                         compare=compare, reset=reset, uv_bits=uv_bits, u_overflow=u_overflow,
+                         v_overflow=v_overflow, period=period, start=start, steps=steps, **kw)
+        self.a_in = InPort(shape=(size,))
+        self.s_out = OutPort(shape=(size,))
+        self.v = Var(shape=(size,), init=v_init)
+        self.record = Var(shape=(samples, words(steps * size, 1)), init=0)
+
+
+@implements(proc=IFNeurons, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("fixed_pt")
+class PyIFNeuronsModel(PyLoihiProcessModel):
+    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int64, precision=24)
+    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int64, precision=1)
+    v: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
+    record: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=48)
+
+    def __init__(self, proc_params) -> None:
+        super().__init__(proc_params)
+        p = proc_params
+        self.vth, self.v_init = int(p["vth"]), int(p["v_init"])
+        self.bias = np.asarray(p["bias"], np.int64)
+        self.shift, self.bits = int(p["act_shift"]), int(p["uv_bits"])
+        self.gt = p["compare"] == ">"
+        self.subtract = p["reset"] == "subtract"
+        self.u_mode, self.v_mode = p["u_overflow"], p["v_overflow"]
+        self.period, self.first, self.steps = int(p["period"]), int(p["start"]), int(p["steps"])
+        self.lim = (1 << (self.bits - 1)) - 1
+        self.trace = None  # (T, size) spikes of the current sample
+
+    def _overflow(self, x: np.ndarray, mode: str) -> np.ndarray:
+        if mode == "wrap":
+            return wrap(x, self.bits)
+        if mode == "saturate":
+            return np.clip(x, -self.lim, self.lim)
+        return x
+
+    def run_spk(self) -> None:
+        a = self.a_in.recv().astype(np.int64)
+        local = _local(self.time_step, self.period)
+        if local == 1:
+            self.v[:] = self.v_init
+        t = local - self.first + 1  # 1..T when active
+        if 1 <= t <= self.steps:
+            u = self._overflow(a << self.shift, self.u_mode)
+            v = self._overflow(self.v + u + self.bias, self.v_mode)
+            s = (v > self.vth) if self.gt else (v >= self.vth)
+            v = v - self.vth * s if self.subtract else np.where(s, 0, v)
+            self.v[:] = v
+            s = s.astype(np.int64)
+            if t == 1:
+                self.trace = np.zeros((self.steps, len(s)), np.int64)
+            self.trace[t - 1] = s
+            k = (self.time_step - 1) // self.period
+            if t == self.steps and k < len(self.record):
+                self.record[k] = pack(self.trace, 1)
+        else:
+            s = np.zeros_like(a)
+        self.s_out.send(s)
+
+
+class MaxPoolGate(AbstractProcess):
+    """Rate-coded max-pool gate (``SpikingMaxPool2d``): each step each window passes the spike
+    of its input with the most spikes so far in the sample (ties: first in row-major order).
+    No synaptic buffer: it routes within the step. Counts reset at local step 1."""
+
+    def __init__(self, *, in_shape, out_shape, kernel, stride, padding, dilation, period: int,
+                 samples: int, **kw) -> None:
+        super().__init__(in_shape=in_shape, kernel=kernel, stride=stride, padding=padding,
+                         dilation=dilation, period=period, **kw)
+        size = int(np.prod(out_shape))
+        self.s_in = InPort(shape=(int(np.prod(in_shape)),))
+        self.s_out = OutPort(shape=(size,))
+        # spikes passed per output per sample, packed 16 bits each (``pack``)
+        self.events = Var(shape=(samples, words(size, 16)), init=0)
+
+
+@implements(proc=MaxPoolGate, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("fixed_pt")
+class PyMaxPoolGateModel(PyLoihiProcessModel):
+    s_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int64, precision=1)
+    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int64, precision=1)
+    events: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=48)
+
+    def __init__(self, proc_params) -> None:
+        super().__init__(proc_params)
+        p = proc_params
+        self.in_shape = tuple(p["in_shape"])
+        self.kernel, self.stride, self.dilation = p["kernel"], p["stride"], p["dilation"]
+        if any(p["padding"]):
+            raise ValueError("MaxPoolGate: padding is not supported")
+        self.period = int(p["period"])
+        self.counts = np.zeros(int(np.prod(self.in_shape)), np.float64)
+        self.passed = None
+
+    def run_spk(self) -> None:
+        s = self.s_in.recv()
+        if _local(self.time_step, self.period) == 1:
+            self.counts[:] = 0
+            self.passed = None
+        self.counts += s != 0
+        key = torch.as_tensor(self.counts).reshape(1, *self.in_shape)
+        _, idx = F.max_pool2d(key, self.kernel, self.stride, 0, self.dilation,
+                              return_indices=True)
+        vals = torch.as_tensor(s.astype(np.int64)).reshape(1, self.in_shape[0], -1)
+        out = vals.gather(2, idx.flatten(2)).flatten().numpy()
+        passed = (out != 0).astype(np.int64)
+        self.passed = passed if self.passed is None else self.passed + passed
+        k = (self.time_step - 1) // self.period
+        if k < len(self.events):  # past the samples: the source reports the error
+            self.events[k] = pack(self.passed, 16)
+        self.s_out.send(out)
+
+
+class ReadoutAcc(AbstractProcess):
+    """Output monitor: sums the synaptic input of the output layer over local steps
+    ``start .. start+steps-1`` of each sample: ``acc`` (samples, size)."""
+
+    def __init__(self, *, size: int, period: int, start: int, steps: int, samples: int,
+                 **kw) -> None:
+        super().__init__(period=period, start=start, steps=steps, **kw)
+        self.a_in = InPort(shape=(size,))
+        self.acc = Var(shape=(samples, size), init=0)
+
+
+@implements(proc=ReadoutAcc, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("fixed_pt")
+class PyReadoutAccModel(PyLoihiProcessModel):
+    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int64, precision=24)
+    acc: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=32)
+
+    def __init__(self, proc_params) -> None:
+        super().__init__(proc_params)
+        p = proc_params
+        self.period, self.first, self.steps = int(p["period"]), int(p["start"]), int(p["steps"])
+
+    def run_spk(self) -> None:
+        a = self.a_in.recv().astype(np.int64)
+        t = _local(self.time_step, self.period) - self.first + 1
+        k = (self.time_step - 1) // self.period
+        if 1 <= t <= self.steps and k < len(self.acc):
+            self.acc[k] += a
+
+
+class FSNeurons(AbstractProcess):
+    """snnc integer few-spike neurons (``QFewSpikeNeurons``, graded payloads): accumulate the
+    synaptic input of local steps ``start .. start+window-1``; in the window's last step load
+    ``v = sat(wrap(sum a << act_shift) + bias)`` and then, for t = 1..K (local steps
+    ``start+window-1 ..``), send ``d(t) z(t)`` with ``z(t) = v > T(t)``, ``v = sat(v - h(t) z(t))``.
+    ``record``: the z bits of every sample, packed (row k: sample k's (K, size))."""
+
+    def __init__(self, *, size: int, h, d, T, bias: np.ndarray, act_shift: int, uv_bits: int,
+                 u_overflow: str, v_overflow: str, period: int, start: int, window: int,
+                 samples: int, **kw) -> None:
+        super().__init__(h=h, d=d, T=T, bias=bias, act_shift=act_shift, uv_bits=uv_bits,
+                         u_overflow=u_overflow, v_overflow=v_overflow, period=period,
+                         start=start, window=window, **kw)
+        self.a_in = InPort(shape=(size,))
+        self.s_out = OutPort(shape=(size,))
+        self.record = Var(shape=(samples, words(len(h) * size, 1)), init=0)
+        self.d_table = np.asarray(d, np.int64)  # host side: payloads from the recorded z
+
+
+@implements(proc=FSNeurons, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("fixed_pt")
+class PyFSNeuronsModel(PyLoihiProcessModel):
+    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int64, precision=24)
+    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int64, precision=24)
+    record: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=48)
+
+    def __init__(self, proc_params) -> None:
+        super().__init__(proc_params)
+        p = proc_params
+        self.h, self.d, self.T = (np.asarray(p[k], np.int64) for k in ("h", "d", "T"))
+        self.K = len(self.h)
+        self.bias = np.asarray(p["bias"], np.int64)
+        self.shift, self.bits = int(p["act_shift"]), int(p["uv_bits"])
+        self.u_mode, self.v_mode = p["u_overflow"], p["v_overflow"]
+        self.period, self.first, self.window = int(p["period"]), int(p["start"]), int(p["window"])
+        self.lim = (1 << (self.bits - 1)) - 1
+        self.acc = self.v = self.trace = None
+
+    def _overflow(self, x: np.ndarray, mode: str) -> np.ndarray:
+        if mode == "wrap":
+            return wrap(x, self.bits)
+        if mode == "saturate":
+            return np.clip(x, -self.lim, self.lim)
+        return x
+
+    def run_spk(self) -> None:
+        a = self.a_in.recv().astype(np.int64)
+        local = _local(self.time_step, self.period)
+        i = local - self.first + 1  # 1..window: input steps
+        if i == 1:
+            self.acc = np.zeros_like(a)
+        if 1 <= i <= self.window:
+            self.acc += a
+        if i == self.window:  # all input in: load v
+            u = self._overflow(self.acc << self.shift, self.u_mode)
+            self.v = self._overflow(u + self.bias, self.v_mode)
+            self.trace = np.zeros((self.K, len(a)), np.int64)
+        t = i - self.window + 1  # 1..K: output steps
+        out = np.zeros_like(a)
+        if 1 <= t <= self.K:
+            z = (self.v > self.T[t - 1]).astype(np.int64)
+            out = self.d[t - 1] * z
+            self.v = self._overflow(self.v - self.h[t - 1] * z, self.v_mode)
+            self.trace[t - 1] = z
+            k = (self.time_step - 1) // self.period
+            if t == self.K and k < len(self.record):
+                self.record[k] = pack(self.trace, 1)
+        self.s_out.send(out)
+
+
+class DecodedMaxPoolGate(AbstractProcess):
+    """Few-spike max-pool (``MaxPool2d`` on payloads): buffers the K payload steps of local
+    steps ``start ..``; in the last one, each window picks the input with the largest decoded
+    value (sum of its payloads; ties: first in row-major order) and sends that input's K
+    payloads in local steps ``start+K-1 .. start+2K-2``. ``events``: nonzero payloads passed
+    per output per sample, packed 16 bits each."""
+
+    def __init__(self, *, in_shape, out_shape, kernel, stride, dilation, period: int,
+                 start: int, window: int, samples: int, **kw) -> None:
+        super().__init__(in_shape=in_shape, kernel=kernel, stride=stride, dilation=dilation,
+                         period=period, start=start, window=window, **kw)
+        size = int(np.prod(out_shape))
+        self.s_in = InPort(shape=(int(np.prod(in_shape)),))
+        self.s_out = OutPort(shape=(size,))
+        self.events = Var(shape=(samples, words(size, 16)), init=0)
+
+
+@implements(proc=DecodedMaxPoolGate, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("fixed_pt")
+class PyDecodedMaxPoolGateModel(PyLoihiProcessModel):
+    s_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int64, precision=24)
+    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int64, precision=24)
+    events: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=48)
+
+    def __init__(self, proc_params) -> None:
+        super().__init__(proc_params)
+        p = proc_params
+        self.in_shape = tuple(p["in_shape"])
+        self.kernel, self.stride, self.dilation = p["kernel"], p["stride"], p["dilation"]
+        self.period, self.first, self.window = int(p["period"]), int(p["start"]), int(p["window"])
+        self.buf = self.sel = None
+
+    def run_spk(self) -> None:
+        s = self.s_in.recv().astype(np.int64)
+        i = _local(self.time_step, self.period) - self.first + 1
+        if i == 1:
+            self.buf = np.zeros((self.window, len(s)), np.int64)
+        if 1 <= i <= self.window:
+            self.buf[i - 1] = s
+        if i == self.window:
+            key = torch.as_tensor(self.buf.sum(0).astype(np.float64)).reshape(1, *self.in_shape)
+            _, idx = F.max_pool2d(key, self.kernel, self.stride, 0, self.dilation,
+                                  return_indices=True)
+            vals = torch.as_tensor(self.buf).reshape(self.window, self.in_shape[0], -1)
+            idx = idx.flatten(2).expand(self.window, -1, -1)
+            self.sel = vals.gather(2, idx).reshape(self.window, -1).numpy()
+            k = (self.time_step - 1) // self.period
+            if k < len(self.events):
+                self.events[k] = pack((self.sel != 0).sum(0), 16)
+        t = i - self.window + 1
+        if 1 <= t <= self.window:
+            self.s_out.send(self.sel[t - 1])
+        else:
+            self.s_out.send(np.zeros(self.s_out.shape, np.int64))
