@@ -173,6 +173,10 @@ def test_failing_run_leaves_no_processes(rate_artifact, images):
     assert res.spikes and set(_children(os.getpid())) <= before
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_interrupt_leaves_no_processes(rate_artifact, images, tmp_path):
     """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) during a long Lava
     run: the run stops, the program exits, and no Lava process is left behind."""
@@ -198,10 +202,12 @@ def test_interrupt_leaves_no_processes(rate_artifact, images, tmp_path):
     """))
     proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            # A runner started in the background (`make test &`) ignores
+                            # SIGINT, and children inherit that; a terminal's program does not.
+                            preexec_fn=_default_sigint,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
     try:
-        # Signal only once the run is stepping: before Lava's run thread exists, an interrupt
-        # can land in set-up code that swallows it (seen once in CI: the run then finished).
+        # Signal only once the run is stepping, so the interrupt lands mid-run.
         guard = threading.Timer(180, os.killpg, (proc.pid, signal.SIGKILL))  # never hang CI
         guard.start()
         line = proc.stdout.readline()
