@@ -491,24 +491,10 @@ def quantize_with_report(graph: Graph, target: TargetSpec, *, input_absmax: floa
                     lambda wq: q.QScale(int(wq.mantissa), wq.exp, wq.bits))
         if n.name in new_pop:
             new_op = new_pop[n.name]
-        elif type(op) is ops.Conv2d:
+        elif type(op) in (ops.Conv2d, ops.Dense):
             dest = dest_of[n.name]
-            out = add_synapse(
-                name, op.weight, ins[0], n.inputs[0].name, dest,
-                lambda wq, op=op: q.QConv2d(wq.mantissa.astype(np.int16),
-                                            np.zeros(op.weight.shape[0], np.int32), op.stride,
-                                            op.padding, op.dilation, op.groups, wq.exp, wq.bits))
-            vals[n.name] = out
-            if n.name in outputs:
-                _readout(n, out, nodes, state_scale, dest_of, biases, act, is_fs)
-            continue
-        elif type(op) is ops.Dense:
-            dest = dest_of[n.name]
-            out = add_synapse(
-                name, op.weight, ins[0], n.inputs[0].name, dest,
-                lambda wq, op=op: q.QDense(wq.mantissa.astype(np.int16),
-                                           np.zeros(op.weight.shape[0], np.int32), wq.exp,
-                                           wq.bits))
+            out = add_synapse(name, op.weight, ins[0], n.inputs[0].name, dest,
+                              lambda wq, op=op: _integer_synapse(op, wq))
             vals[n.name] = out
             if n.name in outputs:
                 _readout(n, out, nodes, state_scale, dest_of, biases, act, is_fs)
@@ -538,6 +524,17 @@ def quantize_with_report(graph: Graph, target: TargetSpec, *, input_absmax: floa
         "max_rel_error": max((r["max_rel_error"] for r in syn_report), default=0.0),
     }
     return qgraph, report
+
+
+def _integer_synapse(op, wq):
+    """The integer op of a Conv2d/Dense with quantized weights ``wq`` (bias lives in the
+    population's integer bias, so the synapse's own bias is zero)."""
+    weight = wq.mantissa.astype(np.int16)
+    bias = np.zeros(op.weight.shape[0], np.int32)
+    if isinstance(op, ops.Conv2d):
+        return q.QConv2d(weight, bias, op.stride, op.padding, op.dilation, op.groups, wq.exp,
+                         wq.bits)
+    return q.QDense(weight, bias, wq.exp, wq.bits)
 
 
 def _readout(n: Node, acc: Value, nodes: list, state_scale: dict, dest_of: dict, biases: dict,
