@@ -6,7 +6,7 @@ PY    := $(VENV)/bin/python
 PY310 ?= $(shell for p in python3.10 $$HOME/.pyenv/versions/3.10*/bin/python3.10 /usr/bin/python3.10; do \
            $$p -c 'import sys; sys.exit(sys.version_info[:2] != (3, 10))' 2>/dev/null && { echo $$p; break; }; done)
 
-.PHONY: setup test test-fast demo clean
+.PHONY: setup setup-browser test test-fast demo examples clean
 
 setup: $(VENV)/.installed
 
@@ -17,10 +17,16 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PY) -m pip install -q -c constraints.txt -e ".[dev]"
 	touch $@
 
-test: setup
+# Headless Chromium renders the HTML report in tests/report (Debian's chromium package).
+setup-browser:
+	@test -x /usr/bin/chromium || { echo "installing chromium (headless browser for tests/report)"; \
+	  (DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null || \
+	   { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }); }
+
+test: setup setup-browser
 	$(PY) -m pytest -q
 
-test-fast: setup
+test-fast: setup setup-browser
 	$(PY) -m pytest -q -m "not slow"
 
 demo: setup
@@ -28,6 +34,15 @@ demo: setup
 	$(VENV)/bin/snnc compile examples/lenet/lenet.onnx --method fs --target cpu \
 	    --calib examples/lenet/calib.npz -o out/lenet-fs.snnc
 	$(VENV)/bin/snnc simulate out/lenet-fs.snnc --data examples/lenet/test.npz
+	$(VENV)/bin/snnc report out/lenet-fs.snnc --data examples/lenet/test.npz --limit 100 \
+	    -o out/lenet-fs.html
+
+# The example scripts with their defaults (tests/examples runs them with smaller data).
+examples: setup
+	$(PY) examples/quickstart.py
+	$(PY) examples/from_pytorch.py
+	$(PY) examples/compare_methods.py
+	$(PY) examples/export.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

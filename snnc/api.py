@@ -9,6 +9,8 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,12 +19,12 @@ from snnc.compiler.frontend import read_model
 from snnc.compiler.frontend.onnx_loader import model_file_bytes
 from snnc.compiler.pipeline import METHODS, CompileOptions, compile_graph, timing_of
 from snnc.data import load_dataset
-from snnc.errors import BackendError, SnncError
+from snnc.errors import BackendError, BadData, SnncError
 from snnc.ir import neurons
 from snnc.report.model_stats import layer_table
 
-__all__ = ["compile_model", "load", "simulate_artifact", "float_graph", "quantization_cost",
-           "export_artifact", "EXPORT_FORMATS"]
+__all__ = ["compile_model", "from_torch", "load", "simulate_artifact", "Metrics", "float_graph",
+           "quantization_cost", "export_artifact", "estimate_spikes", "EXPORT_FORMATS"]
 
 _TARGETS = ("cpu", "loihi1", "loihi2")
 
@@ -32,15 +34,22 @@ def compile_model(model, *, target: str = "cpu", method: str = "fs", calib=None,
                   on_pass: Callable[[str, float], None] | None = None,
                   finetune=None, epochs: int | None = None, seed: int = 0,
                   on_epoch: Callable[..., None] | None = None, target_file=None) -> Artifact:
-    """Compile an ONNX model (path) into an artifact directory; returns the loaded artifact.
+    """Compile an ONNX model into an artifact directory; returns the loaded artifact.
 
-    ``finetune`` (DATA.npz with labels) fine-tunes the converted network for ``epochs``
-    (default 10) with a surrogate gradient (passes/finetune.py), deterministically for a
-    ``seed``. ``epochs=0`` is a no-op: the artifact equals the one compiled without
-    ``finetune``. ``epochs`` without ``finetune`` is an error. ``target_file``: a target
-    description (.toml) used instead of ``target``. Fixed-point targets (loihi1, loihi2) get the
-    quantize pass: the artifact's graph is the integer one, the float graph is stored beside it
-    (``float_graph``) and ``manifest["quantization"]`` holds the quantization report."""
+    ``model`` is a path to an .onnx file, an ``onnx.ModelProto`` or its serialized bytes.
+    ``out`` defaults to MODEL.snnc next to a model file; for an in-memory model (no file) it
+    defaults to ``NAME.snnc`` in a fresh temporary directory (``tempfile.mkdtemp``, never removed
+    by snnc; ``artifact.path`` says where): pass ``out`` to keep the artifact somewhere known.
+
+    ``calib`` and ``finetune`` are DATA.npz paths or samples in memory (an array ``x``, a tuple
+    ``(x, y)``, or a mapping with ``x`` and ``y``). ``finetune`` (with labels) fine-tunes the
+    converted network for ``epochs`` (default 10) with a surrogate gradient
+    (passes/finetune.py), deterministically for a ``seed``. ``epochs=0`` is a no-op: the
+    artifact equals the one compiled without ``finetune``. ``epochs`` without ``finetune`` is
+    an error. ``target_file``: a target description (.toml) used instead of ``target``.
+    Fixed-point targets (loihi1, loihi2) get the quantize pass: the artifact's graph is the
+    integer one, the float graph is stored beside it (``float_graph``) and
+    ``manifest["quantization"]`` holds the quantization report."""
     if method not in METHODS:
         raise SnncError(f"unknown method '{method}'; available: {', '.join(METHODS)}")
     if target_file is not None:  # a custom chip (.toml); overrides `target`
@@ -71,19 +80,19 @@ def compile_model(model, *, target: str = "cpu", method: str = "fs", calib=None,
         raise SnncError("fine-tuning is not available for amos (its circuits compute the fs "
                         "values exactly: fine-tune with --method fs)")
     epochs = (10 if epochs is None else epochs) if finetune is not None else 0
-    model_path = Path(model)
-    source = read_model(model_path)
-    source_bytes = model_file_bytes(model_path)  # external data inlined
+    source, source_bytes, source_name = _read_source(model)
     from snnc.compiler.frontend import load_onnx
 
     frontend_graph = load_onnx(source)
     shape = frontend_graph.inputs[0].shape
-    calib_data = load_dataset(calib, shape, what="calibration")
+    with _data_file(calib, "calib") as path:
+        calib_data = load_dataset(path, shape, what="calibration")
     train = None
     if epochs > 0:
         classes = frontend_graph.outputs[0].type.size
-        train = load_dataset(finetune, shape, num_classes=classes, require_labels=True,
-                             what="finetune")
+        with _data_file(finetune, "finetune") as path:
+            train = load_dataset(path, shape, num_classes=classes, require_labels=True,
+                                 what="finetune")
     options = CompileOptions(method=method, target=target, timesteps=timesteps,
                              percentile=percentile, finetune_epochs=epochs, seed=seed)
     result = compile_graph(source, calib_data.x, options, on_pass=on_pass,
@@ -98,7 +107,7 @@ def compile_model(model, *, target: str = "cpu", method: str = "fs", calib=None,
         "target": target,
         "method": method,
         "options": {**options.to_dict(), "percentile": options.effective_percentile},
-        "source_model": model_path.name,
+        "source_model": source_name,
         "layers": layer_table(graph),
         "populations": populations,
         "neurons": sum(p["neurons"] for p in populations),
@@ -106,7 +115,7 @@ def compile_model(model, *, target: str = "cpu", method: str = "fs", calib=None,
         "calibration": result.calibration,
         **timing_of(graph, method),
     }
-    out = Path(out) if out is not None else model_path.with_suffix(".snnc")
+    out = Path(out) if out is not None else _default_out(model, source_name)
     extra = {}
     if result.placement is not None:  # Loihi-class targets: placement.json + manifest summary
         import json
@@ -124,6 +133,113 @@ def compile_model(model, *, target: str = "cpu", method: str = "fs", calib=None,
         graph = result.quantized
     path = write_artifact(out, graph, manifest, source_bytes, extra_files=extra)
     return load_artifact(path)
+
+
+def _read_source(model) -> tuple[object, bytes, str]:
+    """(parsed model, self-contained ONNX bytes, file name) of a path, ModelProto or bytes."""
+    import onnx
+
+    if isinstance(model, (onnx.ModelProto, bytes, bytearray)):
+        proto = read_model(model if isinstance(model, onnx.ModelProto) else bytes(model))
+        name = "".join(c if c.isalnum() or c in "-_." else "_" for c in proto.graph.name)
+        return proto, proto.SerializeToString(), f"{name.strip('._') or 'model'}.onnx"
+    if not isinstance(model, (str, os.PathLike)):
+        raise SnncError(f"model must be a path to an .onnx file, an onnx.ModelProto or its "
+                        f"bytes, got {type(model).__name__}")
+    path = Path(model)
+    return read_model(path), model_file_bytes(path), path.name  # external data inlined
+
+
+def _default_out(model, source_name: str) -> Path:
+    """MODEL.snnc beside a model file; NAME.snnc in a fresh temp directory for in-memory ones."""
+    if isinstance(model, (str, os.PathLike)):
+        return Path(model).with_suffix(".snnc")
+    import tempfile
+
+    return Path(tempfile.mkdtemp(prefix="snnc-")) / Path(source_name).with_suffix(".snnc")
+
+
+def from_torch(module, example_input, *, calib=None, out=None, opset: int = 13,
+               **compile_kwargs) -> Artifact:
+    """Export a PyTorch module with ``torch.onnx.export`` and compile it (see ``compile_model``).
+
+    Args:
+        module: A ``torch.nn.Module`` (put in eval mode for the export).
+        example_input: One input batch (a tensor, e.g. ``torch.zeros(1, 1, 28, 28)``); the
+            batch axis is exported as dynamic.
+        calib: Calibration data: an .npz path with ``x``, or an array/tensor of samples
+            (N, ...). Default: ``example_input`` itself (use real samples for good accuracy).
+        out: Output artifact; default ``NAME.snnc`` in a fresh temporary directory.
+        opset: ONNX opset of the export (13, what the shipped examples use).
+        **compile_kwargs: ``target``, ``method``, ``timesteps``, ``percentile``, ``finetune``...
+
+    Raises:
+        SnncError: the export failed (the message names torch's reason), or any compile error.
+
+    Example:
+        >>> art = snnc.from_torch(net, torch.zeros(1, 1, 28, 28), calib=x_train[:256],
+        ...                       method="fs")  # doctest: +SKIP
+    """
+    import io
+
+    import numpy as np
+    import torch
+
+    if not isinstance(module, torch.nn.Module):
+        raise SnncError(f"from_torch needs a torch.nn.Module, got {type(module).__name__}")
+    if not isinstance(example_input, torch.Tensor):
+        example_input = torch.as_tensor(np.asarray(example_input, dtype=np.float32))
+    buf = io.BytesIO()
+    was_training = module.training
+    module.eval()
+    try:
+        torch.onnx.export(module, (example_input,), buf, opset_version=opset,
+                          input_names=["x"], output_names=["y"],
+                          dynamic_axes={"x": {0: "N"}, "y": {0: "N"}}, do_constant_folding=True)
+    except Exception as e:  # torch raises many types (RuntimeError, TorchExportError, ...)
+        text = " ".join(str(e).split())[:300]
+        raise SnncError(f"torch.onnx.export failed for {type(module).__name__}: "
+                        f"{type(e).__name__}: {text}") from None
+    finally:
+        module.train(was_training)
+    import onnx
+
+    proto = onnx.load_from_string(buf.getvalue())
+    proto.graph.name = type(module).__name__
+    return compile_model(proto, calib=example_input if calib is None else calib, out=out,
+                         **compile_kwargs)
+
+
+@contextlib.contextmanager
+def _data_file(data, what: str):
+    """A DATA.npz path for ``data``: a path as is; in-memory samples -- an array or tensor ``x``,
+    a tuple ``(x, y)`` or a mapping with ``x`` and optional ``y`` -- written to a temporary .npz,
+    so they get exactly the checks of a file (load_dataset)."""
+    if data is None or isinstance(data, (str, os.PathLike)):
+        yield data
+        return
+    import tempfile
+
+    import numpy as np
+
+    def array(a):
+        return a.detach().cpu().numpy() if hasattr(a, "detach") else np.asarray(a)
+
+    if isinstance(data, dict):
+        arrays = {k: array(v) for k, v in data.items()}
+    elif isinstance(data, tuple) and len(data) == 2:
+        arrays = {"x": array(data[0]), "y": array(data[1])}
+    else:
+        arrays = {"x": array(data)}
+    if "x" in arrays and arrays["x"].dtype.kind == "f":
+        arrays["x"] = arrays["x"].astype(np.float32)
+    with tempfile.TemporaryDirectory(prefix="snnc-data-") as tmp:
+        path = Path(tmp) / f"{what}.npz"
+        np.savez(path, **arrays)
+        try:
+            yield path
+        except BadData as e:  # name the in-memory samples, not the temporary file
+            raise BadData(str(e).replace(f"file {path}", "(in-memory samples)")) from None
 
 
 FLOAT_GRAPH, FLOAT_TENSORS = "float_graph.json", "float_tensors.npz"
@@ -213,12 +329,49 @@ def export_artifact(artifact: Artifact | str | Path, fmt: str, out: str | Path) 
     return out
 
 
+class Metrics(dict):
+    """The metrics of one simulation: the ``simulate --json`` object (DESIGN.md), a plain dict
+    (``json.dumps`` works) whose keys also read as attributes: ``m.accuracy == m["accuracy"]``."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(f"no metric {name!r}; available: {', '.join(self)}") from None
+
+    def __dir__(self):
+        return [*super().__dir__(), *self.keys()]
+
+
+def estimate_spikes(artifact: Artifact | str | Path, data, *, samples: int = 16,
+                    max_work: float = 2e8) -> dict | None:
+    """A cheap spike estimate after compile: the reference simulator on the first ``samples``
+    samples of ``data`` (e.g. the calibration file). Returns ``spikes_per_neuron``,
+    ``spikes_per_sample`` and ``samples``, or None when the network is so large (neurons x
+    latency steps x samples > ``max_work``) that the estimate would cost more than a compile."""
+    from snnc.backends.reference.simulator import simulate
+
+    art = artifact if isinstance(artifact, Artifact) else load_artifact(artifact)
+    m = art.manifest
+    if m.get("neurons", 0) * max(m.get("latency_steps", 1), 1) * samples > max_work:
+        return None
+    with _data_file(data, "data") as path:
+        ds = load_dataset(path, art.graph.inputs[0].shape, limit=samples)
+    result = simulate(art.graph, ds.x)
+    return {"samples": result.samples, "spikes_per_neuron": result.spikes_per_neuron,
+            "spikes_per_sample": sum(result.spikes.values()) / max(result.samples, 1)}
+
+
 def simulate_artifact(artifact: Artifact | str | Path, data, *, backend: str = "cpu",
                       limit: int | None = None, batch_size: int | None = None,
                       on_start: Callable[[int], None] | None = None,
                       on_batch: Callable[[int], None] | None = None,
-                      float_mode: bool = False) -> dict:
-    """Simulate on a data file; return the metrics dict of the CLI contract (DESIGN.md).
+                      float_mode: bool = False) -> Metrics:
+    """Simulate on data; return the metrics of the CLI contract (DESIGN.md) as ``Metrics``, a
+    dict that also reads by attribute. ``data``: a DATA.npz path, or samples in memory (an array
+    ``x``, a tuple ``(x, y)`` or a mapping with ``x`` and ``y``).
     Artifacts for fixed-point targets run bit-exactly in integers unless ``float_mode`` (the
     ideal, unquantized network); ``mode`` in the result says which ran."""
     from snnc.backends.reference.simulator import simulate
@@ -238,7 +391,8 @@ def simulate_artifact(artifact: Artifact | str | Path, data, *, backend: str = "
 
         check_supported(graph)
     classes = graph.outputs[0].type.size if len(graph.outputs[0].shape) == 1 else None
-    ds = load_dataset(data, graph.inputs[0].shape, num_classes=classes, limit=limit)
+    with _data_file(data, "data") as path:
+        ds = load_dataset(path, graph.inputs[0].shape, num_classes=classes, limit=limit)
     if on_start is not None:
         on_start(len(ds))
     if backend == "lava":  # Lava processes under Loihi2SimCfg(select_tag="fixed_pt")
@@ -248,10 +402,11 @@ def simulate_artifact(artifact: Artifact | str | Path, data, *, backend: str = "
     else:
         result = simulate(graph, ds.x, batch_size=batch_size, progress=on_batch)
     ann_out = ann_predict(art.source_model, ds.x)
-    metrics = build_metrics(snn_out=result.outputs[0], ann_out=ann_out, labels=ds.y,
-                            result=result, ann_graph_macs=art.manifest["ann_macs_per_sample"],
-                            graph=graph, timing={k: art.manifest[k] for k in ("latency_steps",
-                                                                              "throughput_steps")})
+    timing = {k: art.manifest[k] for k in ("latency_steps", "throughput_steps")}
+    metrics = Metrics(build_metrics(snn_out=result.outputs[0], ann_out=ann_out, labels=ds.y,
+                                    result=result,
+                                    ann_graph_macs=art.manifest["ann_macs_per_sample"],
+                                    graph=graph, timing=timing))
     from snnc.ir.quantized import is_quantized
 
     metrics["mode"] = "bit-exact" if is_quantized(graph) else "float"
@@ -282,7 +437,8 @@ def quantization_cost(artifact: Artifact | str | Path, data, *, limit: int | Non
                         "compile for a fixed-point target (loihi1, loihi2)")
     fgraph = float_graph(art)
     classes = fgraph.outputs[0].type.size if len(fgraph.outputs[0].shape) == 1 else None
-    ds = load_dataset(data, fgraph.inputs[0].shape, num_classes=classes, limit=limit)
+    with _data_file(data, "data") as path:
+        ds = load_dataset(path, fgraph.inputs[0].shape, num_classes=classes, limit=limit)
     tops = [simulate(g, ds.x, batch_size=batch_size).outputs[0].reshape(len(ds), -1).argmax(1)
             for g in (fgraph, art.graph)]
     accs = [None if ds.y is None else float((t == ds.y).mean()) for t in tops]

@@ -86,6 +86,35 @@ class Artifact:
     manifest: dict
     source_model: bytes
 
+    # Convenience methods mirroring the CLI; the work lives in snnc.api (imported lazily: api
+    # imports this module).
+    def simulate(self, data, *, backend: str = "cpu", limit: int | None = None,
+                 float_mode: bool = False, batch_size: int | None = None, **kwargs):
+        """Simulate on data (DATA.npz path or in-memory samples); returns ``snnc.api.Metrics``
+        (accuracy, spikes_per_neuron, latency_steps, ... as keys and attributes).
+        See :func:`snnc.api.simulate_artifact`."""
+        from snnc.api import simulate_artifact
+
+        return simulate_artifact(self, data, backend=backend, limit=limit,
+                                 float_mode=float_mode, batch_size=batch_size, **kwargs)
+
+    def export(self, fmt: str, out: str | Path) -> Path:
+        """Export a rate artifact to ``fmt`` "nir" or "netx" at ``out``; returns the path.
+        See :func:`snnc.api.export_artifact`."""
+        from snnc.api import export_artifact
+
+        return export_artifact(self, fmt, out)
+
+    def summary(self) -> dict:
+        """The compile summary: target, method, layers, populations, neurons, latency and
+        throughput steps, and for placed (Loihi-class) artifacts cores, chips and synapses."""
+        m = self.manifest
+        keys = ("target", "method", "source_model", "neurons", "latency_steps",
+                "throughput_steps", "cores", "chips", "cores_lower_bound", "synapses")
+        return {"path": None if self.path is None else str(self.path),
+                **{k: m[k] for k in keys if k in m},
+                "layers": len(m.get("layers", ())), "populations": len(m.get("populations", ()))}
+
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from snnc.compiler.frontend import load_onnx
-from snnc.compiler.passes.calibrate import DEFAULT_PERCENTILE, calibrate
+from snnc.compiler.passes.calibrate import DEFAULT_PERCENTILE, ActivationStats, calibrate
 from snnc.compiler.passes.canonicalize import canonicalize
 from snnc.compiler.passes.convert_amos import circuit_depth, convert_amos
 from snnc.compiler.passes.convert_common import neuron_depth
@@ -24,7 +24,8 @@ from snnc.ir import neurons
 from snnc.ir.graph import Graph
 from snnc.ir.verify import verify
 
-__all__ = ["CompileOptions", "CompileResult", "compile_graph", "METHODS", "timing_of"]
+__all__ = ["CompileOptions", "CompileResult", "compile_graph", "pass_plan", "METHODS",
+           "timing_of"]
 
 METHODS = ("rate", "fs", "amos", "ttfs")
 
@@ -75,6 +76,39 @@ def timing_of(graph: Graph, method: str) -> dict[str, int]:
         return {"latency_steps": circuit_depth(graph), "throughput_steps": 1}
     window = max((p.K for p in pops), default=1)  # all FS layers of a pipeline share the window
     return {"latency_steps": window * neuron_depth(graph), "throughput_steps": window}
+
+
+def pass_plan(options: CompileOptions) -> list[str]:
+    """Names of the passes ``compile_graph`` runs for ``options``, in order (for progress bars;
+    a test checks it against ``CompileResult.pass_seconds``)."""
+    names = ["frontend", "canonicalize", "fold_batchnorm", "prepare_spiking", "calibrate",
+             f"convert_{options.method}"]
+    if options.finetune_epochs > 0:
+        names.append("finetune")
+    if options.target != "cpu":
+        from snnc.targets import load_target
+
+        if load_target(options.target).fixed_point:
+            names.append("quantize")
+        names.append("place")
+    return names
+
+
+def prepared_ann(source) -> Graph:
+    """The ANN as the conversion passes see it: frontend, canonicalize, fold_batchnorm and
+    prepare_spiking applied to an ONNX model (path, bytes or ModelProto)."""
+    return prepare_spiking(fold_batchnorm(canonicalize(load_onnx(source))))
+
+
+def reconvert(ann: Graph, calibration: dict[str, dict], method: str, k: int) -> Graph:
+    """The float fs or amos network of ``ann`` with K = ``k``, from an artifact's stored
+    calibration (``manifest["calibration"]``): what ``compile --timesteps k`` gives for the same
+    calibration data, without fine-tuning or quantization."""
+    stats = {name: ActivationStats(**v) for name, v in calibration.items()}
+    convert = {"fs": convert_fs, "amos": convert_amos}.get(method)
+    if convert is None:
+        raise SnncError(f"reconvert: only fs and amos codes are refitted by K, not {method!r}")
+    return convert(ann, stats, k)
 
 
 def compile_graph(source, calib_x: np.ndarray, options: CompileOptions,
