@@ -42,6 +42,7 @@ __all__ = [
     "GlobalSumPool",
     "QIFNeurons",
     "QFewSpikeNeurons",
+    "QAmosNeurons",
     "QReadout",
     "QUANTIZED_OPS",
     "QUANTIZED_SYNAPSES",
@@ -188,6 +189,38 @@ class QFewSpikeNeurons(neurons.FewSpikeNeurons):
 
 @register_op_class
 @dataclass(frozen=True, eq=False)
+class QAmosNeurons(neurons.AmosNeurons):
+    """Integer AMOS circuits: the integer FS table of ``QFewSpikeNeurons`` unrolled in space
+    (k = len(h) one-shot neurons per gate, docs/amos.md). ``h``, ``T`` are in state units, ``d``
+    in payload units. The gate input is formed as the FS neuron's ``v(1)``; neuron i (1..k)
+    receives it and the inhibition of every earlier neuron, all in circuit step i, into a membrane
+    that was 0::
+
+        x   = sat(wrap(sum_t a(t) << act_shift) + (bias_mant << bias_exp))
+        u_i = sat(x - sum_{j<i} h_j z_j)            # one saturation: all inputs arrive together
+        z_i = u_i > T_i                              # fires at most once (in step i)
+        out(i) = d_i z_i                             # payload of neuron i's spike
+
+    For tables whose partial sums never leave the state range (FS-ReLU: u_i only decreases from
+    x while it stays above 0) this equals ``QFewSpikeNeurons`` bit for bit; elsewhere the FS
+    neuron saturates after every step and the circuit once per neuron. ``graded``: the payload
+    d_i is sent with the spike (Loihi 2); False: binary spikes and d_i folded into neuron i's
+    outgoing weights, as for FS on Loihi 1 (the same integers downstream)."""
+
+    bias_mant: np.ndarray | None = None
+    bias_exp: int = 0
+    uv_bits: int = 24
+    u_overflow: str = "wrap"
+    v_overflow: str = "saturate"
+    act_shift: int = 6
+    graded: bool = True
+    payload_bits: int = 24
+    state_scale: float = 1.0
+    unit: float = 1.0
+
+
+@register_op_class
+@dataclass(frozen=True, eq=False)
 class QReadout(Op):
     """Host-side decoding of the output layer's synaptic input: over the window,
     ``y = reduce_t(a(t)) * scale + bias`` with ``reduce`` 'sum' (few-spike: the value is sent
@@ -203,7 +236,7 @@ class QReadout(Op):
 
 QUANTIZED_SYNAPSES = (QConv2d, QDense, QScale)
 QUANTIZED_OPS = (InputQuantizer, QConv2d, QDense, QScale, SumPool2d, GlobalSumPool, QIFNeurons,
-                 QFewSpikeNeurons, QReadout)
+                 QFewSpikeNeurons, QAmosNeurons, QReadout)
 
 
 def is_quantized(graph) -> bool:

@@ -18,7 +18,7 @@ from snnc.backends.reference.fixed_point import _FixedRules, overflow, shift_rou
 from snnc.backends.reference.simulator import Signal, _Counters, simulate
 from snnc.compiler.passes.quantize import quantize
 from snnc.compiler.pipeline import CompileOptions, compile_graph
-from snnc.ir import GraphBuilder, TensorType, quantized as q, verify
+from snnc.ir import GraphBuilder, TensorType, neurons, quantized as q, verify
 from snnc.ir.interpret import Interpreter
 from snnc.targets import load_target
 
@@ -132,19 +132,170 @@ def test_fs_relu_population_is_an_exact_integer_quantizer():
     a = np.random.default_rng(1).integers(-2**12, 2**17, (1, 2000))
     # bin edges (v = a << 6 = n 2^m), saturation, and an accumulator that wraps (24 bits)
     a[0, :7] = [0, 64, 65, 960, 961, 2**17 - 1, 2**17 + 1]
-    counters = _Counters()
-    rules = _FixedRules(counters)
-    interp = rules.interp = Interpreter(rules)
-    with torch.no_grad():
-        (sig,) = interp.run(verify(b.build([pop])),
-                            [Signal(torch.as_tensor(a, dtype=torch.float64).unsqueeze(0)[0])])
     v = a[0] * 64
     v = np.where(v > LIM, v - 2 * LIM, v)
     code = np.clip(-(-v // 2**m) - 1, 0, 2**K - 1)  # largest n with n 2^m < v (strict '>')
-    np.testing.assert_array_equal(sig.x.sum(0).numpy(), code)
     assert code[:7].tolist() == [0, 0, 1, 14, 15, 2**K - 1, 0]
     popcount = sum(bin(int(c)).count("1") for c in code)
-    assert counters.spikes["pop"] == popcount
+    trains = []
+    for closed_form in (False, True):  # the K-step loop, and the simulator's closed form
+        counters = _Counters()
+        rules = _FixedRules(counters)
+        rules.relu_closed_form = closed_form
+        interp = rules.interp = Interpreter(rules)
+        with torch.no_grad():
+            (sig,) = interp.run(verify(b.build([pop])),
+                                [Signal(torch.as_tensor(a, dtype=torch.float64).unsqueeze(0)[0])])
+        np.testing.assert_array_equal(sig.x.sum(0).numpy(), code)
+        assert counters.spikes["pop"] == popcount
+        trains.append(sig.x.numpy())
+    np.testing.assert_array_equal(trains[0], trains[1])  # step for step
+
+
+def _amos_graph(h, d, T, n: int = 1):
+    b = GraphBuilder()
+    x = b.input("a", TensorType((n,)))
+    pop = b.add("pop", q.QAmosNeurons(np.array(h, np.int64), np.array(d, np.int64),
+                                      np.array(T, np.int64), bias_mant=np.zeros(n, np.int32)), x)
+    return verify(b.build([pop]))
+
+
+def test_amos_circuit_hand_derived_and_saturates_once_per_neuron():
+    # a = 3 -> x = 3 << 6 = 192. T = (100, 50, 1000), h = (100, -(2^23), 0), d = (4, 2, 1)
+    # neuron 1: u = 192 > 100 fires; neuron 2: u = 192 - 100 = 92 > 50 fires;
+    # neuron 3: u = sat(192 - 100 + 2^23) = 2^23 - 1 > 1000 fires -> payloads 4, 2, 1
+    g = _amos_graph([100, -(2**23), 0], [4, 2, 1], [100, 50, 1000])
+    (sig,), c = _run(g, np.array([[3.0]]))
+    assert sig.x[:, 0, 0].tolist() == [4, 2, 1]
+    assert c.spikes["pop"] == 3 and c.max_spikes["pop"] == 1
+    # every neuron's membrane saturates once (all of its input arrives in its own step): with
+    # h = (-(2^23), 2^23) neuron 3 sees sat(x + 2^23 - 2^23) = x, where the FS neuron, which
+    # saturates after every step, would see (2^23 - 1) - 2^23 = -1 and stay silent
+    g = _amos_graph([-(2**23), 2**23, 0], [1, 1, 1], [0, 0, 100])
+    (sig,), _ = _run(g, np.array([[3.0]]))
+    assert sig.x[:, 0, 0].tolist() == [1, 1, 1]
+    b = GraphBuilder()
+    x = b.input("a", TensorType((1,)))
+    pop = b.add("pop", q.QFewSpikeNeurons(np.array([-(2**23), 2**23, 0]), np.ones(3, np.int64),
+                                          np.array([0, 0, 100]),
+                                          bias_mant=np.zeros(1, np.int32)), x)
+    (sig,), _ = _run(verify(b.build([pop])), np.array([[3.0]]))
+    assert sig.x[:, 0, 0].tolist() == [1, 1, 0]
+
+
+@pytest.mark.parametrize("target", ["loihi1", "loihi2"])
+def test_amos_equals_fs_bit_for_bit_on_lenet(target):
+    """FS-ReLU partial sums never leave the state range, so the quantized AMOS circuits and FS
+    neurons of LeNet compute the same integers: equal readouts, payload trains and spike
+    counts; every AMOS neuron fires at most once."""
+    calib = np.load(EXAMPLES / "lenet" / "calib.npz")["x"]
+    x = np.load(EXAMPLES / "lenet" / "test.npz")["x"][:64]
+    res = {}
+    for method in ("fs", "amos"):
+        g = compile_graph(str(EXAMPLES / "lenet" / "lenet.onnx"), calib,
+                          CompileOptions(method=method)).graph
+        res[method] = simulate(quantize(g, load_target(target), input_absmax=1.0), x,
+                               device="cpu")
+    fs, amos = res["fs"], res["amos"]
+    np.testing.assert_array_equal(fs.outputs[0], amos.outputs[0])
+    assert fs.spikes == amos.spikes and fs.synops == amos.synops
+    assert set(amos.max_spikes.values()) == {1.0}
+    assert all(amos.neurons[k] == 10 * fs.neurons[k] for k in fs.neurons)  # k = 10 per gate
+
+
+def test_exact_linear_splits_wide_integers_into_float32_limbs():
+    """Synaptic sums beyond 2^24 (wide payloads, e.g. sum-pooled or 16-bit FS payloads) are
+    computed as float32 limbs combined in float64: equal to the float64 convolution, which is
+    exact here (every partial sum below 2^53)."""
+    from snnc.backends.reference.fixed_point import _exact_linear
+    from snnc.ir import ops
+
+    rng = np.random.default_rng(3)
+    w = rng.integers(-127, 128, (8, 4, 3, 3)).astype(np.float64)
+    base = ops.Conv2d(w, np.zeros(8), (1, 1), (1, 1, 1, 1), (1, 1), 1)
+    row_l1 = float(np.abs(w).reshape(8, -1).sum(1).max())
+    for top in (2**8, 2**16, 2**23):  # one limb, two, three
+        x = torch.as_tensor(rng.integers(-top, top, (5, 4, 9, 9)), dtype=torch.float64)
+        want = torch.nn.functional.conv2d(x, torch.as_tensor(w), padding=1)
+        got = _exact_linear(base, x, row_l1)
+        assert torch.equal(got.to(torch.float64), want), top
+
+
+def _gate_pair(x: torch.Tensor, kernel=(2, 2)) -> list[Signal]:
+    """A rate max-pool gate on spike trains x (T, N, C, H, W): the window-maximum form, then
+    the general one (running counts, window argmax with first-max ties, gather per step)."""
+    b = GraphBuilder()
+    inp = b.input("s", TensorType(tuple(x.shape[2:])))
+    gate = b.add("gate", neurons.SpikingMaxPool2d(kernel, kernel), inp)
+    g = verify(b.build([gate]))
+    outs = []
+    for fast in (True, False):
+        rules = _FixedRules(_Counters())
+        rules.fast_gates = fast
+        interp = rules.interp = Interpreter(rules)
+        with torch.no_grad():
+            (sig,) = interp.run(g, [Signal(x, x.sum(0))])
+        outs.append(sig)
+    return outs
+
+
+def test_rate_max_pool_gate_hand_derived():
+    # one 2x2 window, cells in row-major order a b / c d; the gate passes the spike of the
+    # cell with the most spikes so far (this step included), ties to the earlier cell:
+    # t1: b fires (b=1) -> winner b, passes 1; t2: a fires (a=1=b) -> winner a, passes 1;
+    # t3: b fires (b=2) -> winner b, passes 1; t4: a, d fire (a=2=b, d=1) -> winner a, 1;
+    # t5: c fires (c=1) -> winner a, 0; t6: nothing -> 0; t7: b fires (b=3) -> b, 1
+    steps = [(0, 1, 0, 0), (1, 0, 0, 0), (0, 1, 0, 0), (1, 0, 0, 1), (0, 0, 1, 0),
+             (0, 0, 0, 0), (0, 1, 0, 0)]
+    x = torch.tensor(steps, dtype=torch.float32).reshape(len(steps), 1, 1, 2, 2)
+    for sig in _gate_pair(x):
+        assert sig.x.flatten().tolist() == [1, 1, 1, 1, 0, 0, 1]
+        assert sig.events.flatten().tolist() == [5]
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.sampled_from([0.05, 0.3, 0.7]),
+       st.sampled_from([(2, 2), (3, 3), (2, 3)]), st.integers(1, 20))
+def test_rate_max_pool_gate_window_maximum_equals_general_gate(seed, rate, kernel, steps):
+    """Random trains (sparse ones tie often), odd sizes cropped: both forms pass the same
+    spikes at every step."""
+    g = torch.Generator().manual_seed(seed)
+    x = (torch.rand(steps, 3, 2, 7, 8, generator=g) < rate).to(torch.float32)
+    fast, general = _gate_pair(x, kernel)
+    assert torch.equal(fast.x, general.x.to(fast.x.dtype))
+    assert torch.equal(fast.events.to(torch.float64), general.events.to(torch.float64))
+
+
+@pytest.mark.parametrize("model,target", [("lenet", "loihi2"), ("lenet", "loihi1")])
+def test_rate_network_fast_gates_equal_the_general_gates(model, target):
+    """A rate network with max-pool gates: every node's trains (populations and gates), the
+    readout, spike counts and synaptic events are identical with the window-maximum gates and
+    with the general per-step gates."""
+    calib = np.load(EXAMPLES / model / "calib.npz")["x"]
+    g = compile_graph(str(EXAMPLES / model / f"{model}.onnx"), calib,
+                      CompileOptions(method="rate", timesteps=16)).graph
+    qg = quantize(g, load_target(target), input_absmax=float(np.abs(calib).max()),
+                  input_signed=bool(calib.min() < 0))
+    assert any(isinstance(n.op, neurons.SpikingMaxPool2d) for n in qg.nodes)
+    x = torch.as_tensor(np.load(EXAMPLES / model / "test.npz")["x"][:12], dtype=torch.float64)
+    runs = []
+    for fast in (True, False):
+        counters = _Counters()
+        rules = _FixedRules(counters)
+        rules.fast_gates = fast
+        interp = rules.interp = Interpreter(rules)
+        trains: dict[str, np.ndarray] = {}
+        with torch.no_grad():
+            (o,) = interp.run(qg, [Signal(x.unsqueeze(0))],
+                              observe=lambda n, s: trains.__setitem__(n.name, s.x.numpy().copy()))
+        runs.append((o.x.numpy(), trains, counters.spikes, counters.synops))
+    (out_f, tr_f, sp_f, syn_f), (out_g, tr_g, sp_g, syn_g) = runs
+    np.testing.assert_array_equal(out_f, out_g)
+    assert tr_f.keys() == tr_g.keys()
+    for name in tr_f:
+        np.testing.assert_array_equal(tr_f[name], tr_g[name], err_msg=name)
+    assert sp_f == sp_g and syn_f == syn_g
+    assert sum(sp_f.values()) > 0
 
 
 @pytest.fixture(scope="module")
@@ -257,7 +408,8 @@ def test_cli_target_file_custom_chip_and_bad_format(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("model,method", [("lenet", "fs"), ("lenet", "rate"), ("resnet", "fs")])
+@pytest.mark.parametrize("model,method", [("lenet", "fs"), ("lenet", "rate"), ("resnet", "fs"),
+                                          ("lenet", "amos")])
 def test_bit_exact_accuracy_within_0_3pp_of_float_on_loihi2(model, method):
     calib = np.load(EXAMPLES / model / "calib.npz")["x"]
     data = np.load(EXAMPLES / model / "test.npz")

@@ -114,11 +114,15 @@ def test_cli_metrics_equal_cpu(rate_artifact):
     assert lava["samples"] == 4 and lava["synops_per_sample"] > 0
 
 
-def test_fs_lenet_spike_for_spike(tmp_path, images):
-    """Few-spike LeNet on loihi2 (graded payloads d(t)): every population's payload trains and
-    the readout equal the bit-exact reference on 20 images."""
-    art = compile_model(LENET / "lenet.onnx", target="loihi2", method="fs",
+@pytest.mark.parametrize("target", ["loihi2", "loihi1"])
+def test_fs_lenet_spike_for_spike(tmp_path, images, target):
+    """Few-spike LeNet: on loihi2 the spikes carry graded payloads d(t); on loihi1 they are
+    binary and d(t) = 2^k(t) is folded into the consumers' per-step weight exponents. Every
+    population's payload trains and the readout equal the bit-exact reference on 20 images."""
+    art = compile_model(LENET / "lenet.onnx", target=target, method="fs",
                         calib=LENET / "calib.npz", out=tmp_path / "fs.snnc")
+    assert all(n.op.graded == (target == "loihi2") for n in art.graph.nodes
+               if isinstance(n.op, q.QFewSpikeNeurons))
     res = run(art, images)
     ref_out, ref = reference_spikes(art.graph, images)
     pops = [n.name for n in art.graph.nodes if isinstance(n.op, q.QFewSpikeNeurons)]
@@ -133,18 +137,95 @@ def test_fs_lenet_spike_for_spike(tmp_path, images):
     assert d[0] < d[1] < d[2]
 
 
+def test_fs_resnet_spike_for_spike(tmp_path):
+    """The residual CNN, fs on loihi2: skip connections (1:1 QScale synapses, a 1x1 projection
+    conv) join the main path in an aligned dendritic sum (the earlier stream delayed), a
+    global sum-pool feeds the classifier. Every population's payload trains and the readout
+    equal the bit-exact reference on 20 images after the constant pipeline delays."""
+    d = ROOT / "examples" / "resnet"
+    art = compile_model(d / "resnet.onnx", target="loihi2", method="fs",
+                        calib=d / "calib.npz", out=tmp_path / "resnet-fs.snnc")
+    kinds = {type(n.op) for n in art.graph.nodes}
+    assert {q.QScale, q.GlobalSumPool} <= kinds  # what the chain-only backend refused
+    x = load_dataset(d / "test.npz", art.graph.inputs[0].shape, limit=IMAGES).x
+    res = run(art, x)
+    ref_out, ref = reference_spikes(art.graph, x)
+    pops = [n.name for n in art.graph.nodes if isinstance(n.op, q.QFewSpikeNeurons)]
+    assert sorted(res.spikes) == sorted(pops) and len(pops) == 5
+    for name in pops:
+        assert res.spikes[name].shape == ref[name].shape == (10, IMAGES,
+                                                             *res.spikes[name].shape[2:])
+        assert (ref[name] > 1).any()
+        np.testing.assert_array_equal(res.spikes[name], ref[name], err_msg=name)
+    np.testing.assert_array_equal(res.outputs, ref_out)
+    # K = 10: one step per synapse, K - 1 per FS window (+ K - 1 for the max-pool gate)
+    assert [res.delays[p] for p in pops] == [1, 11, 21, 40, 50]
+
+
+@pytest.mark.parametrize("target", ["loihi2", "loihi1"])
+def test_amos_lenet_spike_for_spike(tmp_path, images, target):
+    """AMOS LeNet (loihi2: graded payloads d_i; loihi1: binary spikes, d_i in the weights):
+    k = 10 one-shot neurons per gate. Every neuron's spike (which circuit step it fired in, if
+    at all), the payload trains and the readout equal the bit-exact reference on 20 images;
+    every neuron fires at most once, neuron i in step i."""
+    art = compile_model(LENET / "lenet.onnx", target=target, method="amos",
+                        calib=LENET / "calib.npz", out=tmp_path / "amos.snnc")
+    res = run(art, images)
+    ref_out, ref = reference_spikes(art.graph, images)
+    pops = [n for n in art.graph.nodes if isinstance(n.op, q.QAmosNeurons)]
+    assert sorted(res.spikes) == sorted(n.name for n in pops) and len(pops) == 3
+    for node in pops:
+        name, k = node.name, node.op.K
+        assert (node.op.d != 0).all()  # so a payload step <=> that neuron's spike
+        np.testing.assert_array_equal(res.spikes[name], ref[name], err_msg=name)
+        fired = res.fired_step[name]  # (N, k, *shape): step of each neuron's spike, 0: none
+        assert fired.shape == (IMAGES, k, *node.output.shape)
+        i = np.arange(1, k + 1).reshape(1, k, *([1] * len(node.output.shape)))
+        assert np.isin(fired - i * (fired > 0), 0).all()  # neuron i fires only in step i
+        ref_z = np.moveaxis(ref[name] != 0, 0, 1)  # reference: neuron i's spike is step i's
+        np.testing.assert_array_equal(fired > 0, ref_z, err_msg=name)
+        assert ref_z.any()
+    np.testing.assert_array_equal(res.outputs, ref_out)
+    assert [res.delays[n.name] for n in pops] == [1, 20, 39]
+
+
+def _concat_model(tmp_path) -> tuple[Path, Path]:
+    """A small CNN whose two conv branches are concatenated before one population: quantizable
+    (a concatenation of synaptic input), not runnable on the Lava backend."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    ws = {"w1": rng.normal(size=(2, 1, 3, 3)), "w2": rng.normal(size=(2, 1, 3, 3)),
+          "w3": rng.normal(size=(3, 144))}
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["a"], pads=[1, 1, 1, 1]),
+             helper.make_node("Conv", ["x", "w2"], ["b"], pads=[1, 1, 1, 1]),
+             helper.make_node("Concat", ["a", "b"], ["c"], axis=1),
+             helper.make_node("Relu", ["c"], ["r"]),
+             helper.make_node("Flatten", ["r"], ["f"]),
+             helper.make_node("Gemm", ["f", "w3"], ["y"], transB=1)]
+    graph = helper.make_graph(
+        nodes, "concat", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 1, 6, 6])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 3])],
+        [numpy_helper.from_array(w.astype(np.float32), k) for k, w in ws.items()])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]),
+              tmp_path / "concat.onnx")
+    np.savez(tmp_path / "data.npz", x=rng.random((8, 1, 6, 6)).astype(np.float32))
+    return tmp_path / "concat.onnx", tmp_path / "data.npz"
+
+
 def test_unsupported_artifact_names_layer(tmp_path):
-    # loihi1 folds few-spike payloads into per-step weights: not a Lava graded-spike network
-    art = compile_model(LENET / "lenet.onnx", target="loihi1", method="fs",
-                        calib=LENET / "calib.npz", out=tmp_path / "fs.snnc")
-    with pytest.raises(BackendError, match=r"layer %\S+ uses QFewSpikeNeurons"):
-        simulate_artifact(art, LENET / "test.npz", backend="lava", limit=2)
+    model, data = _concat_model(tmp_path)
+    art = compile_model(model, target="loihi2", method="fs", calib=data,
+                        out=tmp_path / "concat.snnc")
+    with pytest.raises(BackendError, match=r"layer %c uses Concat"):
+        simulate_artifact(art, data, backend="lava", limit=2)
     r = subprocess.run([sys.executable, "-m", "snnc.cli", "simulate", str(art.path), "--data",
-                        str(LENET / "test.npz"), "--limit", "2", "--backend", "lava", "-q"],
+                        str(data), "--limit", "2", "--backend", "lava", "-q"],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2
     assert r.stderr.strip().splitlines() == [r.stderr.strip()]  # one line
-    assert r.stderr.startswith("error: lava backend: layer %") and "QFewSpikeNeurons" in r.stderr
+    assert r.stderr.startswith("error: lava backend: layer %c uses Concat")
 
 
 def test_float_graph_rejected(tmp_path):

@@ -70,14 +70,14 @@ def test_saturation_is_counted_at_the_exponent_bound():
 def lenet_graphs():
     calib = np.load(EXAMPLES / "lenet" / "calib.npz")["x"]
     return {m: compile_graph(str(EXAMPLES / "lenet" / "lenet.onnx"), calib,
-                             CompileOptions(method=m)).graph for m in ("fs", "rate")}
+                             CompileOptions(method=m)).graph for m in ("fs", "rate", "amos")}
 
 
 def _int(a) -> bool:
     return np.asarray(a).dtype.kind == "i"
 
 
-@pytest.mark.parametrize("method", ["fs", "rate"])
+@pytest.mark.parametrize("method", ["fs", "rate", "amos"])
 @pytest.mark.parametrize("target", [L1, L2], ids=["loihi1", "loihi2"])
 def test_every_parameter_is_an_integer_within_its_format(lenet_graphs, method, target):
     g, report = quantize_with_report(lenet_graphs[method], target, input_absmax=1.0)
@@ -90,7 +90,7 @@ def test_every_parameter_is_an_integer_within_its_format(lenet_graphs, method, t
         op = node.op
         kinds.add(type(op))
         assert type(op) not in (ops.Conv2d, ops.Dense, neurons.IFNeurons,
-                                neurons.FewSpikeNeurons), node.name
+                                neurons.FewSpikeNeurons, neurons.AmosNeurons), node.name
         if isinstance(op, (q.QConv2d, q.QDense)):
             assert _int(op.weight) and not op.bias.any()
             mixed = bool((op.weight < 0).any() and (op.weight > 0).any())
@@ -98,7 +98,7 @@ def test_every_parameter_is_an_integer_within_its_format(lenet_graphs, method, t
             assert w.exp_min <= op.weight_exp <= w.exp_max
             assert synapse_bits(node) == op.weight_bits <= w.mantissa_bits + w.mixed_sign_extra_bit
             assert weight_exponent(node) == op.weight_exp
-        if isinstance(op, (q.QIFNeurons, q.QFewSpikeNeurons)):
+        if isinstance(op, (q.QIFNeurons, q.QFewSpikeNeurons, q.QAmosNeurons)):
             assert _int(op.bias_mant) and op.bias_mant.shape == node.output.shape
             assert np.abs(op.bias_mant).max() <= 2 ** (n.bias_mant_bits - 1) - 1
             assert 0 <= op.bias_exp <= n.bias_exp_max
@@ -106,7 +106,7 @@ def test_every_parameter_is_an_integer_within_its_format(lenet_graphs, method, t
             assert 1 <= op.vth_mant < 2**n.vth_mant_bits and op.vth_shift == n.vth_shift
             assert op.vth * 16 <= lim + 1  # headroom: v can reach 16x the threshold
             assert op.reset == ("subtract" if n.programmable else n.reset)
-        if isinstance(op, q.QFewSpikeNeurons):
+        if isinstance(op, (q.QFewSpikeNeurons, q.QAmosNeurons)):
             assert _int(op.T) and _int(op.h) and _int(op.d)
             assert np.abs(op.T).max() <= lim and np.abs(op.h).max() <= lim
             assert op.graded == bool(n.graded_spike_bits)
@@ -117,7 +117,7 @@ def test_every_parameter_is_an_integer_within_its_format(lenet_graphs, method, t
         # half a step of a mantissa that uses its top bit: <= 1/mantissa_max of the range
         assert 0 < r["max_rel_error"] <= 1.0 / mantissa_max(w, True)
         assert r["mantissa_bits"] == w.mantissa_bits + w.mixed_sign_extra_bit  # all mixed-sign
-    if method == "fs" and not n.graded_spike_bits:  # d(t) folded into per-step exponents
+    if method in ("fs", "amos") and not n.graded_spike_bits:  # d(t) folded into per-step exponents
         steps = [r["per_step_exp"] for r in report["synapses"] if "per_step_exp" in r]
         assert len(steps) == 3 and all(r.get("per_step_exp_in_range", True)
                                        for r in report["synapses"])
@@ -136,6 +136,30 @@ def test_fs_relu_tables_become_exact_powers_of_two(lenet_graphs):
         np.testing.assert_array_equal(op.T, 2 ** (m + np.arange(K - 1, -1, -1)))
         # the float table is the same quantizer: T(t) = state_scale * T_int(t) exactly
         assert op.state_scale * op.T[-1] == pytest.approx(op.unit, rel=1e-12)
+
+
+@pytest.mark.parametrize("target", [L1, L2], ids=["loihi1", "loihi2"])
+def test_amos_circuits_get_the_fs_integer_tables(lenet_graphs, target):
+    """AMOS is the FS table unrolled in space: the same graph quantizes to the same integers
+    (weights, exponents, biases, h/d/T tables), only the population op differs."""
+    gf = quantize(lenet_graphs["fs"], target, input_absmax=1.0)
+    ga = quantize(lenet_graphs["amos"], target, input_absmax=1.0)
+    assert len(gf.nodes) == len(ga.nodes)
+    pops = 0
+    for f, a in zip(gf.nodes, ga.nodes):
+        assert f.name == a.name
+        if type(f.op) is q.QFewSpikeNeurons:
+            assert type(a.op) is q.QAmosNeurons and isinstance(a.op, neurons.AmosNeurons)
+            pops += 1
+        else:
+            assert type(f.op) is type(a.op)
+        for fld in dataclasses.fields(f.op):
+            x, y = getattr(f.op, fld.name), getattr(a.op, fld.name)
+            if isinstance(x, np.ndarray):
+                assert x.dtype == y.dtype and np.array_equal(x, y), (f.name, fld.name)
+            else:
+                assert x == y, (f.name, fld.name)
+    assert pops == 3
 
 
 def test_quantized_graph_round_trips_through_serialization(lenet_graphs):

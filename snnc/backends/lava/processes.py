@@ -27,6 +27,7 @@ from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
 __all__ = ["InputCode", "IntConv", "IFNeurons", "FSNeurons", "MaxPoolGate", "DecodedMaxPoolGate",
+           "ScaleSynapse", "AlignedSum", "SumPoolGate", "AmosNeurons", "IntDense",
            "ReadoutAcc", "wrap", "pack", "unpack"]
 
 
@@ -63,6 +64,22 @@ def words(count: int, bits: int) -> int:
 
 def _local(time_step: int, period: int) -> int:
     return (time_step - 1) % period + 1
+
+
+def _step_exp(base: int, fold, time_step: int, period: int) -> int:
+    """The weight exponent of a synapse in this step. ``fold`` = (first local step, per-step
+    exponent offsets k(t)) when its input is a few-spike / AMOS population on a binary-spike
+    target (Loihi 1): the payload d(t) = 2^k(t) is folded into the weights, so a binary spike
+    of step t is weighted W 2^(e + k(t)) -- the same integers as W d(t) 2^e (TARGETS.md)."""
+    if fold is None:
+        return base
+    first, offsets = fold
+    t = _local(time_step, period) - first
+    return base + int(offsets[t]) if 0 <= t < len(offsets) else base
+
+
+def _shift(acc: np.ndarray, exp: int) -> np.ndarray:
+    return acc << exp if exp >= 0 else acc >> -exp
 
 
 class InputCode(AbstractProcess):
@@ -104,10 +121,11 @@ class IntConv(AbstractProcess):
     24 bits, so snnc has its own (docs/decisions.md)."""
 
     def __init__(self, *, weight: np.ndarray, weight_exp: int, stride, padding, dilation,
-                 groups: int, in_shape, out_shape, **kw) -> None:
+                 groups: int, in_shape, out_shape, fold=None, period: int = 1, **kw) -> None:
+        # fold: (first local step, per-step exponent offsets) of a folded few-spike input
         super().__init__(weight=weight, weight_exp=weight_exp, stride=stride, padding=padding,
                          dilation=dilation, groups=groups, in_shape=in_shape,
-                         out_shape=out_shape, **kw)
+                         out_shape=out_shape, fold=fold, period=period, **kw)
         self.s_in = InPort(shape=(int(np.prod(in_shape)),))
         self.a_out = OutPort(shape=(int(np.prod(out_shape)),))
         self.a_buff = Var(shape=(int(np.prod(out_shape)),), init=0)
@@ -131,6 +149,7 @@ class PyIntConvModel(PyLoihiProcessModel):
         self.pad = (l, r, t, b)
         self.stride, self.dilation, self.groups = p["stride"], p["dilation"], p["groups"]
         self.in_shape = tuple(p["in_shape"])
+        self.fold, self.period = p.get("fold"), int(p.get("period", 1))
 
     def run_spk(self) -> None:
         self.a_out.send(self.a_buff)
@@ -140,7 +159,7 @@ class PyIntConvModel(PyLoihiProcessModel):
             x = F.pad(x, self.pad)
         acc = F.conv2d(x, self.w, None, self.stride, 0, self.dilation, self.groups)
         acc = acc.flatten().numpy().astype(np.int64)
-        self.a_buff = acc << self.exp if self.exp >= 0 else acc >> -self.exp
+        self.a_buff = _shift(acc, _step_exp(self.exp, self.fold, self.time_step, self.period))
 
 
 class IFNeurons(AbstractProcess):
@@ -300,18 +319,19 @@ class PyReadoutAccModel(PyLoihiProcessModel):
 
 
 class FSNeurons(AbstractProcess):
-    """snnc integer few-spike neurons (``QFewSpikeNeurons``, graded payloads): accumulate the
+    """snnc integer few-spike neurons (``QFewSpikeNeurons``): accumulate the
     synaptic input of local steps ``start .. start+window-1``; in the window's last step load
     ``v = sat(wrap(sum a << act_shift) + bias)`` and then, for t = 1..K (local steps
-    ``start+window-1 ..``), send ``d(t) z(t)`` with ``z(t) = v > T(t)``, ``v = sat(v - h(t) z(t))``.
+    ``start+window-1 ..``), send ``d(t) z(t)`` (graded; ``graded=False``: the binary ``z(t)``,
+    d(t) being in the consumers' weights) with ``z(t) = v > T(t)``, ``v = sat(v - h(t) z(t))``.
     ``record``: the z bits of every sample, packed (row k: sample k's (K, size))."""
 
     def __init__(self, *, size: int, h, d, T, bias: np.ndarray, act_shift: int, uv_bits: int,
                  u_overflow: str, v_overflow: str, period: int, start: int, window: int,
-                 samples: int, **kw) -> None:
+                 samples: int, graded: bool = True, **kw) -> None:
         super().__init__(h=h, d=d, T=T, bias=bias, act_shift=act_shift, uv_bits=uv_bits,
                          u_overflow=u_overflow, v_overflow=v_overflow, period=period,
-                         start=start, window=window, **kw)
+                         start=start, window=window, graded=graded, **kw)
         self.a_in = InPort(shape=(size,))
         self.s_out = OutPort(shape=(size,))
         self.record = Var(shape=(samples, words(len(h) * size, 1)), init=0)
@@ -337,6 +357,8 @@ class PyFSNeuronsModel(PyLoihiProcessModel):
         self.period, self.first, self.window = int(p["period"]), int(p["start"]), int(p["window"])
         self.lim = (1 << (self.bits - 1)) - 1
         self.acc = self.v = self.trace = None
+        # graded: the spike carries d(t); binary (Loihi 1): d(t) is in the consumers' weights
+        self.payload = self.d if p.get("graded", True) else np.ones_like(self.d)
 
     def _overflow(self, x: np.ndarray, mode: str) -> np.ndarray:
         if mode == "wrap":
@@ -361,7 +383,7 @@ class PyFSNeuronsModel(PyLoihiProcessModel):
         out = np.zeros_like(a)
         if 1 <= t <= self.K:
             z = (self.v > self.T[t - 1]).astype(np.int64)
-            out = self.d[t - 1] * z
+            out = self.payload[t - 1] * z
             self.v = self._overflow(self.v - self.h[t - 1] * z, self.v_mode)
             self.trace[t - 1] = z
             k = (self.time_step - 1) // self.period
@@ -378,9 +400,12 @@ class DecodedMaxPoolGate(AbstractProcess):
     per output per sample, packed 16 bits each."""
 
     def __init__(self, *, in_shape, out_shape, kernel, stride, dilation, period: int,
-                 start: int, window: int, samples: int, **kw) -> None:
+                 start: int, window: int, samples: int, step_values=None, **kw) -> None:
+        # step_values: d(t) of a binary (Loihi 1) few-spike stream: the decoded value of an
+        # input is sum_t d(t) z(t); graded streams carry d(t) z(t) themselves
         super().__init__(in_shape=in_shape, kernel=kernel, stride=stride, dilation=dilation,
-                         period=period, start=start, window=window, **kw)
+                         period=period, start=start, window=window, step_values=step_values,
+                         **kw)
         size = int(np.prod(out_shape))
         self.s_in = InPort(shape=(int(np.prod(in_shape)),))
         self.s_out = OutPort(shape=(size,))
@@ -401,6 +426,9 @@ class PyDecodedMaxPoolGateModel(PyLoihiProcessModel):
         self.in_shape = tuple(p["in_shape"])
         self.kernel, self.stride, self.dilation = p["kernel"], p["stride"], p["dilation"]
         self.period, self.first, self.window = int(p["period"]), int(p["start"]), int(p["window"])
+        sv = p.get("step_values")
+        self.values = (np.ones(self.window, np.int64) if sv is None
+                       else np.asarray(sv, np.int64))
         self.buf = self.sel = None
 
     def run_spk(self) -> None:
@@ -411,7 +439,8 @@ class PyDecodedMaxPoolGateModel(PyLoihiProcessModel):
         if 1 <= i <= self.window:
             self.buf[i - 1] = s
         if i == self.window:
-            key = torch.as_tensor(self.buf.sum(0).astype(np.float64)).reshape(1, *self.in_shape)
+            decoded = (self.values[:, None] * self.buf).sum(0)
+            key = torch.as_tensor(decoded.astype(np.float64)).reshape(1, *self.in_shape)
             _, idx = F.max_pool2d(key, self.kernel, self.stride, 0, self.dilation,
                                   return_indices=True)
             vals = torch.as_tensor(self.buf).reshape(self.window, self.in_shape[0], -1)
@@ -425,3 +454,242 @@ class PyDecodedMaxPoolGateModel(PyLoihiProcessModel):
             self.s_out.send(self.sel[t - 1])
         else:
             self.s_out.send(np.zeros(self.s_out.shape, np.int64))
+
+
+class ScaleSynapse(AbstractProcess):
+    """One-to-one synapses with one shared integer weight (snnc ``QScale``, skip connections):
+    ``a = shift(weight * p, weight_exp)`` elementwise, delivered one step later (a 1-step
+    buffer, as every synapse)."""
+
+    def __init__(self, *, size: int, weight: int, weight_exp: int, fold=None, period: int = 1,
+                 **kw) -> None:
+        super().__init__(weight=weight, weight_exp=weight_exp, fold=fold, period=period, **kw)
+        self.s_in = InPort(shape=(size,))
+        self.a_out = OutPort(shape=(size,))
+        self.a_buff = Var(shape=(size,), init=0)
+
+
+@implements(proc=ScaleSynapse, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("fixed_pt")
+class PyScaleSynapseModel(PyLoihiProcessModel):
+    s_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int64, precision=24)
+    a_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int64, precision=24)
+    a_buff: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
+
+    def __init__(self, proc_params) -> None:
+        super().__init__(proc_params)
+        self.w, self.exp = int(proc_params["weight"]), int(proc_params["weight_exp"])
+        self.fold, self.period = proc_params.get("fold"), int(proc_params.get("period", 1))
+
+    def run_spk(self) -> None:
+        self.a_out.send(self.a_buff)
+        acc = self.s_in.recv().astype(np.int64) * self.w
+        self.a_buff = _shift(acc, _step_exp(self.exp, self.fold, self.time_step, self.period))
+
+
+class AlignedSum(AbstractProcess):
+    """Dendritic sum of two synaptic inputs of one population (snnc ``Add``/``Sub`` of
+    currents, e.g. a residual block's conv and skip path): ``a = a0(t - delay0) +/- a1(t -
+    delay1)``. The delays (synaptic delays on hardware) align the two streams so that the
+    population sees both in one input window; the output is routed within the step."""
+
+    def __init__(self, *, size: int, delays: tuple[int, int], sign: int = 1, **kw) -> None:
+        super().__init__(delays=delays, sign=sign, **kw)
+        self.a_in0 = InPort(shape=(size,))
+        self.a_in1 = InPort(shape=(size,))
+        self.a_out = OutPort(shape=(size,))
+
+
+@implements(proc=AlignedSum, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("fixed_pt")
+class PyAlignedSumModel(PyLoihiProcessModel):
+    a_in0: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int64, precision=24)
+    a_in1: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int64, precision=24)
+    a_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int64, precision=24)
+
+    def __init__(self, proc_params) -> None:
+        super().__init__(proc_params)
+        self.delays = tuple(int(d) for d in proc_params["delays"])
+        self.sign = int(proc_params["sign"])
+        self.lines = [None, None]  # delay lines: the last `delay` inputs, oldest first
+
+    def _delayed(self, i: int, a: np.ndarray) -> np.ndarray:
+        d = self.delays[i]
+        if d == 0:
+            return a
+        if self.lines[i] is None:
+            self.lines[i] = np.zeros((d, len(a)), np.int64)
+        line = self.lines[i]
+        out = line[0].copy()
+        line[:-1] = line[1:]
+        line[-1] = a
+        return out
+
+    def run_spk(self) -> None:
+        a0 = self._delayed(0, self.a_in0.recv().astype(np.int64))
+        a1 = self._delayed(1, self.a_in1.recv().astype(np.int64))
+        self.a_out.send(a0 + self.sign * a1)
+
+
+class SumPoolGate(AbstractProcess):
+    """Sum of payloads over pooling windows (snnc ``SumPool2d``; ``kernel=None``: the global
+    ``GlobalSumPool``), routed within the step: the fan-in of the next synapses."""
+
+    def __init__(self, *, in_shape, out_shape, kernel=None, stride=None, **kw) -> None:
+        super().__init__(in_shape=in_shape, kernel=kernel, stride=stride, **kw)
+        self.s_in = InPort(shape=(int(np.prod(in_shape)),))
+        self.s_out = OutPort(shape=(int(np.prod(out_shape)),))
+
+
+@implements(proc=SumPoolGate, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("fixed_pt")
+class PySumPoolGateModel(PyLoihiProcessModel):
+    s_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int64, precision=24)
+    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int64, precision=24)
+
+    def __init__(self, proc_params) -> None:
+        super().__init__(proc_params)
+        p = proc_params
+        self.in_shape = tuple(p["in_shape"])
+        self.kernel, self.stride = p["kernel"], p["stride"]
+
+    def run_spk(self) -> None:
+        s = self.s_in.recv().astype(np.int64).reshape(self.in_shape)
+        if self.kernel is None:
+            out = s.reshape(self.in_shape[0], -1).sum(1)
+        else:
+            x = torch.as_tensor(s.astype(np.float64)).unsqueeze(0)  # exact: integer sums
+            out = F.avg_pool2d(x, self.kernel, self.stride, divisor_override=1).numpy()
+            out = out.astype(np.int64)
+        self.s_out.send(out.reshape(-1))
+
+
+class AmosNeurons(AbstractProcess):
+    """snnc integer AMOS circuits (``QAmosNeurons``, docs/amos.md): ``k`` one-shot neurons per
+    gate, ``k * size`` membranes. The gate input is accumulated over local steps ``start ..
+    start+window-1`` and formed in the window's last step as the FS neuron's v(1),
+    ``x = sat(wrap(sum a << act_shift) + bias)``; that step is circuit step 1. Neuron i
+    (1..k) gets x through a synapse of delay i-1 and ``-h_j`` from every neuron j < i through a
+    synapse of delay i-j-1 (spikes take one step plus the delay), so all of its input arrives in
+    circuit step i. Per circuit step every membrane integrates what arrives,
+    ``u = sat(u + in)``, and fires if ``u > T_i``, if enabled (step >= i) and not fired before
+    (one spike per image). A spike of neuron i carries d_i to the consumers' synapses; ``s_out``
+    holds, per gate, the sum of its neurons' payloads in the step (what synapses W d_i sum).
+    ``record``: the circuit step in which each neuron fired (0: never), packed per sample."""
+
+    def __init__(self, *, size: int, h, d, T, bias: np.ndarray, act_shift: int, uv_bits: int,
+                 u_overflow: str, v_overflow: str, period: int, start: int, window: int,
+                 samples: int, graded: bool = True, **kw) -> None:
+        super().__init__(h=h, d=d, T=T, bias=bias, act_shift=act_shift, uv_bits=uv_bits,
+                         u_overflow=u_overflow, v_overflow=v_overflow, period=period,
+                         start=start, window=window, graded=graded, **kw)
+        k = len(h)
+        self.a_in = InPort(shape=(size,))
+        self.s_out = OutPort(shape=(size,))
+        self.step_bits = int(k).bit_length()
+        self.record = Var(shape=(samples, words(k * size, self.step_bits)), init=0)
+        self.d_table = np.asarray(d, np.int64)  # host side: payloads from the recorded spikes
+
+
+@implements(proc=AmosNeurons, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("fixed_pt")
+class PyAmosNeuronsModel(PyLoihiProcessModel):
+    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int64, precision=24)
+    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int64, precision=24)
+    record: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=48)
+
+    def __init__(self, proc_params) -> None:
+        super().__init__(proc_params)
+        p = proc_params
+        self.h, self.d, self.T = (np.asarray(p[k], np.int64) for k in ("h", "d", "T"))
+        self.k = len(self.h)
+        self.bias = np.asarray(p["bias"], np.int64)
+        self.shift, self.bits = int(p["act_shift"]), int(p["uv_bits"])
+        self.u_mode, self.v_mode = p["u_overflow"], p["v_overflow"]
+        self.period, self.first, self.window = int(p["period"]), int(p["start"]), int(p["window"])
+        self.lim = (1 << (self.bits - 1)) - 1
+        self.step_bits = int(self.k).bit_length()
+        self.acc = self.u = self.fired = self.step_of = self.pending = None
+        # graded: neuron i's spike carries d_i; binary (Loihi 1): d_i is in its out-weights
+        self.payload = self.d if p.get("graded", True) else np.ones_like(self.d)
+
+    def _overflow(self, x: np.ndarray, mode: str) -> np.ndarray:
+        if mode == "wrap":
+            return wrap(x, self.bits)
+        if mode == "saturate":
+            return np.clip(x, -self.lim, self.lim)
+        return x
+
+    def run_spk(self) -> None:
+        a = self.a_in.recv().astype(np.int64)
+        local = _local(self.time_step, self.period)
+        i = local - self.first + 1  # 1..window: input steps
+        k = self.k
+        if i == 1:
+            self.acc = np.zeros_like(a)
+        if 1 <= i <= self.window:
+            self.acc += a
+        if i == self.window:  # the gate input is complete: circuit step 1
+            u = self._overflow(self.acc << self.shift, self.u_mode)
+            x = self._overflow(u + self.bias, self.v_mode)
+            self.u = np.zeros((k, len(a)), np.int64)
+            self.fired = np.zeros((k, len(a)), bool)
+            self.step_of = np.zeros((k, len(a)), np.int64)
+            # pending[s, n]: synaptic input reaching neuron n (0-based) in circuit step s
+            self.pending = np.zeros((k + 1, k, len(a)), np.int64)
+            for n in range(k):  # x reaches neuron n after delay n: in circuit step n + 1
+                self.pending[n + 1, n] += x
+        t = i - self.window + 1  # circuit step 1..k
+        out = np.zeros_like(a)
+        if 1 <= t <= k:
+            self.u = self._overflow(self.u + self.pending[t], self.v_mode)
+            enabled = (np.arange(k) < t)[:, None]  # neuron n's input arrives in step n + 1
+            z = (self.u > self.T[:, None]) & enabled & ~self.fired
+            self.fired |= z
+            self.step_of[z] = t
+            out = (self.payload[:, None] * z).sum(0)
+            for j in np.flatnonzero(z.any(1)):  # inhibition -h_j, delay n-j-1 (+1 step)
+                for n in range(j + 1, k):
+                    if t + n - j <= k:
+                        self.pending[t + n - j, n] -= self.h[j] * z[j]
+            s = (self.time_step - 1) // self.period
+            if t == k and s < len(self.record):
+                self.record[s] = pack(self.step_of, self.step_bits)
+        self.s_out.send(out)
+
+
+class IntDense(AbstractProcess):
+    """Integer dense synapses with a per-step weight exponent (snnc ``QDense`` fed by a
+    few-spike / AMOS population on a binary-spike target): ``a = shift(W s, e + k(t))``,
+    delivered one step later. Lava's stock ``Dense`` has one exponent for all steps, so it
+    serves graded and rate inputs, this one folded payloads."""
+
+    def __init__(self, *, weight: np.ndarray, weight_exp: int, fold, period: int, **kw) -> None:
+        super().__init__(weight=weight, weight_exp=weight_exp, fold=fold, period=period, **kw)
+        self.s_in = InPort(shape=(weight.shape[1],))
+        self.a_out = OutPort(shape=(weight.shape[0],))
+        self.a_buff = Var(shape=(weight.shape[0],), init=0)
+
+
+@implements(proc=IntDense, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("fixed_pt")
+class PyIntDenseModel(PyLoihiProcessModel):
+    s_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int64, precision=24)
+    a_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int64, precision=24)
+    a_buff: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
+
+    def __init__(self, proc_params) -> None:
+        super().__init__(proc_params)
+        p = proc_params
+        self.w = np.asarray(p["weight"], np.int64)
+        self.exp, self.fold, self.period = int(p["weight_exp"]), p["fold"], int(p["period"])
+
+    def run_spk(self) -> None:
+        self.a_out.send(self.a_buff)
+        acc = self.w @ self.s_in.recv().astype(np.int64)
+        self.a_buff = _shift(acc, _step_exp(self.exp, self.fold, self.time_step, self.period))

@@ -1,17 +1,23 @@
 """Build a Lava process graph from a quantized snnc artifact and run it under
 ``Loihi2SimCfg(select_tag="fixed_pt")``.
 
-Supported so far: chains of ``QConv2d`` (snnc ``IntConv``), ``QDense`` (Lava's stock ``Dense``,
-bit-accurate model), ``Reshape`` (flat C-order ports: nothing to do), max-pool gates and either
-``QIFNeurons`` (rate) or graded ``QFewSpikeNeurons`` (fs on loihi2), fed by the input code
-(``InputCode`` source) and read by a ``QReadout`` on the last synapse (``ReadoutAcc``). Anything
-else raises one ``BackendError`` naming the layer and the op.
+Supported: feed-forward graphs (fan-out allowed) of ``QConv2d`` (snnc ``IntConv``), ``QDense``
+(Lava's stock ``Dense``, bit-accurate model; snnc ``IntDense`` behind folded payloads), ``QScale``
+1:1 synapses (``ScaleSynapse``), two-input ``Add``/``Sub`` of synaptic input (``AlignedSum``),
+``SumPool2d``/``GlobalSumPool`` (``SumPoolGate``), ``Reshape`` (flat C-order ports: nothing to
+do), max-pool gates and either ``QIFNeurons`` (rate) or ``QFewSpikeNeurons`` / ``QAmosNeurons``
+(fs / amos; graded payloads on loihi2, binary spikes with d(t) = 2^k(t) folded into per-step
+weight exponents on loihi1), fed by the input code (``InputCode`` source) and read by a
+``QReadout`` on the last synapse (``ReadoutAcc``). Anything else raises one ``BackendError``
+naming the layer and the op.
 
-Pipeline delay: every synapse delivers its input one step later; a few-spike population or gate
-starts its K output steps when its input window is complete. Each value is a stream starting
-at a constant local step of each sample's period (``build``), so every population's train
-equals the reference simulator's shifted by a constant; the runner removes it. N samples run
-back to back in one Lava run of ``N * period`` steps.
+Pipeline delay: every synapse delivers its input one step later; a few-spike population, AMOS
+circuit or few-spike gate starts its K output steps when its input window is complete; an
+``AlignedSum`` delays the earlier of its two streams to the later one (a skip connection's
+synaptic delay). Each value is a stream starting at a constant local step of each sample's
+period (``build``), so every population's train equals the reference simulator's shifted by a
+constant; the runner removes it. N samples run back to back in one Lava run of ``N * period``
+steps.
 """
 
 from __future__ import annotations
@@ -57,6 +63,8 @@ class LavaResult:
     delays: dict[str, int]
     wall_s: float
     events: dict[str, np.ndarray] = field(default_factory=dict)  # gate -> (N, size) spikes out
+    # AMOS population -> (N, k, *shape): the circuit step in which each neuron fired (0: never)
+    fired_step: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def input_codes(op: q.InputQuantizer, x: np.ndarray) -> np.ndarray:
@@ -69,12 +77,15 @@ def input_codes(op: q.InputQuantizer, x: np.ndarray) -> np.ndarray:
     return torch.round(xt / op.scale).clamp(lo, hi).numpy().astype(np.int64)
 
 
+_FS_LIKE = (q.QFewSpikeNeurons, q.QAmosNeurons)  # integer (h, d, T) tables: FS and AMOS
+
+
 def _unsupported(node, why: str = "") -> BackendError:
     extra = f" ({why})" if why else ""
     return BackendError(f"lava backend: layer %{node.name} uses {type(node.op).__name__}, "
-                        f"which the lava backend does not support yet{extra}; supported: rate "
-                        "and few-spike (graded, loihi2) chains of conv/dense synapses, neurons "
-                        "and max-pool. Use --backend cpu")
+                        f"which the lava backend does not support yet{extra}; supported: rate, "
+                        "fs and amos networks of conv/dense/1:1 synapses, neurons, max- and "
+                        "sum-pools, flatten and two-input adds. Use --backend cpu")
 
 
 def check_supported(graph) -> None:
@@ -84,26 +95,39 @@ def check_supported(graph) -> None:
                            "target such as loihi2)")
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
         raise BackendError("lava backend: only graphs with one input and one output")
-    ok = (q.InputQuantizer, q.QConv2d, q.QDense, q.QIFNeurons, q.QFewSpikeNeurons,
-          neurons.SpikingMaxPool2d, ops.MaxPool2d, ops.Reshape, q.QReadout)
+    ok = (q.InputQuantizer, q.QConv2d, q.QDense, q.QScale, q.QIFNeurons, *_FS_LIKE,
+          neurons.SpikingMaxPool2d, ops.MaxPool2d, ops.Reshape, q.SumPool2d, q.GlobalSumPool,
+          ops.Add, ops.Sub, q.QReadout)
     kinds = set()
     for n in graph.nodes:
         if type(n.op) not in ok:
             raise _unsupported(n)
-        if len(n.inputs) != 1:
+        if type(n.op) in (ops.Add, ops.Sub):
+            if len(n.inputs) != 2:
+                raise _unsupported(n, f"{len(n.inputs)} inputs (two are supported)")
+        elif len(n.inputs) != 1:
             raise _unsupported(n, "more than one input")
         if isinstance(n.op, ops.MaxPool2d) and (any(n.op.padding) or n.op.ceil_mode):
             raise _unsupported(n, "padded or ceil-mode max-pool")
-        if type(n.op) is q.QFewSpikeNeurons and not n.op.graded:
-            raise _unsupported(n, "few-spike payloads folded into weights (binary-spike "
-                                  "target): only graded payloads (loihi2)")
-        if type(n.op) in (q.QIFNeurons, q.QFewSpikeNeurons):
-            kinds.add(type(n.op))
+        if type(n.op) in _FS_LIKE and not n.op.graded and _fold_offsets(n.op.d) is None:
+            raise _unsupported(n, "payloads folded into weights (binary-spike target) that "
+                                  "are not powers of two")
+        if type(n.op) in (q.QIFNeurons, *_FS_LIKE):
+            kinds.add(q.QIFNeurons if type(n.op) is q.QIFNeurons else "fs")
             if len(kinds) > 1:
-                raise _unsupported(n, "IF and few-spike populations in one network")
+                raise _unsupported(n, "IF and few-spike/AMOS populations in one network")
     last = graph.nodes[-1]
     if not isinstance(last.op, q.QReadout) or last.name != graph.outputs[0].name:
         raise BackendError("lava backend: the output must be a QReadout")
+
+
+def _fold_offsets(d) -> np.ndarray | None:
+    """k(t) = log2 d(t) of a binary-spike (Loihi 1) few-spike/AMOS table: its payloads are
+    folded into the consumers' weight exponents. None unless every d(t) is a power of two."""
+    d = np.asarray(d, np.int64)
+    if (d <= 0).any() or (d & (d - 1)).any():
+        return None
+    return np.array([int(v).bit_length() - 1 for v in d], np.int64)
 
 
 def _int_bias(node) -> np.ndarray:
@@ -123,18 +147,19 @@ def build(artifact_or_graph, x: np.ndarray) -> LavaNetwork:
 
     Timing: every value is a stream of ``L`` steps starting at local step ``s`` of each
     sample's period: the input code (s=1; L=T for rate, 1 for few-spike: the code is sent
-    once), +1 step per synapse (its buffer), IF populations and rate gates pass it through,
-    few-spike populations and few-spike max-pool gates emit K steps from the step in which the
-    last input arrives. The period ends with the readout's window."""
+    once), +1 step per synapse (its buffer), IF populations, rate gates and sum-pools pass it
+    through, few-spike populations, AMOS circuits and few-spike max-pool gates emit K steps
+    from the step in which the last input arrives, a two-input add starts with its later input
+    (the earlier is delayed). The period ends with the readout's window."""
     from lava.proc.dense.process import Dense
 
     from snnc.backends.lava import processes as lp
 
     graph = getattr(artifact_or_graph, "graph", artifact_or_graph)
     check_supported(graph)
-    fs = any(type(n.op) is q.QFewSpikeNeurons for n in graph.nodes)
+    fs = any(type(n.op) in _FS_LIKE for n in graph.nodes)
     steps = max(n.op.K if fs else n.op.timesteps for n in graph.nodes
-                if type(n.op) in (q.QIFNeurons, q.QFewSpikeNeurons))
+                if type(n.op) in (q.QIFNeurons, *_FS_LIKE))
     samples = len(x)
     if samples < 1:
         raise BackendError("lava backend: no samples to run")
@@ -144,22 +169,39 @@ def build(artifact_or_graph, x: np.ndarray) -> LavaNetwork:
         raise BackendError("lava backend: the graph must start with the input quantizer")
     win: dict[str, tuple[int, int]] = {inq.name: (1, 1 if fs else steps)}
     graded: dict[str, int] = {inq.name: inq.op.bits}  # payload bits of graded streams
+    fold: dict[str, np.ndarray] = {}  # binary few-spike streams: d(t) folded into weights
     for n in nodes[1:]:
         s0, length = win[n.inputs[0].name]
         op = n.op
-        if type(op) in (q.QConv2d, q.QDense):
+        if type(op) in (ops.Add, ops.Sub):  # the earlier stream is delayed to the later one
+            (sa, la), (sb, lb) = (win[v.name] for v in n.inputs)
+            if la != lb:
+                raise _unsupported(n, "inputs with different window lengths")
+            win[n.name] = (max(sa, sb), la)
+        elif type(op) in (q.QConv2d, q.QDense, q.QScale):
             win[n.name] = (s0 + 1, length)
-        elif type(op) is q.QFewSpikeNeurons:
+        elif type(op) in _FS_LIKE:
             win[n.name] = (s0 + length - 1, op.K)
-            graded[n.name] = op.payload_bits
+            if op.graded:
+                graded[n.name] = op.payload_bits
+            else:
+                fold[n.name] = np.asarray(op.d, np.int64)
         elif type(op) is ops.MaxPool2d:
             win[n.name] = (s0 + length - 1, length)
         elif type(op) is q.QIFNeurons and length != op.timesteps:
             raise _unsupported(n, "populations with different time steps")
         else:
             win[n.name] = (s0, length)
+        if (type(op) in (ops.MaxPool2d, ops.Reshape, q.SumPool2d, q.GlobalSumPool)
+                and n.inputs[0].name in fold):  # routing/pooling keep the per-step factor
+            fold[n.name] = fold[n.inputs[0].name]
         if type(op) in (ops.MaxPool2d, ops.Reshape) and n.inputs[0].name in graded:
             graded[n.name] = graded[n.inputs[0].name]
+        elif type(op) in (q.SumPool2d, q.GlobalSumPool):  # sums: graded even of binary spikes
+            fan_in = (np.prod(op.kernel) if type(op) is q.SumPool2d
+                      else np.prod(n.inputs[0].type.shape[1:]))
+            graded[n.name] = min(24, graded.get(n.inputs[0].name, 1)
+                                 + int(fan_in - 1).bit_length())
     s_r, l_r = win[nodes[-1].name]
     period = s_r + l_r - 1
     codes = input_codes(inq.op, x).reshape(samples, -1)
@@ -173,14 +215,45 @@ def build(artifact_or_graph, x: np.ndarray) -> LavaNetwork:
         op, src = n.op, n.inputs[0].name
         inp = ports[src]
         start, length = win[src]  # the input stream
+        # a binary few-spike input: (first local step, per-step exponent offsets k(t))
+        folded = (start, _fold_offsets(fold[src])) if src in fold else None
         if type(op) is ops.Reshape:
             ports[n.name] = inp  # flat C-order ports: a reshape is free
             continue
-        if type(op) is q.QConv2d:
+        if type(op) in (ops.Add, ops.Sub):
+            (sa, _), (sb, _) = (win[v.name] for v in n.inputs)
+            proc = lp.AlignedSum(size=int(np.prod(shapes[n.name])),
+                                 delays=(max(sa, sb) - sa, max(sa, sb) - sb),
+                                 sign=1 if type(op) is ops.Add else -1, name=n.name)
+            ports[n.inputs[0].name].connect(proc.a_in0)
+            ports[n.inputs[1].name].connect(proc.a_in1)
+            ports[n.name] = proc.a_out
+            continue
+        if type(op) is q.QScale:
+            proc = lp.ScaleSynapse(size=int(np.prod(shapes[n.name])), weight=int(op.weight),
+                                   weight_exp=int(op.weight_exp), fold=folded, period=period,
+                                   name=n.name)
+            inp.connect(proc.s_in)
+            ports[n.name] = proc.a_out
+        elif type(op) in (q.SumPool2d, q.GlobalSumPool):
+            pool = type(op) is q.SumPool2d
+            proc = lp.SumPoolGate(in_shape=shapes[src], out_shape=shapes[n.name],
+                                  kernel=tuple(op.kernel) if pool else None,
+                                  stride=tuple(op.stride) if pool else None, name=n.name)
+            inp.connect(proc.s_in)
+            ports[n.name] = proc.s_out
+        elif type(op) is q.QConv2d:
             proc = lp.IntConv(weight=np.asarray(op.weight, np.int64), weight_exp=op.weight_exp,
                               stride=tuple(op.stride), padding=tuple(op.padding),
                               dilation=tuple(op.dilation), groups=op.groups,
-                              in_shape=shapes[src], out_shape=shapes[n.name], name=n.name)
+                              in_shape=shapes[src], out_shape=shapes[n.name], fold=folded,
+                              period=period, name=n.name)
+            inp.connect(proc.s_in)
+            ports[n.name] = proc.a_out
+        elif type(op) is q.QDense and folded is not None:
+            proc = lp.IntDense(weight=np.asarray(op.weight, np.int64),
+                               weight_exp=int(op.weight_exp), fold=folded, period=period,
+                               name=n.name)
             inp.connect(proc.s_in)
             ports[n.name] = proc.a_out
         elif type(op) is q.QDense:
@@ -203,13 +276,14 @@ def build(artifact_or_graph, x: np.ndarray) -> LavaNetwork:
             inp.connect(proc.a_in)
             ports[n.name] = proc.s_out
             pops[n.name] = proc
-        elif type(op) is q.QFewSpikeNeurons:
-            proc = lp.FSNeurons(size=int(np.prod(shapes[n.name])), h=np.asarray(op.h),
+        elif type(op) in _FS_LIKE:
+            cls = lp.AmosNeurons if type(op) is q.QAmosNeurons else lp.FSNeurons
+            proc = cls(size=int(np.prod(shapes[n.name])), h=np.asarray(op.h),
                                 d=np.asarray(op.d), T=np.asarray(op.T), bias=_int_bias(n),
                                 act_shift=op.act_shift, uv_bits=op.uv_bits,
                                 u_overflow=op.u_overflow, v_overflow=op.v_overflow,
                                 period=period, start=start, window=length, samples=samples,
-                                name=n.name)
+                                graded=bool(op.graded), name=n.name)
             inp.connect(proc.a_in)
             ports[n.name] = proc.s_out
             pops[n.name] = proc
@@ -226,7 +300,7 @@ def build(artifact_or_graph, x: np.ndarray) -> LavaNetwork:
                                          kernel=tuple(op.kernel), stride=tuple(op.stride),
                                          dilation=tuple(op.dilation), period=period,
                                          start=start, window=length, samples=samples,
-                                         name=n.name)
+                                         step_values=fold.get(src), name=n.name)
             inp.connect(proc.s_in)
             ports[n.name] = proc.s_out
             gates[n.name] = proc
@@ -373,9 +447,20 @@ def run(artifact_or_graph, x: np.ndarray) -> LavaResult:
     def collect(net: LavaNetwork):
         from snnc.backends.lava.processes import unpack
 
-        spikes, events = {}, {}
+        spikes, events, circuits = {}, {}, {}
         for name, proc in net.populations.items():
             size = int(np.prod(net.shapes[name]))
+            if hasattr(proc, "step_bits"):  # AMOS: the circuit step each neuron fired in
+                k = len(proc.d_table)
+                fired = np.stack([unpack(row, proc.step_bits, k * size)
+                                  for row in proc.record.get()])
+                fired = fired.reshape(net.samples, k, *net.shapes[name])
+                circuits[name] = fired
+                steps_ = np.arange(1, k + 1).reshape(1, k, 1, *([1] * len(net.shapes[name])))
+                train = ((fired[:, None] == steps_) * proc.d_table.reshape(
+                    1, 1, k, *([1] * len(net.shapes[name])))).sum(2)  # (N, step, *shape)
+                spikes[name] = np.swapaxes(train, 0, 1)
+                continue
             rec = np.stack([unpack(row, 1, net.steps * size) for row in proc.record.get()])
             rec = rec.reshape(net.samples, net.steps, *net.shapes[name])
             if hasattr(proc, "d_table"):  # few-spike: payloads d(t) z(t)
@@ -387,17 +472,17 @@ def run(artifact_or_graph, x: np.ndarray) -> LavaResult:
             size = int(np.prod(net.shapes[name]))
             events[name] = np.stack([unpack(row, 16, size) for row in g.events.get()]
                                     ).astype(np.float64)
-        return spikes, events, np.asarray(net.readout.acc.get(), np.float64)
+        return spikes, events, circuits, np.asarray(net.readout.acc.get(), np.float64)
 
     start = time.perf_counter()
-    spikes, events, acc = _run(net, net.num_steps, collect)
+    spikes, events, circuits, acc = _run(net, net.num_steps, collect)
     wall = time.perf_counter() - start
     op = net.readout_op
     total = acc if op.reduce == "sum" else acc / net.steps
     outputs = (total * op.scale + np.asarray(op.bias, np.float64)).astype(np.float32)
     return LavaResult(outputs=outputs, spikes=spikes,
                       delays={k: net.delays[k] for k in net.populations}, wall_s=wall,
-                      events=events)
+                      events=events, fired_step=circuits)
 
 
 def simulate_lava(graph, x: np.ndarray, progress=None):
@@ -414,6 +499,8 @@ def simulate_lava(graph, x: np.ndarray, progress=None):
     n = len(x)
     events = {k: (v != 0).sum(0, dtype=np.float64).reshape(n, -1)
               for k, v in res.spikes.items()}
+    events.update({k: (v > 0).sum(1, dtype=np.float64).reshape(n, -1)  # AMOS: every neuron
+                   for k, v in res.fired_step.items()})
     events.update(res.events)
     producer = {}
     for node in graph.nodes:
@@ -422,17 +509,24 @@ def simulate_lava(graph, x: np.ndarray, progress=None):
                                else node.name)
     synops = {}
     for node in graph.nodes:
-        if type(node.op) not in (q.QConv2d, q.QDense):
+        if type(node.op) not in (q.QConv2d, q.QDense, q.QScale, q.SumPool2d, q.GlobalSumPool):
             continue
         src = producer.get(node.inputs[0].name, node.inputs[0].name)
         if src not in events:
-            continue  # the input code: not spikes
+            continue  # the input code (not spikes) or pooled sums (counted at the pool)
         e = torch.as_tensor(events[src]).reshape(n, *node.inputs[0].type.shape)
-        twin = Node(_float_twin(node.op), node.inputs, node.output)  # as fixed_point counts
+        if type(node.op) is q.QScale:  # one synapse per element
+            synops[node.name] = float(e.sum())
+            continue
+        base = (ops.GlobalAvgPool() if type(node.op) is q.GlobalSumPool
+                else ops.AvgPool2d(node.op.kernel, node.op.stride)
+                if type(node.op) is q.SumPool2d else _float_twin(node.op))
+        twin = Node(base, node.inputs, node.output)  # as fixed_point counts
         synops[node.name] = float((e * _fanout(twin, e)).sum())
-    spikes = {k: float((v != 0).sum()) for k, v in res.spikes.items()}
-    counts = {node.name: node.output.type.size for node in graph.nodes
-              if isinstance(node.op, neurons.NEURON_OPS)}
+    spikes = {k: float(events[k].sum()) for k in res.spikes}
+    most = {k: float((v > 0).max()) if v.size else 0.0 for k, v in res.fired_step.items()}
+    counts = {node.name: node.output.type.size * neurons.neurons_per_gate(node.op)
+              for node in graph.nodes if isinstance(node.op, neurons.NEURON_OPS)}
     if progress is not None:
         progress(n)
-    return SimulationResult([res.outputs], spikes, counts, synops, n, res.wall_s)
+    return SimulationResult([res.outputs], spikes, counts, synops, n, res.wall_s, most)

@@ -50,6 +50,9 @@ FS_PAYLOAD_BITS = 16  # general FS tables: d(t) payloads quantized to at most 16
 
 _ROUTING = (ops.Reshape, ops.Transpose, ops.Identity, ops.Concat, ops.Pad)
 _SYNAPTIC = (ops.Conv2d, ops.Dense)
+# populations quantized with an integer (h, d, T) table: FS neurons and AMOS circuits (the same
+# table unrolled in space, docs/amos.md)
+_FS_LIKE = (neurons.FewSpikeNeurons, neurons.AmosNeurons)
 _INT = "int32"
 
 
@@ -156,14 +159,13 @@ def _analyse(graph: Graph, s_in: float, fs_unit: dict[str, float]):
         op, ins = n.op, [v.name for v in n.inputs]
         kinds = [kind[v] for v in ins]
         where = f"layer '{n.name}' ({ops.op_name(op)})"
-        if isinstance(op, (neurons.IFNeurons, neurons.FewSpikeNeurons)) and type(op) in (
-                neurons.IFNeurons, neurons.FewSpikeNeurons):
+        if type(op) in (neurons.IFNeurons, *_FS_LIKE):
             kind[n.name] = "payload"
             unit[n.name] = (float(op.amplitude) if isinstance(op, neurons.IFNeurons)
                             else fs_unit[n.name])
         elif isinstance(op, neurons.NEURON_OPS) or isinstance(op, q.QUANTIZED_OPS):
             raise NotQuantizable(f"{where}: {type(op).__name__} is not yet quantizable (fixed "
-                                 "point supports rate (IF) and fs populations)")
+                                 "point supports rate (IF), fs and amos populations)")
         elif type(op) in _SYNAPTIC:
             if kinds[0] != "payload":
                 raise NotQuantizable(f"{where}: two synaptic layers without a population between "
@@ -204,8 +206,7 @@ def _analyse(graph: Graph, s_in: float, fs_unit: dict[str, float]):
     dest_of: dict[str, str] = {}
     dests: dict[str, _Dest] = {}
     for n in graph.nodes:
-        if kind[n.name] == "payload" and isinstance(n.op, (neurons.IFNeurons,
-                                                           neurons.FewSpikeNeurons)):
+        if kind[n.name] == "payload" and isinstance(n.op, (neurons.IFNeurons, *_FS_LIKE)):
             dests[n.name] = _Dest(n.name, n, [], [])
     for name in outputs:
         dests.setdefault(f"output:{name}", _Dest(f"output:{name}", None, [], []))
@@ -283,14 +284,15 @@ def _quantize_bias(b: np.ndarray, spec: TargetSpec) -> tuple[np.ndarray, int, in
 
 def quantize(graph: Graph, target: TargetSpec, *, input_absmax: float = 1.0,
              input_signed: bool = True) -> Graph:
-    """Requires: a converted graph (convert_rate or convert_fs: IF or FS populations, synaptic
-    Conv2d/Dense layers each feeding one population or output, routing, pools, Add/Sub) and a
-    fixed-point target. ``input_absmax``: the largest |input| (from calibration data), which
-    sets the 8-bit input code scale; ``input_signed=False`` (non-negative inputs, e.g. pixels)
-    spends all 8 bits on the magnitude.
+    """Requires: a converted graph (convert_rate, convert_fs or convert_amos: IF, FS or AMOS
+    populations, synaptic Conv2d/Dense layers each feeding one population or output, routing,
+    pools, Add/Sub) and a fixed-point target. ``input_absmax``: the largest |input| (from
+    calibration data), which sets the 8-bit input code scale; ``input_signed=False``
+    (non-negative inputs, e.g. pixels) spends all 8 bits on the magnitude.
     Ensures: an all-integer graph (``snnc.ir.quantized`` ops): input encoder, QConv2d/QDense
     (per-layer exponent, bias moved to the neurons), QScale 1:1 synapses for skip connections,
-    sum-pools, QIFNeurons/QFewSpikeNeurons in 24-bit state units, QReadout of each output. Every
+    sum-pools, QIFNeurons/QFewSpikeNeurons/QAmosNeurons in 24-bit state units (AMOS circuits get
+    exactly the integer table an FS population would), QReadout of each output. Every
     stored integer fits its target format (clipped values are counted in the report). Same value
     names as the input graph, plus ``<name>/skip<i>``, ``<name>/in``, ``<input>/code`` and
     ``<output>/acc`` (the output's integer synaptic input; the readout keeps the output's name).
@@ -312,13 +314,13 @@ def quantize_with_report(graph: Graph, target: TargetSpec, *, input_absmax: floa
     s_in = float(input_absmax) / code_max
     nrn, wf = spec.neuron, spec.weights
     act = wf.scale_shift
-    is_fs = any(type(n.op) is neurons.FewSpikeNeurons for n in graph.nodes)
+    is_fs = any(type(n.op) in _FS_LIKE for n in graph.nodes)
     graded = bool(nrn.graded_spike_bits)
     # FS payload units of general tables must be known before downstream weights are quantized;
     # they depend only on the table, so fix them first.
     fs_payload: dict[str, tuple[np.ndarray, float, int]] = {}
     for n in graph.nodes:
-        if type(n.op) is neurons.FewSpikeNeurons:
+        if type(n.op) in _FS_LIKE:
             op = n.op
             if _is_relu_table(op):
                 step = float(op.T[-1])
@@ -327,7 +329,7 @@ def quantize_with_report(graph: Graph, target: TargetSpec, *, input_absmax: floa
             else:
                 if not graded:
                     raise NotQuantizable(
-                        f"layer '{n.name}' (few_spike_neurons, {op.activation}): target "
+                        f"layer '{n.name}' ({ops.op_name(op)}, {op.activation}): target "
                         f"'{spec.name}' has binary spikes only; folding an arbitrary d(t) into "
                         "8-bit weights per step is not yet quantizable (FS-ReLU is)")
                 bits = min(FS_PAYLOAD_BITS, nrn.graded_spike_bits)
@@ -420,13 +422,14 @@ def quantize_with_report(graph: Graph, target: TargetSpec, *, input_absmax: floa
             T_int = np.rint(op.T / sigma)
             h_int = np.rint(op.h / sigma)
             clipped = int((np.abs(T_int) > lim).sum() + (np.abs(h_int) > lim).sum())
-            new_pop[d.name] = q.QFewSpikeNeurons(
+            qcls = q.QAmosNeurons if type(op) is neurons.AmosNeurons else q.QFewSpikeNeurons
+            new_pop[d.name] = qcls(
                 np.clip(h_int, -lim, lim).astype(np.int64), d_int,
                 np.clip(T_int, -lim, lim).astype(np.int64), op.activation,
                 bias_mant=bias_mant, bias_exp=bias_exp, uv_bits=nrn.uv_bits,
                 u_overflow=nrn.u_overflow, v_overflow=nrn.v_overflow, act_shift=act,
                 graded=graded, payload_bits=bits, state_scale=sigma, unit=step)
-            entry.update(model="QFewSpikeNeurons", K=op.K, payload_bits=bits, graded=graded,
+            entry.update(model=qcls.__name__, K=op.K, payload_bits=bits, graded=graded,
                          thresholds_saturated=clipped,
                          exact_relu=_is_relu_table(op))
         pop_report.append(entry)
@@ -444,7 +447,7 @@ def quantize_with_report(graph: Graph, target: TargetSpec, *, input_absmax: floa
     def fs_steps_exp(src: str, e: int) -> list[int] | None:
         """Per-step exponents on binary-spike targets (d(t) = 2^k folded into the exponent)."""
         p = producers.get(src)
-        while p is not None and type(p.op) is not neurons.FewSpikeNeurons and p.inputs:
+        while p is not None and type(p.op) not in _FS_LIKE and p.inputs:
             p = producers.get(p.inputs[0].name)
         if p is None or graded or p.name not in fs_payload:
             return None
