@@ -3,10 +3,12 @@
 For each zoo model that converts (frontend -> canonicalize -> fold_bn -> prepare_spiking ->
 convert_fs with synthetic calibration stats; placement does not depend on the statistics), place
 it on a Loihi 2 sized like Hala Point (1,152 chips) and a Loihi 1 sized like Pohoiki Springs
-(768 chips), and print: neurons, placement time, cores, cores_lower_bound, their ratio, and the
-hop energy of spike routes relative to a Lava-style sequential fill of the same slices (one slice
-per core, chip = id // cores_per_chip, row-major mesh order). Models whose single neurons exceed
-a core (fan-in above the input-axon limit) print the one-line error instead.
+(768 chips), and print: neurons, placement time, cores, cores_lower_bound, their ratio, the
+resource that sets the lower bound, and the hop energy of spike routes relative to a Lava-style
+sequential fill of the same slices (one slice per core, chip = id // cores_per_chip, row-major
+mesh order). Models whose single neurons exceed a core (fan-in above the input-axon limit) print
+the one-line error instead. Times are wall-clock seconds of ``place`` alone (the frontend and
+conversion are not timed).
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/compile_scaling.py [--in-axons N] [MODEL...]
 
@@ -34,7 +36,12 @@ from snnc.compiler.passes.calibrate import ActivationStats  # noqa: E402
 from snnc.compiler.passes.canonicalize import canonicalize  # noqa: E402
 from snnc.compiler.passes.convert_fs import convert_fs  # noqa: E402
 from snnc.compiler.passes.fold_bn import fold_batchnorm  # noqa: E402
-from snnc.compiler.passes.place import place, sequential_fill_cost  # noqa: E402
+from snnc.compiler.passes.place import (  # noqa: E402
+    _LIMIT_FIELD,
+    RESOURCES,
+    place,
+    sequential_fill_cost,
+)
 from snnc.compiler.passes.prepare_spiking import prepare_spiking  # noqa: E402
 from snnc.errors import SnncError  # noqa: E402
 from snnc.ir import ops  # noqa: E402
@@ -70,7 +77,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp())
     targets = [big_target(b, args.in_axons, tmp) for b in SYSTEMS]
     print(f"{'model':<22}{'target':<13}{'neurons':>11}{'place s':>9}{'cores':>8}{'bound':>8}"
-          f"{'ratio':>7}{'hop E vs seq':>14}")
+          f"{'ratio':>7}  {'bound by':<14}{'hop E vs seq':>12}")
     for path in paths:
         try:
             g = snn_graph(path)
@@ -88,9 +95,13 @@ def main() -> None:
             dt = time.perf_counter() - t0
             seq = sequential_fill_cost(pl, g, t)
             ratio = pl.traffic["hop_energy_pj"] / seq if seq else float("nan")
+            limits = {r: getattr(t.core, _LIMIT_FIELD[r]) for r in RESOURCES}
+            bound_by = max((r for r in RESOURCES if limits[r]),
+                           key=lambda r: pl.demand[r] / limits[r])
             print(f"{path.stem:<22}{t.name:<13}{pl.demand['neurons']:>11,}{dt:>9.1f}"
                   f"{pl.cores:>8,}{pl.cores_lower_bound:>8,}"
-                  f"{pl.cores / pl.cores_lower_bound:>7.3f}{ratio:>14.3f}", flush=True)
+                  f"{pl.cores / pl.cores_lower_bound:>7.3f}  {bound_by:<14}{ratio:>12.3f}",
+                  flush=True)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """place: split a converted SNN into core slices, pack them onto cores, put cores on the mesh.
 
-Requires: a converted graph (convert_rate / convert_fs; quantize before it when present) and a
+Requires: a converted graph (convert_rate / convert_fs / convert_amos; quantize before it when
+present) and a
 ``TargetSpec`` with per-core limits (TARGETS.md §3a).
 
 Ensures (for the returned ``Placement``):
@@ -19,19 +20,49 @@ Usage model (NL ``LoihiBlock.utilization``, TARGETS.md §3a), per slice and per 
     synapse_bits sum over those axons of ceil(n_axon * weight_bits / word) * word, n_axon =
                  the axon's synapses into the slice (its synapse list, word aligned);
     out_axons    sum over destination slices of the slice's neurons that reach it (an upper
-                 bound of Loihi's per destination core count).
+                 bound of Loihi's count, one per (source neuron, destination core) pair: equal
+                 to it when no two destination slices reached by one neuron share a core).
+An AMOS gate (docs/amos.md) is k neurons: a source circuit's k neurons are k axons, each with
+its own synapses to every consumer (in_axons, synapses, synaptic memory and out_axons x k), and
+each gate adds its own circuit (``_circuit``: x's list of k synapses and neuron j's inhibition
+of the k - j later ones, through k input and k - 1 output axons on its own core).
+Per core, each resource is the sum over the core's slices (axons are not shared between slices
+on one core: an upper bound of the hardware's per-core count, so every placement that passes
+this model fits the chip).
 Connectivity is structural (every weight of a conv window counts) and separable per axis
 (channel x row x column incidence), so every count is computed per axis and multiplied: no
 per-synapse loop. Layout ops that are not separable (a flatten) are treated as all-to-all over
 their source footprint: exact when a Dense follows, conservative otherwise. The network input
 comes from the host: it costs input axons and synapses but no cores.
 
-Algorithm: (1) slice each population (consumers first, so output axons are known) with the
-fewest slices: for near-square spatial tiles, binary search the largest channel tile that fits;
-(2) first-fit-decreasing multi-resource packing of slices into cores of neighbouring layers
-(at most ``_PACK_LAYERS`` apart); (3) cores in layer order
-along a boustrophedon path over each chip's mesh, chips filled in order, then bounded pairwise
-swaps that lower spike traffic x hop energy.
+Lower bound (``cores_lower_bound``): max over resources of the network's demand / per-core
+capacity, the demand counted with every population unsplit. It is a lower bound of every
+placement valid under this model: splitting a population only adds input axons (each slice
+needs its own axon per source neuron it hears), adds word rounding (ceil of a split synapse
+list >= ceil of the whole), and leaves neurons unchanged; output axons are bounded per source
+neuron by the cores its targets need (``_min_out_axons``); and per-core usage is additive, so
+no core holds more than its capacity of any resource's demand. (Were axons shared between
+slices on one core, the input-axon term would have to count each source neuron once over all
+its consumer populations; the output-axon term would stay valid.)
+
+Algorithm: (1) slice each population (consumers first, so output axons are known): for
+near-square spatial tiles, binary search the largest channel tile that fits, also try 1/2 and
+1/3 of it, and keep the tiling with the lowest estimated cores (``_Slicer.score``); the
+remainder channel tile is cut in pieces of under half a core, so tiles are uneven along
+channels; (2) first-fit-decreasing multi-resource packing of all slices of the network into cores
+(slices at most ``_PACK_LAYERS`` layers apart may share a core; among cores with room, the one
+nearest in layer order is taken);
+(3) cores in layer order along a boustrophedon path over each chip's mesh, chips filled in
+order, then bounded pairwise swaps that lower spike traffic x hop energy.
+
+Fan-in beyond a core: a neuron whose synapses need more input axons (or synaptic memory) than
+one core has cannot be placed (``TargetConstraintError`` naming the layer), as in nengo-loihi,
+which splits blocks between compartments but never one compartment's inputs. The fix would be
+to split such a neuron's fan-in over partial-sum relay neurons on other cores whose graded
+outputs the neuron adds (Loihi 2 graded spikes; Loihi 1 multi-compartment dendrites only join
+inputs within one core); that changes the network (an extra step of latency, partial sums
+quantized to the graded payload) and needs IR, simulator and Lava support, not just placement
+bookkeeping, so snnc reports it instead.
 """
 
 from __future__ import annotations
@@ -48,15 +79,15 @@ from snnc.ir.graph import Graph, Node
 from snnc.targets.target import TargetSpec
 
 __all__ = ["RESOURCES", "CoreSlice", "Placement", "place", "weight_bits", "populations",
-           "sequential_fill_cost"]
+           "sequential_fill_cost", "core_xy"]
 
 RESOURCES = ("neurons", "in_axons", "out_axons", "synapse_bits")
 _LIMIT_FIELD = {"neurons": "max_neurons", "in_axons": "max_in_axons",
                 "out_axons": "max_out_axons", "synapse_bits": "synapse_mem_bits"}
 _NOUN = {"neurons": "neurons", "in_axons": "input axons", "out_axons": "output axons",
          "synapse_bits": "synaptic memory bits"}
-_PACK_LAYERS = 2  # a slice may share a core with slices at most this many layers away
-_PACK_OPEN = 128  # per layer, only the most recently opened cores with room are tried
+_PACK_LAYERS = 8  # a slice may share a core with slices at most this many layers away
+_REMAINDER_PIECE = 0.45  # remainder channel tiles are cut into pieces of at most this core share
 _SWAP_BUDGET = 200_000  # candidate swap evaluations (deterministic, bounds placement time)
 
 
@@ -418,7 +449,12 @@ class _AxisStats:
     reach: np.ndarray  # (tiles, n_in) bool: footprint per tile
 
 
-def _tiles(n: int, t: int) -> tuple[np.ndarray, np.ndarray]:
+def _tiles(n: int, t) -> tuple[np.ndarray, np.ndarray]:
+    """(starts, lengths) of the tiles along one axis of length ``n``: ``t`` is a tile size
+    (equal tiles, the last one shorter) or a tuple of tile starts (uneven tiles)."""
+    if isinstance(t, tuple):
+        starts = np.asarray(t, np.int64)
+        return starts, np.diff(np.r_[starts, n])
     starts = np.arange(0, n, t)
     return starts, np.minimum(starts + t, n) - starts
 
@@ -469,12 +505,24 @@ def _hist_groups(hists):
     return ids, out
 
 
-def _mem_bits(hc, hr, hx, wbits: int, word: int | None) -> int:
+def _circuit(k: int) -> dict[str, int]:
+    """Usage inside one AMOS gate of k neurons (docs/amos.md: k input synapses carrying x, and
+    k(k-1)/2 inhibitory ones): an input axon for x's list and for each neuron j < k's
+    inhibition of the later ones (an output axon back to its own core); none for k = 1."""
+    if k <= 1:
+        return {"in_axons": 0, "out_axons": 0, "synapses": 0}
+    return {"in_axons": k, "out_axons": k - 1, "synapses": k * (k + 1) // 2}
+
+
+def _mem_bits(hc, hr, hx, wbits: int, word: int | None, k_src: int = 1) -> int:
+    """Word-aligned synapse lists of one term: per reached input, its synapses x bits,
+    rounded up to words; each input ``k_src`` times (one axon per neuron of a source AMOS
+    circuit, each with its own weights W d_i)."""
     n = (hc[0][:, None, None] * hr[0][None, :, None] * hx[0][None, None, :]) * wbits
     k = hc[1][:, None, None] * hr[1][None, :, None] * hx[1][None, None, :]
     if word:
         n = -(-n // word) * word
-    return int((n * k).sum())
+    return int((n * k).sum()) * k_src
 
 
 # ---------------------------------------------------------------------------------------------
@@ -489,6 +537,7 @@ class _Pop:
     wbits: list[int]
     index: int
     npg: int = 1  # neurons per element (AMOS circuits: K)
+    src_npg: list[int] = field(default_factory=list)  # per term: its source's neurons per element
     tile: tuple[int, int, int] | None = None
     stats: list[tuple[_AxisStats, ...]] = field(default_factory=list)
     # out-axon weight per source coordinate, per axis, summed over consumer terms' tiles
@@ -520,30 +569,35 @@ class _Slicer:
         def over(r, arr):
             return check and lim[r] is not None and arr.max() > lim[r]
 
-        use = {"neurons": _outer(*lens) * p.npg}
+        elements = _outer(*lens)
+        use = {"neurons": elements * p.npg}
         if over("neurons", use["neurons"]):
             return None
         stats = [[self.stats(p, k, a, tile[a]) for a in range(3)] for k in range(len(p.terms))]
-        ins = np.zeros(shape, np.int64)
-        syn = np.zeros(shape, np.int64)
-        for s in stats:
-            ins += _outer(*(x.footprint for x in s))
-            syn += _outer(*(x.fanin for x in s))
+        k_src = p.src_npg or [1] * len(p.terms)
+        k_dst = p.npg
+        circuit = _circuit(k_dst)
+        ins = elements * circuit["in_axons"]
+        syn = elements * circuit["synapses"]
+        for k, s in enumerate(stats):
+            ins += _outer(*(x.footprint for x in s)) * k_src[k]
+            syn += _outer(*(x.fanin for x in s)) * k_src[k]
         if over("in_axons", ins):
             return None
-        out = np.zeros(shape, np.int64)
+        out = elements * circuit["out_axons"]
         for oc, orow, ocol in p.out_terms:
             parts = [np.add.reduceat(w, _tiles(n, t)[0]) for w, n, t in
                      zip((oc, orow, ocol), p.lay, tile)]
             out += _outer(*parts)
         if over("out_axons", out):
             return None
-        mem = np.zeros(shape, np.int64)
+        mem = elements * self.circuit_bits(k_dst)
         for k, s in enumerate(stats):
             key = (p.index, k, tuple(tile))
             if key not in self.mem_cache:
                 self.mem_cache[key] = np.array(
-                    [[[_mem_bits(hc, hr, hx, p.wbits[k], self.word) for hx in s[2].hists]
+                    [[[_mem_bits(hc, hr, hx, p.wbits[k], self.word, k_src[k])
+                       for hx in s[2].hists]
                       for hr in s[1].hists] for hc in s[0].hists], dtype=np.int64)
             mem += self.mem_cache[key][np.ix_(s[0].hist_id, s[1].hist_id, s[2].hist_id)]
         if over("synapse_bits", mem):
@@ -551,15 +605,30 @@ class _Slicer:
         use.update(in_axons=ins, synapses=syn, synapse_bits=mem, out_axons=out)
         return use
 
+    def circuit_bits(self, k: int) -> int:
+        """Synaptic memory inside one AMOS gate of k neurons (``_circuit``): lists of k
+        (the input x) and k - j (neuron j's inhibition) synapses, each word aligned."""
+        if k <= 1:
+            return 0
+        w = weight_bits(None, True, self.target)
+        lists = np.arange(1, k + 1) * w
+        if self.word:
+            lists = -(-lists // self.word) * self.word
+        return int(lists.sum())
+
     def fits(self, p: _Pop, tile) -> tuple[bool, dict[str, np.ndarray] | None]:
         use = self.usage(p, tile, check=True)
         return use is not None, use
 
     def score(self, use: dict[str, np.ndarray]) -> float:
-        """Estimated cores of a tiling: tiles over half a core each take one, smaller ones
-        share cores with others (packing)."""
-        frac = np.max([use[r] / self.limits[r] for r in RESOURCES if self.limits[r]], axis=0)
-        return float(np.where(frac > 0.5, 1.0, frac).sum())
+        """Estimated cores of a tiling: its demand in its binding resource (summed over tiles),
+        plus half the room left by tiles over half a core (they cannot pair with each other,
+        only with smaller slices), plus half the output axons it costs its producers (one per
+        source neuron and tile: finer channel tiles duplicate them)."""
+        frac = self.fraction(use)
+        total = max(float(use[r].sum()) / self.limits[r] for r in RESOURCES if self.limits[r])
+        imposed = float(use["in_axons"].sum()) / (self.limits["out_axons"] or np.inf)
+        return total + 0.5 * float(np.where(frac > 0.5, 1.0 - frac, 0.0).sum()) + 0.5 * imposed
 
     def largest_channels(self, p: _Pop, th: int, tw: int) -> int:
         """Largest channel tile that fits with spatial tile (th, tw); 0 if none."""
@@ -574,10 +643,12 @@ class _Slicer:
                 hi = mid - 1
         return lo
 
-    def choose(self, p: _Pop) -> tuple[tuple[int, int, int], dict[str, np.ndarray]]:
+    def choose(self, p: _Pop) -> tuple[tuple, dict[str, np.ndarray]]:
         """Tiling with the fewest estimated cores (then fewest input axons): near-square
         spatial tiles from the ceil(n/k) sizes, each with its largest channel tile, then
-        grown one row/column at a time (tiles may end in a smaller remainder)."""
+        grown one row/column at a time (tiles may end in a smaller remainder), then the best
+        one's channel tile halved and thirded; the remainder channel tile is then cut
+        (``split_remainder``). Returns per axis a tile size or a tuple of tile starts."""
         C, H, W = p.lay
         ok, use = self.fits(p, (C, H, W))
         if ok:
@@ -623,7 +694,33 @@ class _Slicer:
                 if best[1] == before:
                     break
                 tc, th, tw = best[1]
-        return best[1], self.usage(p, best[1])
+        tc, th, tw = best[1]
+        for k in (2, 3):  # smaller channel tiles pair on a core where large ones cannot
+            if tc >= k:
+                consider((-(-tc // k), th, tw))
+        return self.split_remainder(p, best[1], best[2])
+
+    def split_remainder(self, p: _Pop, tile, use) -> tuple[tuple, dict[str, np.ndarray]]:
+        """Uneven channel tiles: the last channel tile (the remainder) is cut in pieces of at
+        most about half a core, so that it can share a core with other slices."""
+        C = p.lay[0]
+        tc = tile[0]
+        r = C - (C // tc) * tc if C > tc else 0
+        if r < 2:
+            return tile, use
+        frac = self.fraction(use)[-1].max()
+        k = min(r, math.ceil(frac / _REMAINDER_PIECE))
+        if k < 2:
+            return tile, use
+        starts = list(range(0, C - r, tc))
+        pieces = np.diff(np.linspace(0, r, k + 1).round().astype(int))
+        starts += list(C - r + np.r_[0, np.cumsum(pieces)[:-1]])
+        cuts = (tuple(int(x) for x in starts), tile[1], tile[2])
+        return cuts, self.usage(p, cuts)
+
+    def fraction(self, use: dict[str, np.ndarray]) -> np.ndarray:
+        """Per tile: the largest fraction of a core it takes in any resource."""
+        return np.max([use[r] / self.limits[r] for r in RESOURCES if self.limits[r]], axis=0)
 
 
 def _outer(a, b, c) -> np.ndarray:
@@ -656,9 +753,15 @@ def _build_pops(graph: Graph, target: TargetSpec) -> list[_Pop]:
             terms = finder.of_node(n)
         wb = [max([weight_bits(n, t.mixed, target) for n in t.nodes]
                   or [weight_bits(None, t.mixed, target)]) for t in terms]
-        npg = getattr(neurons, "neurons_per_gate", lambda op: 1)(n.op)
-        pops.append(_Pop(n, _layout(n.output.shape), terms, wb, i, npg))
+        pops.append(_Pop(n, _layout(n.output.shape), terms, wb, i, _npg(n)))
+    npg = {p.node.name: p.npg for p in pops}
+    for p in pops:
+        p.src_npg = [npg.get(t.source, 1) for t in p.terms]
     return pops
+
+
+def _npg(node: Node) -> int:
+    return getattr(neurons, "neurons_per_gate", lambda op: 1)(node.op)
 
 
 def place(graph: Graph, target: TargetSpec) -> Placement:
@@ -678,18 +781,19 @@ def place(graph: Graph, target: TargetSpec) -> Placement:
                    for k in range(len(p.terms))]
         for k, t in enumerate(p.terms):
             if t.source in by_name:
-                by_name[t.source].out_terms.append(
-                    tuple(s.reach.sum(0).astype(np.int64) for s in p.stats[k]))
+                ax = [s.reach.sum(0).astype(np.int64) for s in p.stats[k]]
+                ax[0] = ax[0] * p.src_npg[k]  # one axon per neuron of a source AMOS circuit
+                by_name[t.source].out_terms.append(tuple(ax))
     demand = _demand(pops, slicer)
     # items: one per tile, in population (topological) order, row-major tiles
     items, offsets = [], {}
     for p in pops:
         offsets[p.node.name] = len(items)
         use = uses[p.node.name]
-        starts = [_tiles(n, t)[0] for n, t in zip(p.lay, p.tile)]
+        grid = [_tiles(n, t) for n, t in zip(p.lay, p.tile)]
         for idx in np.ndindex(*use["neurons"].shape):
-            start = tuple(int(starts[a][idx[a]]) for a in range(3))
-            stop = tuple(min(start[a] + p.tile[a], p.lay[a]) for a in range(3))
+            start = tuple(int(grid[a][0][idx[a]]) for a in range(3))
+            stop = tuple(start[a] + int(grid[a][1][idx[a]]) for a in range(3))
             items.append((p.node.name, start, stop,
                           {r: int(use[r][idx]) for r in (*RESOURCES, "synapses")}))
     layer_of = np.array([by_name[it[0]].index for it in items], np.int64)
@@ -717,7 +821,7 @@ def place(graph: Graph, target: TargetSpec) -> Placement:
         for p in pops:
             o = offsets[p.node.name]
             n_t = int(np.prod([len(_tiles(n, t)[0]) for n, t in zip(p.lay, p.tile)]))
-            neurons_p = math.prod(p.lay)
+            neurons_p = math.prod(p.lay) * p.npg
             per_pop_route[p.node.name] = float(energy[o:o + n_t].sum() / max(neurons_p, 1))
     same = ca == cb
     traffic = {"routes": float(w.sum()), "intra_core": float(w[same].sum()),
@@ -725,13 +829,16 @@ def place(graph: Graph, target: TargetSpec) -> Placement:
                "hop_energy_pj": float((w * route).sum())}
     chips = int(chip_core[:, 0].max()) + 1 if n_cores else 0
     layers = []
+    by_pop: dict[str, list[CoreSlice]] = {}
+    for s in slices:
+        by_pop.setdefault(s.population, []).append(s)
     for p in pops:
-        sl = [s for s in slices if s.population == p.node.name]
+        sl = by_pop[p.node.name]
         layers.append({"name": p.node.name, "op": ops.op_name(p.node.op),
                        "neurons": math.prod(p.lay) * p.npg,
                        "synapses": sum(s.synapses for s in sl),
                        "slices": len(sl), "cores": len({(s.chip, s.core) for s in sl}),
-                       "tile": list(p.tile),
+                       "tile": [int(_tiles(n, t)[1].max()) for n, t in zip(p.lay, p.tile)],
                        "utilization": {r: (None if slicer.limits[r] is None else round(
                            sum(getattr(s, r) for s in sl) / (len(sl) * slicer.limits[r]), 4))
                            for r in RESOURCES}})
@@ -740,17 +847,79 @@ def place(graph: Graph, target: TargetSpec) -> Placement:
 
 
 def _demand(pops: list[_Pop], slicer: _Slicer) -> dict[str, int]:
-    """Slicing-independent totals: each population unsplit (splitting only adds axons and
-    word rounding), each neuron with a consumer at least one output axon."""
+    """Slicing-independent totals, each at most what any valid placement uses (see the
+    module docstring): each population unsplit for neurons, input axons and synaptic memory;
+    for output axons, per source neuron ``_min_out_axons``."""
     total = dict.fromkeys((*RESOURCES, "synapses"), 0)
-    has_consumer = {t.source for p in pops for t in p.terms}
     for p in pops:
-        use = slicer.usage(_Pop(p.node, p.lay, p.terms, p.wbits, -1 - p.index, p.npg), p.lay)
+        use = slicer.usage(_Pop(p.node, p.lay, p.terms, p.wbits, -1 - p.index, p.npg,
+                                p.src_npg), p.lay)
         for r in ("neurons", "in_axons", "synapse_bits", "synapses"):
             total[r] += int(use[r].sum())
-        if p.node.name in has_consumer:
-            total["out_axons"] += math.prod(p.lay)
+    total["out_axons"] = _min_out_axons(pops, slicer.limits)
     return total
+
+
+def _rowsum(ax: _Axis) -> np.ndarray:
+    """Synapses per output coordinate along one axis (A @ 1)."""
+    if ax.kind == "eye":
+        return np.ones(ax.n_out)
+    if ax.kind == "bcast":
+        return np.full(ax.n_out, float(ax.m.sum()))
+    return ax.m.sum(1).astype(float)
+
+
+def _tmul(ax: _Axis, v: np.ndarray) -> np.ndarray:
+    """A^T v along one axis: per input coordinate, the sum of v over the outputs it reaches."""
+    if ax.kind == "eye":
+        return v
+    if ax.kind == "bcast":
+        return ax.m * float(v.sum())
+    return ax.m.T.astype(float) @ v
+
+
+def _min_out_axons(pops: list[_Pop], limits: dict) -> int:
+    """A lower bound of the output axons of any valid placement: a source neuron needs one
+    output axon per core holding any of the neurons it reaches (on Loihi, and in this usage
+    model, which counts one per destination slice), and those neurons need, on their cores,
+    at least their synapses x weight bits of synaptic memory and their compartments, so they
+    span at least ceil(that memory / a core's) and ceil(compartments / a core's) cores; at
+    least 1 for a neuron with any consumer. Per consumer and source only the term with most
+    synapses is counted (terms from one source may overlap), so nothing is counted twice."""
+    mem, cap_n = limits["synapse_bits"], limits["neurons"]
+    by_name = {p.node.name: p for p in pops}
+    bits = {p.node.name: np.zeros(p.lay) for p in pops}
+    count = {p.node.name: np.zeros(p.lay) for p in pops}
+    for q in pops:
+        best: dict[str, int] = {}
+        for k, t in enumerate(q.terms):
+            n_syn = math.prod(float(_rowsum(a).sum()) for a in t.axes)
+            if t.source not in best or n_syn > best[t.source][0]:
+                best[t.source] = (n_syn, k)
+        chosen = [(k, q.terms[k]) for _, k in best.values()]
+        # synaptic memory bits of each neuron of q, as a sum of separable parts
+        parts = [(q.wbits[k], [_rowsum(a) for a in t.axes]) for k, t in chosen]
+        for k, t in chosen:
+            if t.source not in by_name:
+                continue
+            reach = [_tmul(a, np.ones(a.n_out)) for a in t.axes]
+            count[t.source] += _outer_f(*reach) * q.npg
+            for w, rs in parts:
+                bits[t.source] += w * _outer_f(*(_tmul(a, r) for a, r in zip(t.axes, rs)))
+    total = 0
+    for name, c in count.items():
+        need = (c > 0).astype(float)
+        if mem:
+            need = np.maximum(need, np.ceil(bits[name] / mem - 1e-9))
+        if cap_n:
+            need = np.maximum(need, np.ceil(c / cap_n - 1e-9))
+        total += int(need.sum())
+    return total
+
+
+def _outer_f(a, b, c) -> np.ndarray:
+    return np.asarray(a, float)[:, None, None] * np.asarray(b, float)[None, :, None] \
+        * np.asarray(c, float)[None, None, :]
 
 
 def _lower_bound(demand: dict[str, int], limits: dict) -> int:
@@ -774,44 +943,86 @@ def _check_system(target, n_cores, demand, limits, pops, uses) -> None:
 
 
 def _pack(items, limits, layer_of: np.ndarray) -> np.ndarray:
-    """Multi-resource first-fit decreasing with a locality rule: a slice may join a core only
-    if the core's first slice is at most ``_PACK_LAYERS`` layers away (in topological order),
-    so cores hold neighbouring layers and spike routes stay short."""
+    """Multi-resource first-fit decreasing over the whole network. Slices are taken largest
+    first (their fraction of a core in their binding resource); identical slices of one layer
+    are placed as a group. A slice joins the open core nearest to its layer (in topological
+    order, at most ``_PACK_LAYERS`` away) that has room in every resource, else opens a core.
+    The window trades cores for spike routes: on ShuffleNet / Inception v2 (loihi2) a window
+    of 2 layers gives 1.22 / 1.17 x the lower bound at 0.57 / 0.68 x the sequential fill's hop
+    energy, 8 gives 1.18 / 1.15 at 0.76 / 0.72, no window 1.17 / 1.14 at 1.35 / 1.11."""
+    n = len(items)
     caps = np.array([limits[r] or 1 for r in RESOURCES], float)
     use = np.array([[it[3][r] for r in RESOURCES] for it in items], float).reshape(-1, 4)
     use[:, [limits[r] is None for r in RESOURCES]] = 0
     frac = use / caps
-    order = np.lexsort((np.arange(len(items)), layer_of, -np.round(frac.max(1), 6)))
-    free = np.zeros((len(items), 4))
-    open_bins: dict[int, list[int]] = {}  # first layer -> cores with room left
-    bin_layer = np.zeros(len(items), np.int64)
+    size = np.round(frac.max(1), 6)
+    order = np.lexsort((np.arange(n), layer_of, -size))
+    # groups: runs of identical (size, layer, usage) in that order
+    key = np.concatenate([size[order, None], layer_of[order, None].astype(float),
+                          use[order]], 1)
+    starts = np.flatnonzero(np.r_[True, np.any(key[1:] != key[:-1], axis=1)])
+    ends = np.r_[starts[1:], n]
+    free = np.empty((n, 4))
+    layer = np.empty(n, np.int64)
+    open_at: dict[int, np.ndarray] = {}  # per first layer: cores with room left
+    out = np.empty(n, np.int64)
     n_bins = 0
-    out = np.empty(len(items), np.int64)
-    for i in order:
-        layer = int(layer_of[i])
-        cand = sorted(b for L in range(layer - _PACK_LAYERS, layer + _PACK_LAYERS + 1)
-                      for b in open_bins.get(L, ())[-_PACK_OPEN:])
-        fit = np.flatnonzero(np.all(free[cand] >= use[i] - 1e-9, axis=1)) if cand else []
-        if len(fit):
-            b = cand[int(fit[0])]
-        else:
-            b, n_bins = n_bins, n_bins + 1
-            free[b] = caps
-            open_bins.setdefault(layer, []).append(b)
-            bin_layer[b] = layer
-        free[b] -= use[i]
-        if (free[b] / caps).min() < 0.01:  # full in some resource: stop offering it
-            open_bins[int(bin_layer[b])].remove(b)
-        out[i] = b
+    eps = 1e-9
+    for a, b in zip(starts, ends):
+        idx = order[a:b]
+        u = frac[idx[0]]
+        lay = int(layer_of[idx[0]])
+        m = len(idx)
+        pos = 0
+        window = [L for L in range(lay - _PACK_LAYERS, lay + _PACK_LAYERS + 1) if L in open_at]
+        open_ = np.concatenate([open_at[L] for L in window]) if window else np.empty(0, int)
+        if len(open_):
+            with np.errstate(divide="ignore", invalid="ignore"):
+                cnt = np.where(u > 0, np.floor((free[open_] + eps) / np.where(u > 0, u, 1)),
+                               np.inf).min(1)
+            ok = np.flatnonzero(cnt >= 1)
+            if len(ok):
+                cand = open_[ok]
+                pref = np.lexsort((cand, np.abs(layer[cand] - lay)))
+                cand, c = cand[pref], np.minimum(cnt[ok][pref], m).astype(np.int64)
+                take = np.cumsum(c)
+                k = min(int(np.searchsorted(take, m)) + 1, len(take))
+                cand, c = cand[:k], c[:k]
+                c[-1] -= max(int(take[k - 1]) - m, 0)
+                out[idx[:int(c.sum())]] = np.repeat(cand, c)
+                free[cand] -= c[:, None] * u
+                pos = int(c.sum())
+        if pos < m:  # new cores, each holding as many of the group as fit
+            per = int(np.min(np.floor((1 + eps) / u[u > 0]))) if np.any(u > 0) else m
+            per = max(per, 1)
+            rest = m - pos
+            nb = -(-rest // per)
+            new = np.arange(n_bins, n_bins + nb)
+            cnt_new = np.full(nb, per)
+            cnt_new[-1] = rest - per * (nb - 1)
+            out[idx[pos:]] = np.repeat(new, cnt_new)
+            free[new] = 1.0 - cnt_new[:, None] * u
+            layer[new] = lay
+            open_at[lay] = np.concatenate([open_at.get(lay, np.empty(0, int)), new])
+            window = sorted(set(window) | {lay})
+            n_bins += nb
+        for L in window:  # full in some resource: stop offering it
+            keep = open_at[L][free[open_at[L]].min(1) >= 0.02]
+            if len(keep):
+                open_at[L] = keep
+            else:
+                del open_at[L]
     # renumber cores in order of first item (topological), so core ids follow layers
-    first = {}
-    for i in range(len(items)):
-        first.setdefault(int(out[i]), len(first))
-    return np.array([first[int(b)] for b in out], np.int64)
+    first = np.full(n_bins, n, np.int64)
+    np.minimum.at(first, out, np.arange(n))
+    rank = np.empty(n_bins, np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(n_bins)
+    return rank[out]
 
 
 def _tile_edges(pops, by_name, offsets):
-    """Axon routes between tiles: (source tile, destination tile, source neurons routed)."""
+    """Axon routes between tiles: (source tile, destination tile, source neurons routed; an
+    AMOS circuit's k neurons each)."""
     srcs, dsts, ws = [], [], []
     for p in pops:
         for k, t in enumerate(p.terms):
@@ -836,7 +1047,7 @@ def _tile_edges(pops, by_name, offsets):
             sidx = (sc[ic] * shape_s[1] + sr[ir]) * shape_s[2] + sx[ix]
             srcs.append(sidx + offsets[s.node.name])
             dsts.append(d + offsets[p.node.name])
-            ws.append((wc[ic] * wr[ir] * wx[ix]).astype(float))
+            ws.append((wc[ic] * wr[ir] * wx[ix]).astype(float) * p.src_npg[k])
     if not srcs:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
     return np.concatenate(srcs), np.concatenate(dsts), np.concatenate(ws)
@@ -862,18 +1073,24 @@ def _slots(target: TargetSpec, n_cores: int) -> np.ndarray:
     return np.stack([i // per_chip, i % per_chip], 1)
 
 
+def core_xy(chip, core) -> tuple[np.ndarray, np.ndarray]:
+    """Mesh position (x along E-W, y along N-S) of core index ``core`` on its chip (a
+    ``ChipSpec``): cores fill tiles along a boustrophedon path, row by row."""
+    cols, per_tile, rows = chip.mesh_cols or 1, chip.cores_per_tile or 1, chip.mesh_rows or 1
+    tile = np.asarray(core) // per_tile
+    y = tile // cols
+    return np.where(y % 2 == 0, tile % cols, cols - 1 - tile % cols), np.minimum(y, rows - 1)
+
+
 def _cost_matrix_fn(target: TargetSpec):
     """Energy (pJ) of one spike route between (chip, core) pairs: spike delivery plus E-W/N-S
     hops; chips sit side by side along E-W."""
     e, c = target.energy, target.chip
-    cols, per_tile = c.mesh_cols or 1, c.cores_per_tile or 1
-    rows = c.mesh_rows or 1
+    cols = c.mesh_cols or 1
 
     def xy(cc):
-        tile = cc[..., 1] // per_tile
-        y = tile // cols
-        x = np.where(y % 2 == 0, tile % cols, cols - 1 - tile % cols)
-        return x + cc[..., 0] * cols, np.minimum(y, rows - 1)
+        x, y = core_xy(c, cc[..., 1])
+        return x + cc[..., 0] * cols, y
 
     def cost(a, b):
         xa, ya = xy(a)
@@ -933,8 +1150,8 @@ def sequential_fill_cost(placement: Placement, graph: Graph, target: TargetSpec)
     slicer = _Slicer(target)
     offsets, n = {}, 0
     for p in pops:
-        first = next(x for x in placement.slices if x.population == p.node.name)
-        p.tile = tuple(first.stop[a] - first.start[a] for a in range(3))
+        mine = [x for x in placement.slices if x.population == p.node.name]
+        p.tile = tuple(tuple(sorted({x.start[a] for x in mine})) for a in range(3))
         p.stats = [tuple(slicer.stats(p, k, a, p.tile[a]) for a in range(3))
                    for k in range(len(p.terms))]
         offsets[p.node.name] = n
