@@ -130,7 +130,7 @@ class SingleSpikeNeurons(Op):
     For t = 1..``timesteps``, with input current I(t) = W a(t) + b from the layer before::
 
         v(t) = v(t-1) + I(t)                         v(0) = 0
-        s(t) = [v(t) >= threshold] * (1 - fired(t-1))
+        s(t) = [v(t) >= theta(t)] * (1 - fired(t-1))
         fired(t) = fired(t-1) + s(t)                 # infinite refractory period
         a(t) = amplitude * fired(t)                  # what the next synapses carry
 
@@ -138,15 +138,27 @@ class SingleSpikeNeurons(Op):
     consumer integrates amplitude * (T + 1 - t_spike) from it: earlier spikes stand for larger
     values (time-to-first-spike code, linearly decoded by the next membrane). Each spike is
     still one synaptic event per synapse; the persistence is the consumer's current state.
-    ``threshold`` and ``amplitude`` come from layer-wise calibration (convert_ttfs).
+
+    ``threshold`` is a float (theta(t) = threshold) or an array (T, *b) of per-step thresholds,
+    ``amplitude`` a float or an array b, where b broadcasts to the population's shape
+    (per-channel values: (C, 1, 1)). A per-channel threshold or amplitude is a per-neuron scale
+    of the incoming or outgoing synapses. Per-step thresholds make the decoded value
+    amplitude * (T + 1 - t_spike) linear in a constant input current (with one fixed threshold
+    an integrator fires at t ~ threshold / current). Both come from layer-wise calibration
+    (convert_ttfs, docs/decisions.md).
     """
 
-    threshold: float
-    amplitude: float
+    threshold: float | np.ndarray
+    amplitude: float | np.ndarray
     timesteps: int
 
     def infer(self, x: Shape) -> Shape:
         return x
+
+    def step_thresholds(self) -> np.ndarray:
+        """theta(t) for t = 1..T as an array (T, *b); b = () for a layer-wide threshold."""
+        th = np.asarray(self.threshold, dtype=np.float64)
+        return np.broadcast_to(th, (self.timesteps,)) if th.ndim == 0 else th
 
 
 @register_op_class

@@ -55,22 +55,27 @@ def test_ttfs_lenet_finetuned_within_1_5pp_of_ann(tmp_path):
 
 
 @pytest.mark.slow
-def test_ttfs_resnet_finetuning_recovers_accuracy():
-    """The residual CNN loses most of its accuracy at T = 5 before fine-tuning (its ANN drops
-    to 13 % with 5-level activations); one epoch on the train split must recover a large part
-    of it. (The README has the 10-epoch run.)"""
+def test_ttfs_resnet_finetuned_within_1_5pp_of_ann():
+    """Issue #4 on the residual CNN: ttfs at T = 5, fine-tuned 10 epochs on the full train
+    split (4,000 images), within 1.5 pp of its ANN on the 1,000 test images, at most one spike
+    per neuron. Conversion alone (bias correction, per-channel step thresholds) must already be
+    far above the 14 % of a per-layer constant threshold."""
     from snnc.backends.reference.simulator import simulate
     from snnc.compiler.passes.finetune import finetune
     from snnc.compiler.pipeline import CompileOptions, compile_graph
+    from snnc.ir.interpret import run_ann
 
     d = EXAMPLES / "resnet"
     train, test = np.load(d / "train.npz"), np.load(d / "test.npz")
-    g = compile_graph(d / "resnet.onnx", np.load(d / "calib.npz")["x"],
-                      CompileOptions(method="ttfs")).graph
-    x, y = test["x"][:300], test["y"][:300]
-    before = (simulate(g, x, device="cpu").outputs[0].argmax(1) == y).mean()
-    tuned = finetune(g, train["x"], train["y"], epochs=1, seed=0)
-    res = simulate(tuned, x, device="cpu")
-    after = (res.outputs[0].argmax(1) == y).mean()
-    assert after >= before + 0.1, (before, after)
-    assert max(res.max_spikes.values()) == 1.0
+    res = compile_graph(d / "resnet.onnx", np.load(d / "calib.npz")["x"],
+                        CompileOptions(method="ttfs"))
+    x, y = test["x"], test["y"]
+    ann = (np.asarray(run_ann(res.ann, x, batch_size=250)[0]).argmax(1) == y).mean()
+    before = simulate(res.graph, x, device="cpu")
+    acc_before = (before.outputs[0].argmax(1) == y).mean()
+    assert acc_before >= 0.7, acc_before  # measured 79.1 % (ANN 97.8 %)
+    tuned = finetune(res.graph, train["x"], train["y"], epochs=10, seed=0)
+    after = simulate(tuned, x, device="cpu")
+    acc_after = (after.outputs[0].argmax(1) == y).mean()
+    assert acc_after >= ann - 0.015, (ann, acc_before, acc_after)
+    assert max(after.max_spikes.values()) == 1.0 and after.spikes_per_neuron <= 1.0

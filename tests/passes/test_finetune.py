@@ -13,7 +13,7 @@ import torch
 
 import snnc
 from snnc.backends.reference.simulator import simulate
-from snnc.compiler.passes.finetune import SpikingModule, finetune
+from snnc.compiler.passes.finetune import SpikingModule, _translated, finetune
 from snnc.compiler.pipeline import CompileOptions, compile_graph
 from snnc.errors import SnncError
 
@@ -119,3 +119,16 @@ def test_cli_finetune_errors(tmp_path):
 def test_finetune_rejects_unlabelled_data_directly(data):
     with pytest.raises(SnncError, match="labels"):
         finetune(_converted("ttfs"), data[0], None, epochs=1)
+
+
+def test_translation_augmentation_moves_each_image_by_at_most_shift():
+    x = torch.arange(1, 2 * 2 * 6 * 6 + 1, dtype=torch.float32).reshape(2, 2, 6, 6)
+    out = _translated(x, 2, np.random.default_rng(0))
+    assert out.shape == x.shape
+    padded = torch.nn.functional.pad(x, (2, 2, 2, 2))
+    for i in range(len(x)):  # a 6x6 crop of the zero-padded image, the same for all channels
+        crops = [(a, b) for a in range(5) for b in range(5)
+                 if torch.equal(out[i], padded[i, :, a:a + 6, b:b + 6])]
+        assert len(crops) == 1
+    again = _translated(x, 2, np.random.default_rng(0))
+    assert torch.equal(out, again)  # deterministic for the generator's seed

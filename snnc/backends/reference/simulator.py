@@ -238,15 +238,17 @@ class _Rules(dict):
         out = torch.zeros((op.timesteps, *current.shape[1:]), dtype=current.dtype,
                           device=current.device)
         events = torch.zeros_like(v)  # the record of every neuron's spikes
+        theta = torch.as_tensor(np.array(op.step_thresholds()), dtype=v.dtype, device=v.device)
         for t in range(op.timesteps):
             v += current[t if current.shape[0] > 1 else 0]
-            s = (v >= op.threshold) & ~fired
+            s = (v >= theta[t]) & ~fired
             events += s.to(v.dtype)
             fired |= s
             out[t] = fired.to(v.dtype)
         self.c.add(self.c.spikes, self.node.name, events.sum())
         self.c.record_max(self.node.name, events)
-        return Signal(out * op.amplitude, events)
+        amp = torch.as_tensor(np.array(op.amplitude), dtype=v.dtype, device=v.device)
+        return Signal(out * amp, events)
 
     def hybrid_input(self, op: neurons.HybridInputNeurons, sig: Signal) -> Signal:
         x = sig.x.mean(0) if sig.x.shape[0] > 1 else sig.x[0]

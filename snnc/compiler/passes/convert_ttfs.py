@@ -6,11 +6,14 @@ SingleSpikeNeurons population (integrate-and-fire, at most one spike per image);
 the earliest spike of each window; the last synaptic layer is the readout (membrane potential,
 no neurons). Thresholds come from layer-wise calibration of the converted network itself
 (Rathi et al.'s procedure, which Datta uses): layer by layer in topological order, with the
-layers before it already converted, threshold and spike amplitude are fitted to the layer's
-membrane potentials and ANN activations on the calibration data (see calibrate_thresholds).
+layers before it already converted, each population's bias offset is corrected and its step
+thresholds and spike amplitude (per channel for conv populations) are fitted to its membrane
+potentials and ANN activations on the calibration data (see calibrate_thresholds).
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import torch
@@ -69,34 +72,66 @@ def convert_ttfs(graph: Graph, calib_x: np.ndarray, timesteps: int = DEFAULT_TIM
 
 
 def calibrate_thresholds(graph: Graph, ann: Graph, x: np.ndarray) -> Graph:
-    """Layer-wise threshold search: one simulator pass in topological order; each
-    SingleSpikeNeurons population is calibrated on its membrane potentials before it runs,
-    i.e. on the spikes of the already converted layers before it (Rathi et al.'s "threshold
-    from the converted network"). A neuron firing in step t_s delivers amplitude (T + 1 - t_s)
-    to the next membranes, where its ANN value a would deliver T a over the T steps (the bias
-    is added every step); so threshold and amplitude are the pair minimizing
-    sum (A (T + 1 - t_s) [fired] - T a)^2 over the calibration samples, the threshold taken
-    from quantiles of the peak membrane and A by least squares."""
+    """Layer-wise calibration: one simulator pass in topological order; each SingleSpikeNeurons
+    population is calibrated on its membrane potentials before it runs, i.e. on the spikes of
+    the already converted layers before it (Rathi et al.'s "threshold from the converted
+    network", which Datta uses). Per population, with z the ANN pre-activation and a = relu(z):
+
+    1. bias correction: the mean (per channel) of v(T)/T - z, the offset the coarse codes of
+       the layers before leave in the membrane, is subtracted from the bias of the synaptic
+       layer that feeds the population (so the membrane's drift is removed for every image);
+    2. per channel (conv populations; layer-wide for dense ones), the step thresholds
+       theta(1..T) and the amplitude A minimizing sum (A (T + 1 - t_s) [fired] - T a)^2 over
+       the calibration samples (_fit_step_thresholds): a spike in step t_s delivers
+       A (T + 1 - t_s) to the next membranes, where the ANN value a delivers T a over the T
+       steps (the bias is added every step)."""
     from snnc.backends.reference.simulator import Signal, _Counters, _Rules
     from snnc.ir.interpret import Interpreter, run_ann
 
+    producers = graph.producers()
+    pre_names = {n.inputs[0].name: n.name for n in ann.nodes if isinstance(n.op, ops.Activation)}
     acts: dict[str, np.ndarray] = {}
+    pre: dict[str, np.ndarray] = {}
 
     def observe(node, out):
         if isinstance(node.op, ops.Activation):
             acts[node.name] = out.detach().float().cpu().numpy()
+        if node.name in pre_names:
+            pre[pre_names[node.name]] = out.detach().float().cpu().numpy()
 
     run_ann(ann, x, batch_size=len(x), observe=observe)
-    found: dict[str, tuple[float, float]] = {}
+    found: dict[str, neurons.SingleSpikeNeurons] = {}
+    bias_shift: dict[str, np.ndarray] = {}
 
     class _Calibrating(_Rules):
         def single_spike(self, op, sig):
-            steps = op.timesteps
+            steps, name = op.timesteps, self.node.name
             current = sig.x.expand(steps, *sig.x.shape[1:]) if sig.x.shape[0] == 1 else sig.x
-            v = torch.cumsum(current, 0).float().cpu().numpy().reshape(steps, -1)
-            th, amp = _fit_single_spike(v, steps * acts[self.node.name].ravel())
-            found[self.node.name] = (th, amp)
-            return super().single_spike(neurons.SingleSpikeNeurons(th, amp, steps), sig)
+            v = torch.cumsum(current, 0).double().cpu().numpy()  # (T, N, *shape)
+            per_channel = v.ndim == 5  # conv populations (C, H, W): one fit per channel
+            axes = (0, 2, 3) if per_channel else (0,)
+            bshape = (-1, 1, 1) if per_channel else (-1,)
+            target = steps * acts[name]
+            fed_by = _bias_source(self.node, producers)
+            delta = (v[-1] / steps - pre[name]).mean(axis=axes) if name in pre else None
+            if fed_by is None or delta is None or delta.shape != producers[fed_by].op.bias.shape:
+                fed_by = None  # no bias of this population's shape to correct
+            if fed_by is not None:  # delta: (C,) or (F,)
+                bias_shift[fed_by] = bias_shift.get(fed_by, 0.0) + delta
+                ramp = np.arange(1, steps + 1).reshape((-1, 1) + (1,) * (v.ndim - 2))
+                v = v - ramp * delta.reshape(bshape)
+            if per_channel:
+                fits = [_fit_step_thresholds(v[:, :, c].reshape(steps, -1),
+                                             target[:, c].ravel()) for c in range(v.shape[2])]
+                theta = np.stack([f[0] for f in fits], 1).reshape(steps, -1, 1, 1)
+                amp = np.array([f[1] for f in fits]).reshape(-1, 1, 1)
+            else:
+                theta, amp = _fit_step_thresholds(v.reshape(steps, -1), target.ravel())
+            new = neurons.SingleSpikeNeurons(_as_param(theta), _as_param(amp), steps)
+            found[name] = new
+            if fed_by is not None:  # the corrected bias, every step
+                sig = Signal(current - torch.as_tensor(delta.reshape(bshape), dtype=current.dtype))
+            return super().single_spike(new, sig)
 
     rules = _Calibrating(_Counters(), torch.float32)
     interp = rules.interp = Interpreter(rules)
@@ -106,16 +141,43 @@ def calibrate_thresholds(graph: Graph, ann: Graph, x: np.ndarray) -> Graph:
     nodes = []
     for n in graph.nodes:
         if isinstance(n.op, neurons.SingleSpikeNeurons):
-            th, amp = found.get(n.name, (1.0, 1.0))
-            n = n.replace(op=neurons.SingleSpikeNeurons(th, amp, n.op.timesteps))
+            n = n.replace(op=found.get(n.name, neurons.SingleSpikeNeurons(1.0, 1.0,
+                                                                          n.op.timesteps)))
+        elif n.name in bias_shift:
+            bias = (n.op.bias - bias_shift[n.name]).astype(n.op.bias.dtype)
+            n = n.replace(op=dataclasses.replace(n.op, bias=bias))
         nodes.append(n)
     return graph.replace(nodes=tuple(nodes))
+
+
+def _as_param(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a, dtype=np.float32)
+
+
+def _bias_source(node: Node, producers: dict[str, Node]) -> str | None:
+    """The Conv2d/Dense whose bias feeds ``node``'s membrane directly or through one Add (the
+    residual branch's last conv), if only that path uses it; else None (no bias correction)."""
+    p = producers.get(node.inputs[0].name)
+    cands = [p]
+    if p is not None and isinstance(p.op, ops.Add):
+        cands = [producers.get(v.name) for v in p.inputs]
+    uses: dict[str, int] = {}
+    for n in producers.values():
+        for v in n.inputs:
+            uses[v.name] = uses.get(v.name, 0) + 1
+    for c in cands:
+        if c is not None and isinstance(c.op, (ops.Conv2d, ops.Dense)) and uses.get(c.name) == 1:
+            return c.name
+    return None
 
 
 # Candidate thresholds: quantiles of the positive peak membranes from the 30th up. Lower ones
 # turn neurons into sign detectors of their bias at step 1 and make the surrogate gradient
 # (proportional to 1/threshold) explode in fine-tuning.
 _QUANTILES = np.concatenate([np.linspace(0.3, 0.95, 14), [0.97, 0.98, 0.99, 0.995, 0.999]])
+_STEP_QUANTILES = np.linspace(0.05, 0.995, 28)
+_FIT_SAMPLES = 40_000  # membranes per channel used by the step-threshold search
+_SWEEPS = 3
 
 
 def _fit_single_spike(v: np.ndarray, target: np.ndarray) -> tuple[float, float]:
@@ -140,3 +202,56 @@ def _fit_single_spike(v: np.ndarray, target: np.ndarray) -> tuple[float, float]:
         if amp > 0 and err < best[0]:
             best = (err, float(th), amp)
     return best[1], best[2]
+
+
+def _fit_step_thresholds(v: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, float]:
+    """Step thresholds theta (T,) and amplitude A minimizing sum (A g - target)^2 with
+    g = T + 1 - t_s for the first step t_s with v(t_s) >= theta(t_s) (0 if none); v is (T, n).
+    Starts from the best constant threshold (_fit_single_spike) and runs coordinate descent
+    over the steps, each step's candidates being quantiles of the membranes still silent then.
+    Deterministic: a fixed, evenly strided subsample of at most _FIT_SAMPLES membranes."""
+    steps, n = v.shape
+    if n > _FIT_SAMPLES:
+        keep = np.linspace(0, n - 1, _FIT_SAMPLES).astype(np.int64)
+        v, target = v[:, keep], target[keep]
+    th0, amp0 = _fit_single_spike(v, target)
+    theta = np.full(steps, th0, dtype=np.float64)
+    total = float((target ** 2).sum())
+
+    def score(g: np.ndarray) -> tuple[float, float]:
+        gg = float(g @ g)
+        gt = float(g @ target)
+        if gg == 0 or gt <= 0:
+            return total, 0.0
+        return total - gt * gt / gg, gt / gg
+
+    def weights(th: np.ndarray) -> np.ndarray:
+        crossed = np.maximum.accumulate(v >= th[:, None], axis=0)
+        return crossed.sum(0).astype(np.float64)
+
+    best_err, amp = score(weights(theta))
+    for _ in range(_SWEEPS):
+        for t in range(steps):
+            # g of the neurons that fire before step t (T - t0 for 0-based step t0 < t: the
+            # accumulated crossings count t - t0), and of those that fire after it
+            before = np.maximum.accumulate(v[:t] >= theta[:t, None], axis=0).sum(0) if t \
+                else np.zeros(v.shape[1], np.int64)
+            fired_before = before > 0
+            later = np.maximum.accumulate(v[t + 1:] >= theta[t + 1:, None], axis=0).sum(0) \
+                if t + 1 < steps else np.zeros(v.shape[1], np.int64)
+            base = np.where(fired_before, before + steps - t, later).astype(np.float64)
+            free = ~fired_before & (v[t] > 0)
+            if not free.any():
+                continue
+            cands = np.unique(np.concatenate([np.quantile(v[t][free], _STEP_QUANTILES),
+                                              [theta[t], np.inf]]))
+            for c in cands:
+                if c <= 0:
+                    continue
+                g = np.where(~fired_before & (v[t] >= c), steps - t, base)
+                err, a = score(g)
+                if a > 0 and err < best_err - 1e-12 * total:
+                    best_err, amp, theta[t] = err, a, c
+    if not np.isfinite(theta).all():  # a step nobody should fire in: an unreachable threshold
+        theta = np.where(np.isfinite(theta), theta, np.abs(v).max() * 4 + 1.0)
+    return theta, float(amp if amp > 0 else amp0)

@@ -15,7 +15,9 @@ depend on the membrane, so every silent neuron passes gradient as if it sat at i
 accuracy after one epoch where the triangle reached 75 % after two (docs/decisions.md). Loss: cross entropy of the output
 membrane U(T) (the readout) plus ``TIME_WEIGHT`` x cross entropy of minus the output neurons'
 soft first-passage times (the class whose membrane crosses first should be the label), Datta's
-"membrane potential and spike time" loss in the form ALGORITHMS.md §3.2 suggests.
+"membrane potential and spike time" loss in the form ALGORITHMS.md §3.2 suggests. Adam
+(LEARNING_RATE, cosine-annealed) on batches of images randomly shifted by up to SHIFT pixels
+(Rathi et al.'s random-crop augmentation; the train accuracy per epoch is on those batches).
 """
 
 from __future__ import annotations
@@ -33,12 +35,13 @@ from snnc.ir.graph import Graph, Node
 from snnc.ir.interpret import ANN_RULES
 
 __all__ = ["SpikingModule", "finetune", "ALPHA", "BETA", "TIME_WEIGHT", "LEARNING_RATE",
-           "BATCH_SIZE", "SURROGATES"]
+           "BATCH_SIZE", "SHIFT", "SURROGATES"]
 
 ALPHA, BETA = 0.3, 0.01  # STDB surrogate (Datta et al. 2021, Rathi et al. 2020)
 TIME_WEIGHT = 0.1  # weight of the spike-time term of the loss
-LEARNING_RATE = 1e-3  # Adam, cosine-annealed to 0 over the run
+LEARNING_RATE = 2e-3  # Adam, cosine-annealed to 0 over the run (docs/decisions.md)
 BATCH_SIZE = 32
+SHIFT = 2  # random translation of training images, pixels (0: none)
 
 _TRAINABLE = (neurons.SingleSpikeNeurons, neurons.IFNeurons, neurons.FewSpikeNeurons,
               neurons.HybridInputNeurons)
@@ -170,14 +173,16 @@ class SpikingModule(torch.nn.Module):
     def _single_spike(self, op: neurons.SingleSpikeNeurons, current: torch.Tensor) -> torch.Tensor:
         v = torch.zeros_like(current[0])
         fired = torch.zeros_like(v)
+        theta = torch.as_tensor(np.array(op.step_thresholds()), dtype=v.dtype, device=v.device)
         out = []
         for t in range(op.timesteps):
             v = v + current[t if current.shape[0] > 1 else 0]
             # dt: steps since the image start (a neuron that fired is masked from then on)
-            s = _spike(v, op.threshold, t + 1, self.spike_fn) * (1.0 - fired.detach())
+            s = _spike(v, theta[t], t + 1, self.spike_fn) * (1.0 - fired.detach())
             fired = fired + s
             out.append(fired)  # a(t) = amplitude * fired(t): non-decaying synaptic current
-        return torch.stack(out) * op.amplitude
+        amp = torch.as_tensor(np.array(op.amplitude), dtype=v.dtype, device=v.device)
+        return torch.stack(out) * amp
 
     def _if(self, op: neurons.IFNeurons, current: torch.Tensor) -> torch.Tensor:
         v = torch.full_like(current[0], op.v_init * op.threshold)
@@ -228,9 +233,31 @@ def _loss(out: torch.Tensor, y: torch.Tensor, theta: float) -> torch.Tensor:
     return loss
 
 
+def _channels_last(graph: Graph) -> bool:
+    """Whether the graph input (or its input encoder's output) is transposed first: an NHWC
+    model, whose images are not (N, C, H, W)."""
+    seen = {graph.inputs[0].name}
+    for n in graph.nodes:
+        if any(v.name in seen for v in n.inputs):
+            if isinstance(n.op, ops.Transpose):
+                return True
+            if isinstance(n.op, neurons.HybridInputNeurons):
+                seen.add(n.name)
+    return False
+
+
+def _translated(x: torch.Tensor, shift: int, rng: np.random.Generator) -> torch.Tensor:
+    """Every image of x (N, C, H, W) moved by a random (dy, dx) in [-shift, shift]^2, zero
+    fill: a random crop of the image padded by ``shift`` (Rathi et al.'s augmentation)."""
+    h, w = x.shape[2:]
+    padded = F.pad(x, (shift,) * 4)
+    d = rng.integers(0, 2 * shift + 1, size=(len(x), 2))
+    return torch.stack([padded[i, :, a:a + h, b:b + w] for i, (a, b) in enumerate(d)])
+
+
 def finetune(graph: Graph, x: np.ndarray, y: np.ndarray, *, epochs: int = 10, seed: int = 0,
              batch_size: int = BATCH_SIZE, lr: float = LEARNING_RATE,
-             surrogate: str = "triangle",
+             surrogate: str = "triangle", shift: int | None = None,
              on_epoch: Callable[[int, int, float | None, float | None], None] | None = None,
              ) -> Graph:
     """Requires: a converted graph (rate, fs or ttfs) and labelled data ``x`` (N, ...), ``y``.
@@ -238,7 +265,9 @@ def finetune(graph: Graph, x: np.ndarray, y: np.ndarray, *, epochs: int = 10, se
     and tables unchanged); ``epochs == 0`` returns ``graph`` itself. Deterministic for a seed
     (fixed shuffling, initialization-free: training starts from the converted weights).
     ``on_epoch(epoch, epochs, mean_loss, train_accuracy)`` is called after every epoch, and
-    once with epoch 0 (loss and accuracy None) before the first."""
+    once with epoch 0 (loss and accuracy None) before the first. Channel-first images
+    (N, C, H, W) are translated by up to ``shift`` pixels (default SHIFT; 0 turns it off) in
+    every batch, Rathi et al.'s random-crop augmentation of the STDB stage."""
     if epochs < 0:
         raise SnncError(f"epochs must be >= 0, got {epochs}")
     if epochs == 0:
@@ -255,6 +284,10 @@ def finetune(graph: Graph, x: np.ndarray, y: np.ndarray, *, epochs: int = 10, se
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs * steps_per_epoch)
     xt = torch.as_tensor(np.asarray(x), dtype=torch.float32)
     yt = torch.as_tensor(np.asarray(y), dtype=torch.long)
+    shift = SHIFT if shift is None else shift
+    if xt.dim() != 4 or _channels_last(graph):
+        shift = 0
+    shift_rng = np.random.default_rng([seed, 1])
     with torch.no_grad():  # output threshold of the spike-time loss: from the converted net
         theta = float(model(xt[:256]).sum(0).flatten(1).amax(1).clamp(min=1e-6).median()) / 2
         theta /= max(1, model(xt[:1]).shape[0])
@@ -266,7 +299,7 @@ def finetune(graph: Graph, x: np.ndarray, y: np.ndarray, *, epochs: int = 10, se
         model.train()
         for lo in range(0, len(x), batch_size):
             idx = torch.as_tensor(order[lo:lo + batch_size])
-            out = model(xt[idx])
+            out = model(_translated(xt[idx], shift, shift_rng) if shift else xt[idx])
             loss = _loss(out, yt[idx], theta)
             opt.zero_grad()
             loss.backward()
