@@ -18,10 +18,13 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	touch $@
 
 # Headless Chromium renders the HTML report in tests/report (Debian's chromium package).
+# Root installs directly; other users through sudo.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 setup-browser:
 	@test -x /usr/bin/chromium || { echo "installing chromium (headless browser for tests/report)"; \
-	  (DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null || \
-	   { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }); }
+	  ($(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null || \
+	   { $(SUDO) apt-get update -q >/dev/null && \
+	     $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }); }
 
 test: setup setup-browser
 	$(PY) -m pytest -q
