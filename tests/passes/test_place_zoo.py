@@ -47,8 +47,7 @@ def test_shufflenet_places_fast_within_limits(tmp_path):
     caps = np.array([getattr(target.core, LIMIT[r]) for r in RESOURCES])
     assert all((u <= caps).all() for u in cores.values())
     assert len(cores) == pl.cores and pl.chips == math.ceil(pl.cores / 120)
-    # measured 1.18 (goal 1.10 not reached: slices binding in axons and in memory do not
-    # complement each other well enough; README "Core placement")
-    assert pl.cores <= 1.22 * pl.cores_lower_bound, (pl.cores, pl.cores_lower_bound)
-    # spike routes cheaper than Lava's sequential fill of the same slices (measured 0.76 x)
-    assert pl.traffic["hop_energy_pj"] < 0.85 * sequential_fill_cost(pl, graph, target)
+    # measured 1.077 (the goal of issue #5 is 1.10; README "Core placement")
+    assert pl.cores <= 1.10 * pl.cores_lower_bound, (pl.cores, pl.cores_lower_bound)
+    # spike routes cheaper than Lava's sequential fill of the same slices (measured 0.56 x)
+    assert pl.traffic["hop_energy_pj"] < 0.65 * sequential_fill_cost(pl, graph, target)

@@ -49,9 +49,13 @@ Algorithm: (1) slice each population (consumers first, so output axons are known
 near-square spatial tiles, binary search the largest channel tile that fits, also try 1/2 and
 1/3 of it, and keep the tiling with the lowest estimated cores (``_Slicer.score``); the
 remainder channel tile is cut in pieces of under half a core, so tiles are uneven along
-channels; (2) first-fit-decreasing multi-resource packing of all slices of the network into cores
+channels; a layer bound by output axons is cut into small spatial pieces (``split_out_bound``);
+(2) first-fit-decreasing multi-resource packing of all slices of the network into cores
 (slices at most ``_PACK_LAYERS`` layers apart may share a core; among cores with room, the one
-nearest in layer order is taken);
+with most room where the slice needs it is taken, then the nearest in layer order). Slicing and
+packing run once per memory share of ``_MEM_FILLS`` (slices that take at most 96 % of a core's
+memory leave room for the small output-axon-bound pieces) and the packing with fewest cores is
+kept;
 (3) cores in layer order along a boustrophedon path over each chip's mesh, chips filled in
 order, then bounded pairwise swaps that lower spike traffic x hop energy.
 
@@ -88,6 +92,10 @@ _NOUN = {"neurons": "neurons", "in_axons": "input axons", "out_axons": "output a
          "synapse_bits": "synaptic memory bits"}
 _PACK_LAYERS = 8  # a slice may share a core with slices at most this many layers away
 _REMAINDER_PIECE = 0.45  # remainder channel tiles are cut into pieces of at most this core share
+_MEM_FILLS = (1.0, 0.96)  # slicings tried: a slice takes at most this share of a core's memory
+_OUT_PIECE = 0.2  # output-axon-bound layers: spatial pieces of at most this core share
+_OUT_PIECE_AXONS = 1.05  # ... while their input axons grow by at most this factor
+_PACK_BIG = 0.3  # packing order: slices above this core share, then output-axon-bound ones
 _SWAP_BUDGET = 200_000  # candidate swap evaluations (deterministic, bounds placement time)
 
 
@@ -552,6 +560,8 @@ class _Slicer:
         self.target = target
         self.cache: dict[tuple, _AxisStats] = {}
         self.mem_cache: dict[tuple, np.ndarray] = {}
+        self.mem_fill = 1.0  # share of synaptic memory a slice may take (``usage`` checks)
+        self.fill = 1.0  # the share ``choose`` aims at (``place`` tries each of _MEM_FILLS)
 
     def stats(self, p: _Pop, k: int, axis: int, t: int) -> _AxisStats:
         key = (p.index, k, axis, t)
@@ -567,7 +577,8 @@ class _Slicer:
         shape = tuple(len(x) for x in lens)
 
         def over(r, arr):
-            return check and lim[r] is not None and arr.max() > lim[r]
+            cap = self.mem_fill if r == "synapse_bits" else 1.0
+            return check and lim[r] is not None and arr.max() > lim[r] * cap
 
         elements = _outer(*lens)
         use = {"neurons": elements * p.npg}
@@ -660,6 +671,15 @@ class _Slicer:
             raise TargetConstraintError(
                 f"layer '{p.node.name}': a single neuron needs {int(use1[r].max()):,} "
                 f"{_NOUN[r]}; {self.target.name} core limit {self.limits[r]:,}")
+        self.mem_fill = self.fill  # room left in each core's memory for small slices
+        try:
+            tile, use = self._search(p)
+        finally:
+            self.mem_fill = 1.0
+        return self.split_out_bound(p, tile, use)
+
+    def _search(self, p: _Pop) -> tuple[tuple, dict[str, np.ndarray]]:
+        C, H, W = p.lay
         best = None
 
         def consider(tile):
@@ -679,6 +699,9 @@ class _Slicer:
                 tc = self.largest_channels(p, th, tw)
                 if tc:
                     consider((tc, th, tw))
+        if best is None:  # nothing fits under the memory share: use the whole core
+            self.mem_fill = 1.0
+            return self._search(p)
         tc, th, tw = best[1]
         for axis in (1, 2):  # grow spatial tiles while they fit, re-fitting channels
             while True:
@@ -699,6 +722,27 @@ class _Slicer:
             if tc >= k:
                 consider((-(-tc // k), th, tw))
         return self.split_remainder(p, best[1], best[2])
+
+    def split_out_bound(self, p: _Pop, tile, use) -> tuple[tuple, dict[str, np.ndarray]]:
+        """A layer bound by output axons (in total over its tiles) is cut into spatial pieces
+        of at most ``_OUT_PIECE`` of a core while its input axons grow by at most
+        ``_OUT_PIECE_AXONS`` (free for a 1x1 conv: its producers' output axons do not change).
+        Such pieces fill the room that memory-bound slices leave, in the cores' output axons."""
+        lim = self.limits
+        if lim["out_axons"] is None:
+            return tile, use
+        tot = {r: float(use[r].sum()) / lim[r] for r in RESOURCES if lim[r]}
+        if max(tot, key=tot.get) != "out_axons":
+            return tile, use
+        tc, th, tw = tile
+        ins0 = float(use["in_axons"].sum())
+        while float(self.fraction(use).max()) > _OUT_PIECE and (th > 1 or tw > 1):
+            th2, tw2 = (-(-th // 2), tw) if th >= tw else (th, -(-tw // 2))
+            use2 = self.usage(p, (tc, th2, tw2))
+            if float(use2["in_axons"].sum()) > _OUT_PIECE_AXONS * ins0:
+                break
+            th, tw, use = th2, tw2, use2
+        return (tc, th, tw), use
 
     def split_remainder(self, p: _Pop, tile, use) -> tuple[tuple, dict[str, np.ndarray]]:
         """Uneven channel tiles: the last channel tile (the remainder) is cut in pieces of at
@@ -774,31 +818,22 @@ def place(graph: Graph, target: TargetSpec) -> Placement:
     pops = _build_pops(graph, target)
     by_name = {p.node.name: p for p in pops}
     slicer = _Slicer(target)
-    uses: dict[str, dict[str, np.ndarray]] = {}
-    for p in reversed(pops):  # consumers first: their slicing fixes producers' output axons
-        p.tile, uses[p.node.name] = slicer.choose(p)
-        p.stats = [tuple(slicer.stats(p, k, a, p.tile[a]) for a in range(3))
-                   for k in range(len(p.terms))]
-        for k, t in enumerate(p.terms):
-            if t.source in by_name:
-                ax = [s.reach.sum(0).astype(np.int64) for s in p.stats[k]]
-                ax[0] = ax[0] * p.src_npg[k]  # one axon per neuron of a source AMOS circuit
-                by_name[t.source].out_terms.append(tuple(ax))
+    best = None
+    for fill in _MEM_FILLS:  # each slicing is packed; the one with fewest cores is kept
+        slicer.fill = fill
+        for p in pops:
+            p.out_terms = []
+        uses, items, offsets = _slice_all(pops, by_name, slicer)
+        layer_of = np.array([by_name[it[0]].index for it in items], np.int64)
+        bins = _pack(items, slicer.limits, layer_of)
+        n_cores = int(bins.max()) + 1 if len(bins) else 0
+        if best is None or n_cores < best[0]:
+            best = (n_cores, uses, items, offsets, bins,
+                    [(p.tile, p.stats, p.out_terms) for p in pops])
+    n_cores, uses, items, offsets, bins, tiles = best
+    for p, (tile, stats, out_terms) in zip(pops, tiles):
+        p.tile, p.stats, p.out_terms = tile, stats, out_terms
     demand = _demand(pops, slicer)
-    # items: one per tile, in population (topological) order, row-major tiles
-    items, offsets = [], {}
-    for p in pops:
-        offsets[p.node.name] = len(items)
-        use = uses[p.node.name]
-        grid = [_tiles(n, t) for n, t in zip(p.lay, p.tile)]
-        for idx in np.ndindex(*use["neurons"].shape):
-            start = tuple(int(grid[a][0][idx[a]]) for a in range(3))
-            stop = tuple(start[a] + int(grid[a][1][idx[a]]) for a in range(3))
-            items.append((p.node.name, start, stop,
-                          {r: int(use[r][idx]) for r in (*RESOURCES, "synapses")}))
-    layer_of = np.array([by_name[it[0]].index for it in items], np.int64)
-    bins = _pack(items, slicer.limits, layer_of)
-    n_cores = int(bins.max()) + 1 if len(bins) else 0
     lower = _lower_bound(demand, slicer.limits)
     _check_system(target, n_cores, demand, slicer.limits, pops, uses)
     src, dst, w = _tile_edges(pops, by_name, offsets)
@@ -844,6 +879,34 @@ def place(graph: Graph, target: TargetSpec) -> Placement:
                            for r in RESOURCES}})
     return Placement(target.name, slices, n_cores, chips, lower, demand, traffic,
                      per_pop_route, layers)
+
+
+def _slice_all(pops: list[_Pop], by_name: dict, slicer: _Slicer):
+    """Slice every population (consumers first: their slicing fixes producers' output axons).
+    Returns per population its tiles' usage, the items (one per tile, in population
+    (topological) order, row-major tiles: name, start, stop, usage) and each population's
+    first item."""
+    uses: dict[str, dict[str, np.ndarray]] = {}
+    for p in reversed(pops):
+        p.tile, uses[p.node.name] = slicer.choose(p)
+        p.stats = [tuple(slicer.stats(p, k, a, p.tile[a]) for a in range(3))
+                   for k in range(len(p.terms))]
+        for k, t in enumerate(p.terms):
+            if t.source in by_name:
+                ax = [s.reach.sum(0).astype(np.int64) for s in p.stats[k]]
+                ax[0] = ax[0] * p.src_npg[k]  # one axon per neuron of a source AMOS circuit
+                by_name[t.source].out_terms.append(tuple(ax))
+    items, offsets = [], {}
+    for p in pops:
+        offsets[p.node.name] = len(items)
+        use = uses[p.node.name]
+        grid = [_tiles(n, t) for n, t in zip(p.lay, p.tile)]
+        for idx in np.ndindex(*use["neurons"].shape):
+            start = tuple(int(grid[a][0][idx[a]]) for a in range(3))
+            stop = tuple(start[a] + int(grid[a][1][idx[a]]) for a in range(3))
+            items.append((p.node.name, start, stop,
+                          {r: int(use[r][idx]) for r in (*RESOURCES, "synapses")}))
+    return uses, items, offsets
 
 
 def _demand(pops: list[_Pop], slicer: _Slicer) -> dict[str, int]:
@@ -944,19 +1007,26 @@ def _check_system(target, n_cores, demand, limits, pops, uses) -> None:
 
 def _pack(items, limits, layer_of: np.ndarray) -> np.ndarray:
     """Multi-resource first-fit decreasing over the whole network. Slices are taken largest
-    first (their fraction of a core in their binding resource); identical slices of one layer
-    are placed as a group. A slice joins the open core nearest to its layer (in topological
-    order, at most ``_PACK_LAYERS`` away) that has room in every resource, else opens a core.
-    The window trades cores for spike routes: on ShuffleNet / Inception v2 (loihi2) a window
-    of 2 layers gives 1.22 / 1.17 x the lower bound at 0.57 / 0.68 x the sequential fill's hop
-    energy, 8 gives 1.18 / 1.15 at 0.76 / 0.72, no window 1.17 / 1.14 at 1.35 / 1.11."""
+    first (their fraction of a core in their binding resource): those over ``_PACK_BIG`` of a
+    core, then the slices bound by output axons (so that they, not other small slices, fill
+    the room memory-bound slices leave), then the rest; identical slices of one layer are
+    placed as a group. A slice joins, among the open cores at most ``_PACK_LAYERS`` layers
+    away (in topological order) with room in every resource, the one whose room best matches
+    it (largest dot product of room and usage: the output-axon pieces go where memory-bound
+    slices left output axons free), then the nearest in layer order; else it opens a core.
+    The window trades cores for spike routes (before the output-axon pieces, on ShuffleNet /
+    Inception v2, loihi2: a window of 2 layers gave 1.22 / 1.17 x the lower bound at 0.57 /
+    0.68 x the sequential fill's hop energy, 8 gave 1.18 / 1.15 at 0.76 / 0.72, no window
+    1.17 / 1.14 at 1.35 / 1.11)."""
     n = len(items)
     caps = np.array([limits[r] or 1 for r in RESOURCES], float)
     use = np.array([[it[3][r] for r in RESOURCES] for it in items], float).reshape(-1, 4)
     use[:, [limits[r] is None for r in RESOURCES]] = 0
     frac = use / caps
     size = np.round(frac.max(1), 6)
-    order = np.lexsort((np.arange(n), layer_of, -size))
+    out_bound = frac.argmax(1) == RESOURCES.index("out_axons")
+    rank = np.where(size > _PACK_BIG, 2, np.where(out_bound, 1, 0))
+    order = np.lexsort((np.arange(n), layer_of, -size, -rank))
     # groups: runs of identical (size, layer, usage) in that order
     key = np.concatenate([size[order, None], layer_of[order, None].astype(float),
                           use[order]], 1)
@@ -983,7 +1053,8 @@ def _pack(items, limits, layer_of: np.ndarray) -> np.ndarray:
             ok = np.flatnonzero(cnt >= 1)
             if len(ok):
                 cand = open_[ok]
-                pref = np.lexsort((cand, np.abs(layer[cand] - lay)))
+                fit = np.round(free[cand] @ u, 4)  # most room where the slice needs it
+                pref = np.lexsort((cand, np.abs(layer[cand] - lay), -fit))
                 cand, c = cand[pref], np.minimum(cnt[ok][pref], m).astype(np.int64)
                 take = np.cumsum(c)
                 k = min(int(np.searchsorted(take, m)) + 1, len(take))
