@@ -14,7 +14,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from snnc.artifact import Artifact, load_artifact, write_artifact
+from snnc.artifact import Artifact, atomic_file, load_artifact, write_artifact
 from snnc.compiler.frontend import read_model
 from snnc.compiler.frontend.onnx_loader import model_file_bytes
 from snnc.compiler.pipeline import METHODS, CompileOptions, compile_graph, timing_of
@@ -294,9 +294,6 @@ def export_artifact(artifact: Artifact | str | Path, fmt: str, out: str | Path) 
     lava-dl netx HDF5 file (``"netx"``); see backends/nir_export.py and netx_export.py for the
     semantics. Written to a temp file beside ``out`` and renamed: no partial file on error.
     Networks the format cannot express raise BackendError listing the offending layers."""
-    import os
-    import secrets
-
     if fmt not in EXPORT_FORMATS:
         raise SnncError(f"unknown export format '{fmt}'; available: {', '.join(EXPORT_FORMATS)}")
     art = artifact if isinstance(artifact, Artifact) else load_artifact(artifact)
@@ -310,8 +307,7 @@ def export_artifact(artifact: Artifact | str | Path, fmt: str, out: str | Path) 
         raise SnncError(f"{out} is a directory; give the output file")
     if not out.parent.is_dir():
         raise SnncError(f"{out.parent} does not exist")
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
-    try:
+    with atomic_file(out) as tmp:
         if fmt == "nir":
             from snnc.backends.nir_export import write_nir
 
@@ -320,12 +316,6 @@ def export_artifact(artifact: Artifact | str | Path, fmt: str, out: str | Path) 
             from snnc.backends.netx_export import write_netx
 
             write_netx(graph, tmp, method=method)
-        os.replace(tmp, out)
-    except OSError as e:
-        raise SnncError(f"cannot write {out}: {e.strerror or e}") from None
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return out
 
 

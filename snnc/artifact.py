@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from snnc.errors import ArtifactError
+from snnc.errors import ArtifactError, SnncError
 from snnc.ir.graph import Graph
 from snnc.ir.serialize import graph_from_json, graph_to_json, npz_bytes
 
@@ -53,6 +53,8 @@ __all__ = [
     "write_artifact",
     "load_artifact",
     "verify_artifact",
+    "temp_sibling",
+    "atomic_file",
 ]
 
 # 2: adds manifest_sha256 (integrity of the manifest itself, graph section included).
@@ -114,6 +116,28 @@ class Artifact:
         return {"path": None if self.path is None else str(self.path),
                 **{k: m[k] for k in keys if k in m},
                 "layers": len(m.get("layers", ())), "populations": len(m.get("populations", ()))}
+
+
+def temp_sibling(out: Path, kind: str = "tmp") -> Path:
+    """A hidden, unique name beside ``out`` (``.NAME.KIND-PID-HEX``): the writer's pid lets a
+    later write tell leftovers of dead writers apart."""
+    return out.parent / f".{out.name}.{kind}-{os.getpid()}-{secrets.token_hex(6)}"
+
+
+@contextlib.contextmanager
+def atomic_file(out: Path):
+    """Yield a temp path beside ``out`` to write one file into; it replaces ``out`` atomically
+    when the block completes and is removed otherwise, so ``out`` is never partial. An OSError
+    becomes one SnncError line naming ``out``."""
+    tmp = temp_sibling(out)
+    try:
+        yield tmp
+        os.replace(tmp, out)
+    except OSError as e:
+        raise SnncError(f"cannot write {out}: {e.strerror or e}") from None
+    finally:
+        if tmp.exists():
+            tmp.unlink()
 
 
 def _sha256(data: bytes) -> str:
@@ -295,8 +319,7 @@ def write_artifact(out: str | Path, graph: Graph, manifest: dict, source_model: 
     files = _build_files(graph, manifest, source_model, dict(extra_files or {}))
     out.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale(out)
-    # The writer's pid in the name lets a later write tell leftovers of dead writers apart.
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}-{secrets.token_hex(6)}"
+    tmp = temp_sibling(out)
     os.mkdir(tmp, 0o777 & ~_umask())
     aside: Path | None = None
     delay = _test_delay()
@@ -310,7 +333,7 @@ def write_artifact(out: str | Path, graph: Graph, manifest: dict, source_model: 
             aside = tmp  # now holds the previous artifact; `out` was never missing
         else:
             if out.exists():
-                aside = out.parent / f".{out.name}.old-{os.getpid()}-{secrets.token_hex(6)}"
+                aside = temp_sibling(out, "old")
                 os.rename(out, aside)
             try:
                 os.rename(tmp, out)

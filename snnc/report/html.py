@@ -23,13 +23,12 @@ from __future__ import annotations
 import base64
 import dataclasses
 import html
-import os
-import secrets
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
+from snnc.artifact import atomic_file
 from snnc.errors import SnncError
 
 __all__ = ["FIGURES", "core_table", "default_report_path", "with_timesteps", "write_report"]
@@ -128,7 +127,8 @@ def write_report(artifact_path: str | Path, data_path: str | Path,
         images[key] = F.figure_png(figs[key]())
     report("rendering figures", len(FIGURES), len(FIGURES))
     page = _page(art, data_path, metrics, images)
-    _write_atomic(out, page.encode())
+    with atomic_file(out) as tmp:
+        tmp.write_bytes(page.encode())
     return out
 
 
@@ -426,15 +426,3 @@ snnc {e(str(version))} · source model {e(str(art.manifest.get('source_model')))
 </body>
 </html>
 """
-
-
-def _write_atomic(out: Path, data: bytes) -> None:
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, out)
-    except OSError as e:
-        raise SnncError(f"cannot write {out}: {e.strerror or e}") from None
-    finally:
-        if tmp.exists():
-            tmp.unlink()
