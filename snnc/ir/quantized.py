@@ -157,23 +157,12 @@ class QIFNeurons(neurons.IFNeurons):
         return int(self.vth_mant) << int(self.vth_shift)
 
 
-@register_op_class
 @dataclass(frozen=True, eq=False)
-class QFewSpikeNeurons(neurons.FewSpikeNeurons):
-    """Integer few-spike neurons (a custom microcode neuron on Loihi 2). ``h``, ``d``, ``T`` are
-    int64 arrays: reset amounts and thresholds in state units, output payloads in payload units.
-    Over the K-step window the synaptic inputs are accumulated, then::
-
-        v(1) = sat(wrap(sum_t a(t) << act_shift) + (bias_mant << bias_exp))
-        for t = 1..K:
-            z(t) = v(t) > T(t)
-            out(t) = d(t) z(t)                      # payload
-            v(t+1) = sat(v(t) - h(t) z(t))
-
-    ``graded``: True sends d(t) as a graded spike payload (``payload_bits`` wide, sign included);
-    False (binary-spike targets, Loihi 1) sends 0/1 spikes and folds d(t) into the downstream
-    weights as a per-step factor: the downstream integer ``W * d(t) * z(t)`` is the same, so the
-    simulated integers are identical. ``unit`` is the ANN value of one payload unit."""
+class _IntegerGateFormat:
+    """The integer formats shared by few-spike neurons and AMOS circuits (the same table):
+    bias, state width and overflow modes, input shift, and how the payload d is sent
+    (``graded``: a ``payload_bits`` graded spike; else binary spikes with d folded into the
+    downstream weights). ``state_scale``/``unit``: ANN value of one state / payload unit."""
 
     bias_mant: np.ndarray | None = None
     bias_exp: int = 0
@@ -189,7 +178,27 @@ class QFewSpikeNeurons(neurons.FewSpikeNeurons):
 
 @register_op_class
 @dataclass(frozen=True, eq=False)
-class QAmosNeurons(neurons.AmosNeurons):
+class QFewSpikeNeurons(_IntegerGateFormat, neurons.FewSpikeNeurons):
+    """Integer few-spike neurons (a custom microcode neuron on Loihi 2). ``h``, ``d``, ``T`` are
+    int64 arrays: reset amounts and thresholds in state units, output payloads in payload units.
+    Over the K-step window the synaptic inputs are accumulated, then::
+
+        v(1) = sat(wrap(sum_t a(t) << act_shift) + (bias_mant << bias_exp))
+        for t = 1..K:
+            z(t) = v(t) > T(t)
+            out(t) = d(t) z(t)                      # payload
+            v(t+1) = sat(v(t) - h(t) z(t))
+
+    ``graded``: True sends d(t) as a graded spike payload (``payload_bits`` wide, sign included);
+    False (binary-spike targets, Loihi 1) sends 0/1 spikes and folds d(t) into the downstream
+    weights as a per-step factor: the downstream integer ``W * d(t) * z(t)`` is the same, so the
+    simulated integers are identical. ``unit`` is the ANN value of one payload unit."""
+
+
+
+@register_op_class
+@dataclass(frozen=True, eq=False)
+class QAmosNeurons(_IntegerGateFormat, neurons.AmosNeurons):
     """Integer AMOS circuits: the integer FS table of ``QFewSpikeNeurons`` unrolled in space
     (k = len(h) one-shot neurons per gate, docs/amos.md). ``h``, ``T`` are in state units, ``d``
     in payload units. The gate input is formed as the FS neuron's ``v(1)``; neuron i (1..k)
@@ -206,17 +215,6 @@ class QAmosNeurons(neurons.AmosNeurons):
     neuron saturates after every step and the circuit once per neuron. ``graded``: the payload
     d_i is sent with the spike (Loihi 2); False: binary spikes and d_i folded into neuron i's
     outgoing weights, as for FS on Loihi 1 (the same integers downstream)."""
-
-    bias_mant: np.ndarray | None = None
-    bias_exp: int = 0
-    uv_bits: int = 24
-    u_overflow: str = "wrap"
-    v_overflow: str = "saturate"
-    act_shift: int = 6
-    graded: bool = True
-    payload_bits: int = 24
-    state_scale: float = 1.0
-    unit: float = 1.0
 
 
 @register_op_class
