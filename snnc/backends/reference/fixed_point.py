@@ -23,7 +23,6 @@ shifts included, exactly as the hardware does), then load it into v.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
 
 import numpy as np
@@ -39,6 +38,7 @@ from snnc.backends.reference.simulator import (
     _gather_windows,
     _Rules,
     default_device,
+    run_batches,
 )
 from snnc.errors import BackendError
 from snnc.ir import neurons, ops
@@ -578,19 +578,4 @@ def simulate_fixed(graph: Graph, x: np.ndarray, *, batch_size: int | None = None
         batch_size = auto_batch_size(steps, widest, 8, device)
     if device.type == "cpu":
         _keep_heap_pages()
-    outputs: list[list[np.ndarray]] = [[] for _ in graph.outputs]
-    start = time.perf_counter()
-    with torch.no_grad():
-        for lo in range(0, len(x), batch_size):
-            xb = torch.as_tensor(np.asarray(x[lo:lo + batch_size]), dtype=DTYPE, device=device)
-            outs = interp.run(graph, [Signal(xb.unsqueeze(0))])
-            for i, o in enumerate(outs):
-                outputs[i].append(o.x.mean(0).float().cpu().numpy())
-            if progress is not None:
-                progress(len(xb))
-    wall = time.perf_counter() - start
-    neuron_counts = {n.name: n.output.type.size * neurons.neurons_per_gate(n.op)
-                     for n in graph.nodes if isinstance(n.op, neurons.NEURON_OPS)}
-    return SimulationResult([np.concatenate(o) for o in outputs], dict(counters.spikes),
-                            neuron_counts, dict(counters.synops), len(x), wall,
-                            dict(counters.max_spikes))
+    return run_batches(graph, interp, counters, x, batch_size, device, DTYPE, progress)

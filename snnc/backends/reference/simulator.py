@@ -8,7 +8,6 @@ only neuron updates loop over time. Spike and synaptic-event counts are accumula
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -301,10 +300,6 @@ def hybrid_spike_train(x: torch.Tensor, x_max: float, timesteps: int) -> torch.T
     return ((slot.unsqueeze(0) == t) & (x > 0).unsqueeze(0)).to(x.dtype)
 
 
-def _readout(sig: Signal) -> torch.Tensor:
-    return sig.x.mean(0)
-
-
 def simulate(graph: Graph, x: np.ndarray, *, batch_size: int | None = None,
              device: torch.device | str | None = None, dtype: torch.dtype = torch.float32,
              progress: Callable[[int], None] | None = None) -> SimulationResult:
@@ -328,6 +323,15 @@ def simulate(graph: Graph, x: np.ndarray, *, batch_size: int | None = None,
         from snnc.backends.reference.memory import auto_batch_size
 
         batch_size = auto_batch_size(steps, widest, torch.finfo(dtype).bits // 8, device)
+    return run_batches(graph, interp, counters, x, batch_size, device, dtype, progress)
+
+
+def run_batches(graph: Graph, interp: Interpreter, counters: _Counters, x: np.ndarray,
+                batch_size: int, device: torch.device, dtype: torch.dtype,
+                progress: Callable[[int], None] | None) -> SimulationResult:
+    """Run ``interp`` (whose rules count into ``counters``) on ``x`` batch by batch; the
+    readout of each output is its mean over the time axis. Shared by the float and the
+    bit-exact simulator."""
     outputs: list[list[np.ndarray]] = [[] for _ in graph.outputs]
     start = time.perf_counter()
     with torch.no_grad():
@@ -335,7 +339,7 @@ def simulate(graph: Graph, x: np.ndarray, *, batch_size: int | None = None,
             xb = torch.as_tensor(np.asarray(x[lo:lo + batch_size]), dtype=dtype, device=device)
             outs = interp.run(graph, [Signal(xb.unsqueeze(0))])
             for i, o in enumerate(outs):
-                outputs[i].append(_readout(o).float().cpu().numpy())
+                outputs[i].append(o.x.mean(0).float().cpu().numpy())
             if progress is not None:
                 progress(len(xb))
     wall = time.perf_counter() - start
