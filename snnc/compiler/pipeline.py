@@ -68,7 +68,8 @@ class CompileResult:
 
 def timing_of(graph: Graph, method: str) -> dict[str, int]:
     """latency_steps (input to decision) and throughput_steps (steps between pipelined images)."""
-    pops = [n.op for n in graph.nodes if isinstance(n.op, neurons.NEURON_OPS)]
+    pops = [n.op for n in graph.nodes if isinstance(n.op, neurons.NEURON_OPS)
+            and not isinstance(n.op, neurons.PartialSumRelay)]
     if method in ("rate", "ttfs"):  # all layers step together over one window of T steps
         steps = max((p.timesteps for p in pops), default=1)
         return {"latency_steps": steps, "throughput_steps": steps}
@@ -90,7 +91,7 @@ def pass_plan(options: CompileOptions) -> list[str]:
 
         if load_target(options.target).fixed_point:
             names.append("quantize")
-        names.append("place")
+        names += ["split_fanin", "place"]
     return names
 
 
@@ -173,11 +174,18 @@ def compile_graph(source, calib_x: np.ndarray, options: CompileOptions,
             if check:
                 verify(quantized)
     placement = None
-    if options.target != "cpu":  # last pass (after quantize): core placement on the target
+    if options.target != "cpu":  # last passes (after quantize): fan-in splits, placement
         from snnc.compiler.passes.place import place
+        from snnc.compiler.passes.split_fanin import split_fanin
         from snnc.targets import load_target
 
-        placement = run("place", place, quantized if quantized is not None else snn,
-                        load_target(options.target))
+        spec = load_target(options.target)
+        if quantized is not None:
+            quantized = run("split_fanin", split_fanin, quantized, spec)
+        else:
+            snn = run("split_fanin", split_fanin, snn, spec)
+        if check:
+            verify(quantized if quantized is not None else snn)
+        placement = run("place", place, quantized if quantized is not None else snn, spec)
     calib = {k: {"percentile": v.percentile, "max": v.max, "min": v.min} for k, v in stats.items()}
     return CompileResult(snn, ann, seconds, calib, placement, quantized, quant_report)

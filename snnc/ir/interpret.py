@@ -170,6 +170,7 @@ ANN_RULES: dict[type, Rule] = {
     ops.Softmax: softmax,
     ops.LRN: lrn,
     ops.Identity: lambda op, x: x,
+    ops.Slice: lambda op, x: x[:, op.start:op.stop],
 }
 
 

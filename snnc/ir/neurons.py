@@ -17,7 +17,7 @@ from snnc.ir.types import Shape
 
 __all__ = ["IFNeurons", "FewSpikeNeurons", "SpikingMaxPool2d", "NEURON_OPS", "AmosNeurons",
            "SingleSpikeNeurons", "HybridInputNeurons", "FirstSpikeMaxPool2d",
-           "neurons_per_gate"]
+           "PartialSumRelay", "neurons_per_gate"]
 
 
 @register_op_class
@@ -190,7 +190,24 @@ class FirstSpikeMaxPool2d(MaxPool2d):
     populations' outputs a(t) = amplitude * fired(t) this is the ordinary max-pool per step."""
 
 
-NEURON_OPS = NEURON_OPS + (AmosNeurons, SingleSpikeNeurons, HybridInputNeurons)
+@register_op_class
+@dataclass(frozen=True, eq=False)
+class PartialSumRelay(Op):
+    """Partial-sum relay neurons (Loihi 2 graded spikes) for a fan-in wider than a core's input
+    axons (``passes/split_fanin.py``): each step every neuron sends the synaptic input it
+    received, one channel group's part of its consumer's sum, as a graded payload of
+    ``payload_bits`` (signed); no state, no threshold. The consumer adds the parts through 1:1
+    synapses of weight 1, so it sees the same sum one step later (Lava: one synapse more). The
+    compiler proves every part fits the payload, so relays never saturate."""
+
+    payload_bits: int = 24
+
+    def infer(self, x: Shape) -> Shape:
+        return x
+
+
+NEURON_OPS = NEURON_OPS + (AmosNeurons, SingleSpikeNeurons, HybridInputNeurons,
+                           PartialSumRelay)
 
 
 def neurons_per_gate(op: Op) -> int:

@@ -39,6 +39,7 @@ __all__ = [
     "Softmax",
     "LRN",
     "Identity",
+    "Slice",
     "ACTIVATIONS",
     "ALL_OPS",
     "op_name",
@@ -367,6 +368,21 @@ class LRN(Op):
 
 
 @dataclass(frozen=True, eq=False)
+class Slice(Op):
+    """``y = x[start:stop]`` along the first (channel / feature) axis: routing only, no
+    synapses (``split_fanin`` cuts a wide fan-in into channel groups with it)."""
+
+    start: int
+    stop: int
+
+    def infer(self, x: Shape) -> Shape:
+        _need(len(x) >= 1, "needs a channel axis")
+        _need(0 <= self.start < self.stop <= x[0],
+              f"slice [{self.start}, {self.stop}) outside {x[0]} channels")
+        return (self.stop - self.start, *x[1:])
+
+
+@dataclass(frozen=True, eq=False)
 class Identity(Op):
     """y = x (Dropout at inference lowers to it; canonicalize removes it)."""
 
@@ -376,5 +392,5 @@ class Identity(Op):
 
 ALL_OPS: tuple[type[Op], ...] = (
     Constant, Conv2d, Dense, Add, Sub, Mul, Div, Concat, MaxPool2d, AvgPool2d, GlobalAvgPool,
-    Reshape, Transpose, Pad, BatchNorm, Activation, Softmax, LRN, Identity,
+    Reshape, Transpose, Pad, BatchNorm, Activation, Softmax, LRN, Identity, Slice,
 )

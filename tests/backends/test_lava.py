@@ -23,6 +23,7 @@ from snnc.backends.lava.processes import pack, unpack
 from snnc.backends.lava.runner import _run
 from snnc.data import load_dataset
 from snnc.errors import BackendError
+from snnc.ir import neurons, ops
 from snnc.ir import quantized as q
 
 pytestmark = pytest.mark.lava
@@ -187,6 +188,34 @@ def test_amos_lenet_spike_for_spike(tmp_path, images, target):
         assert ref_z.any()
     np.testing.assert_array_equal(res.outputs, ref_out)
     assert [res.delays[n.name] for n in pops] == [1, 20, 39]
+
+
+@pytest.mark.parametrize("method", ["fs", "rate"])
+def test_split_fanin_lenet_spike_for_spike(tmp_path, images, method):
+    """LeNet for a core of 64 input axons: split_fanin cuts conv2, fc1 and the logits into
+    channel groups (Slice -> synapses -> PartialSumRelay -> 1:1 synapse, parts added). Every
+    population's trains, the relays' signed graded payloads (few-spike graphs: their window
+    sums, as the reference reports them) and the readout equal the bit-exact reference."""
+    target = tmp_path / "narrow.toml"
+    target.write_text('base = "loihi2"\nname = "loihi2-narrow"\n[core]\nmax_in_axons = 64\n')
+    art = compile_model(LENET / "lenet.onnx", target_file=target, method=method,
+                        timesteps=STEPS if method == "rate" else None,
+                        calib=LENET / "calib.npz", out=tmp_path / "split.snnc")
+    nodes = art.graph.nodes
+    relays = [n.name for n in nodes if isinstance(n.op, neurons.PartialSumRelay)]
+    split = {n.name.split("/relay")[0] for n in nodes if n.name in relays}
+    assert split == {"/conv2/Conv_output_0", "/fc1/Gemm_output_0", "logits/acc"}
+    assert len(relays) == sum(isinstance(n.op, ops.Slice) for n in nodes) > len(split)
+    x = images[:10]
+    res = run(art, x)
+    ref_out, ref = reference_spikes(art.graph, x)
+    assert sorted(res.spikes) == sorted(ref) and set(relays) < set(ref)
+    for name in ref:
+        assert res.spikes[name].shape == ref[name].shape, name
+        np.testing.assert_array_equal(res.spikes[name], ref[name], err_msg=name)
+    parts = np.concatenate([ref[r].ravel() for r in relays])
+    assert (parts < 0).any() and (parts > 1).any()  # signed graded payloads
+    np.testing.assert_array_equal(res.outputs, ref_out)
 
 
 def _concat_model(tmp_path) -> tuple[Path, Path]:

@@ -27,8 +27,8 @@ from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
 __all__ = ["InputCode", "IntConv", "IFNeurons", "FSNeurons", "MaxPoolGate", "DecodedMaxPoolGate",
-           "ScaleSynapse", "AlignedSum", "SumPoolGate", "AmosNeurons", "IntDense",
-           "ReadoutAcc", "wrap", "pack", "unpack"]
+           "ScaleSynapse", "AlignedSum", "SumPoolGate", "SliceGate", "RelayNeurons",
+           "AmosNeurons", "IntDense", "ReadoutAcc", "wrap", "pack", "unpack", "signed"]
 
 
 def wrap(x: np.ndarray, bits: int) -> np.ndarray:
@@ -55,6 +55,13 @@ def unpack(words: np.ndarray, bits: int, count: int) -> np.ndarray:
     w = np.asarray(words, np.int64).reshape(-1, 1)
     v = (w >> (bits * np.arange(per, dtype=np.int64))) & ((1 << bits) - 1)
     return v.reshape(-1)[:count]
+
+
+def signed(values: np.ndarray, bits: int) -> np.ndarray:
+    """Two's complement ``bits``-bit codes (what ``pack`` stores of signed payloads, masked to
+    ``bits``) back to signed integers."""
+    v = np.asarray(values, np.int64)
+    return v - ((v >> (bits - 1)) << bits)
 
 
 def words(count: int, bits: int) -> int:
@@ -565,6 +572,81 @@ class PySumPoolGateModel(PyLoihiProcessModel):
             out = F.avg_pool2d(x, self.kernel, self.stride, divisor_override=1).numpy()
             out = out.astype(np.int64)
         self.s_out.send(out.reshape(-1))
+
+
+class SliceGate(AbstractProcess):
+    """Channels ``start .. stop-1`` of a (C, ...) value (snnc ``Slice``: ``split_fanin``'s
+    channel groups), routed within the step like ``SumPoolGate``: flat C-order ports make it a
+    contiguous range of the input vector; payloads pass unchanged."""
+
+    def __init__(self, *, in_shape, start: int, stop: int, **kw) -> None:
+        super().__init__(in_shape=in_shape, start=start, stop=stop, **kw)
+        inner = int(np.prod(in_shape[1:]))
+        self.s_in = InPort(shape=(int(np.prod(in_shape)),))
+        self.s_out = OutPort(shape=((stop - start) * inner,))
+
+
+@implements(proc=SliceGate, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("fixed_pt")
+class PySliceGateModel(PyLoihiProcessModel):
+    s_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int64, precision=24)
+    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int64, precision=24)
+
+    def __init__(self, proc_params) -> None:
+        super().__init__(proc_params)
+        p = proc_params
+        inner = int(np.prod(tuple(p["in_shape"])[1:]))
+        self.lo, self.hi = int(p["start"]) * inner, int(p["stop"]) * inner
+
+    def run_spk(self) -> None:
+        self.s_out.send(self.s_in.recv().astype(np.int64)[self.lo:self.hi])
+
+
+class RelayNeurons(AbstractProcess):
+    """Partial-sum relay neurons (snnc ``PartialSumRelay``): each step every neuron sends its
+    synaptic input as a signed graded payload, saturated to ``payload_bits``; no state, so the
+    stream passes through in the same step (as an IF population's window). ``record``: the
+    payloads of local steps ``start .. start+steps-1`` of every sample, packed as
+    ``payload_bits``-bit two's complement (row k: sample k's (steps, size))."""
+
+    def __init__(self, *, size: int, payload_bits: int, period: int, start: int, steps: int,
+                 samples: int, **kw) -> None:
+        super().__init__(payload_bits=payload_bits, period=period, start=start, steps=steps,
+                         **kw)
+        self.a_in = InPort(shape=(size,))
+        self.s_out = OutPort(shape=(size,))
+        self.payload_bits, self.window = int(payload_bits), int(steps)  # host side: unpacking
+        self.record = Var(shape=(samples, words(steps * size, payload_bits)), init=0)
+
+
+@implements(proc=RelayNeurons, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("fixed_pt")
+class PyRelayNeuronsModel(PyLoihiProcessModel):
+    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int64, precision=24)
+    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int64, precision=24)
+    record: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=48)
+
+    def __init__(self, proc_params) -> None:
+        super().__init__(proc_params)
+        p = proc_params
+        self.bits = int(p["payload_bits"])
+        self.lim = (1 << (self.bits - 1)) - 1
+        self.period, self.first, self.steps = int(p["period"]), int(p["start"]), int(p["steps"])
+        self.trace = None  # (steps, size) payloads of the current sample
+
+    def run_spk(self) -> None:
+        out = np.clip(self.a_in.recv().astype(np.int64), -self.lim, self.lim)
+        t = _local(self.time_step, self.period) - self.first + 1
+        if 1 <= t <= self.steps:
+            if t == 1:
+                self.trace = np.zeros((self.steps, len(out)), np.int64)
+            self.trace[t - 1] = out
+            k = (self.time_step - 1) // self.period
+            if t == self.steps and k < len(self.record):
+                self.record[k] = pack(self.trace & ((1 << self.bits) - 1), self.bits)
+        self.s_out.send(out)
 
 
 class AmosNeurons(AbstractProcess):

@@ -5,14 +5,16 @@ Supported: feed-forward graphs (fan-out allowed) of ``QConv2d`` (snnc ``IntConv`
 (Lava's stock ``Dense``, bit-accurate model; snnc ``IntDense`` behind folded payloads), ``QScale``
 1:1 synapses (``ScaleSynapse``), two-input ``Add``/``Sub`` of synaptic input (``AlignedSum``),
 ``SumPool2d``/``GlobalSumPool`` (``SumPoolGate``), ``Reshape`` (flat C-order ports: nothing to
-do), max-pool gates and either ``QIFNeurons`` (rate) or ``QFewSpikeNeurons`` / ``QAmosNeurons``
-(fs / amos; graded payloads on loihi2, binary spikes with d(t) = 2^k(t) folded into per-step
-weight exponents on loihi1), fed by the input code (``InputCode`` source) and read by a
-``QReadout`` on the last synapse (``ReadoutAcc``). Anything else raises one ``BackendError``
-naming the layer and the op.
+do), channel ``Slice`` (``SliceGate``), max-pool gates, ``PartialSumRelay`` populations
+(``RelayNeurons``: ``split_fanin``'s partial sums, graded payloads) and either ``QIFNeurons``
+(rate) or ``QFewSpikeNeurons`` / ``QAmosNeurons`` (fs / amos; graded payloads on loihi2, binary
+spikes with d(t) = 2^k(t) folded into per-step weight exponents on loihi1), fed by the input
+code (``InputCode`` source) and read by a ``QReadout`` on the last synapse (``ReadoutAcc``).
+Anything else raises one ``BackendError`` naming the layer and the op.
 
 Pipeline delay: every synapse delivers its input one step later; a few-spike population, AMOS
-circuit or few-spike gate starts its K output steps when its input window is complete; an
+circuit or few-spike gate starts its K output steps when its input window is complete; relays,
+slices and IF populations pass their input window through in the same step; an
 ``AlignedSum`` delays the earlier of its two streams to the later one (a skip connection's
 synaptic delay). Each value is a stream starting at a constant local step of each sample's
 period (``build``), so every population's train equals the reference simulator's shifted by a
@@ -41,7 +43,7 @@ class LavaNetwork:
     """The process graph of one artifact for ``samples`` inputs."""
 
     source: object  # InputCode process (run/stop go through it)
-    populations: dict[str, object]  # node name -> IFNeurons process (spike records)
+    populations: dict[str, object]  # node name -> neuron/relay process (spike records)
     readout: object  # ReadoutAcc process
     readout_op: q.QReadout
     delays: dict[str, int]  # value name -> steps its stream starts after the period's start
@@ -50,6 +52,7 @@ class LavaNetwork:
     samples: int
     shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
     gates: dict[str, object] = field(default_factory=dict)  # node name -> MaxPoolGate
+    window_sum: bool = False  # few-spike graph: relays report window sums, as the reference
 
     @property
     def num_steps(self) -> int:
@@ -59,7 +62,9 @@ class LavaNetwork:
 @dataclass
 class LavaResult:
     outputs: np.ndarray  # (N, ...) readout values (float, host-side QReadout)
-    spikes: dict[str, np.ndarray]  # population -> (T or K, N, *shape) spikes or payloads
+    # population -> (T or K, N, *shape) spikes or payloads; relays of few-spike graphs:
+    # (1, N, *shape) window sums of their payloads (the reference's convention)
+    spikes: dict[str, np.ndarray]
     delays: dict[str, int]
     wall_s: float
     events: dict[str, np.ndarray] = field(default_factory=dict)  # gate -> (N, size) spikes out
@@ -84,8 +89,9 @@ def _unsupported(node, why: str = "") -> BackendError:
     extra = f" ({why})" if why else ""
     return BackendError(f"lava backend: layer %{node.name} uses {type(node.op).__name__}, "
                         f"which the lava backend does not support yet{extra}; supported: rate, "
-                        "fs and amos networks of conv/dense/1:1 synapses, neurons, max- and "
-                        "sum-pools, flatten and two-input adds. Use --backend cpu")
+                        "fs and amos networks of conv/dense/1:1 synapses, neurons, partial-sum "
+                        "relays, max- and sum-pools, flatten, channel slices and two-input adds. "
+                        "Use --backend cpu")
 
 
 def check_supported(graph) -> None:
@@ -96,8 +102,8 @@ def check_supported(graph) -> None:
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
         raise BackendError("lava backend: only graphs with one input and one output")
     ok = (q.InputQuantizer, q.QConv2d, q.QDense, q.QScale, q.QIFNeurons, *_FS_LIKE,
-          neurons.SpikingMaxPool2d, ops.MaxPool2d, ops.Reshape, q.SumPool2d, q.GlobalSumPool,
-          ops.Add, ops.Sub, q.QReadout)
+          neurons.SpikingMaxPool2d, ops.MaxPool2d, ops.Reshape, ops.Slice, q.SumPool2d,
+          q.GlobalSumPool, neurons.PartialSumRelay, ops.Add, ops.Sub, q.QReadout)
     kinds = set()
     for n in graph.nodes:
         if type(n.op) not in ok:
@@ -147,10 +153,10 @@ def build(artifact_or_graph, x: np.ndarray) -> LavaNetwork:
 
     Timing: every value is a stream of ``L`` steps starting at local step ``s`` of each
     sample's period: the input code (s=1; L=T for rate, 1 for few-spike: the code is sent
-    once), +1 step per synapse (its buffer), IF populations, rate gates and sum-pools pass it
-    through, few-spike populations, AMOS circuits and few-spike max-pool gates emit K steps
-    from the step in which the last input arrives, a two-input add starts with its later input
-    (the earlier is delayed). The period ends with the readout's window."""
+    once), +1 step per synapse (its buffer), IF populations, relays, rate gates, slices and
+    sum-pools pass it through, few-spike populations, AMOS circuits and few-spike max-pool
+    gates emit K steps from the step in which the last input arrives, a two-input add starts
+    with its later input (the earlier is delayed). The period ends with the readout's window."""
     from lava.proc.dense.process import Dense
 
     from snnc.backends.lava import processes as lp
@@ -192,10 +198,13 @@ def build(artifact_or_graph, x: np.ndarray) -> LavaNetwork:
             raise _unsupported(n, "populations with different time steps")
         else:
             win[n.name] = (s0, length)
-        if (type(op) in (ops.MaxPool2d, ops.Reshape, q.SumPool2d, q.GlobalSumPool)
+        if type(op) is neurons.PartialSumRelay:  # a fresh graded stream: its own payloads
+            graded[n.name] = op.payload_bits
+        routing = (ops.MaxPool2d, ops.Reshape, ops.Slice)
+        if (type(op) in (*routing, q.SumPool2d, q.GlobalSumPool)
                 and n.inputs[0].name in fold):  # routing/pooling keep the per-step factor
             fold[n.name] = fold[n.inputs[0].name]
-        if type(op) in (ops.MaxPool2d, ops.Reshape) and n.inputs[0].name in graded:
+        if type(op) in routing and n.inputs[0].name in graded:
             graded[n.name] = graded[n.inputs[0].name]
         elif type(op) in (q.SumPool2d, q.GlobalSumPool):  # sums: graded even of binary spikes
             fan_in = (np.prod(op.kernel) if type(op) is q.SumPool2d
@@ -240,6 +249,11 @@ def build(artifact_or_graph, x: np.ndarray) -> LavaNetwork:
             proc = lp.SumPoolGate(in_shape=shapes[src], out_shape=shapes[n.name],
                                   kernel=tuple(op.kernel) if pool else None,
                                   stride=tuple(op.stride) if pool else None, name=n.name)
+            inp.connect(proc.s_in)
+            ports[n.name] = proc.s_out
+        elif type(op) is ops.Slice:
+            proc = lp.SliceGate(in_shape=shapes[src], start=int(op.start), stop=int(op.stop),
+                                name=n.name)
             inp.connect(proc.s_in)
             ports[n.name] = proc.s_out
         elif type(op) is q.QConv2d:
@@ -287,6 +301,13 @@ def build(artifact_or_graph, x: np.ndarray) -> LavaNetwork:
             inp.connect(proc.a_in)
             ports[n.name] = proc.s_out
             pops[n.name] = proc
+        elif type(op) is neurons.PartialSumRelay:
+            proc = lp.RelayNeurons(size=int(np.prod(shapes[n.name])),
+                                   payload_bits=int(op.payload_bits), period=period, start=start,
+                                   steps=length, samples=samples, name=n.name)
+            inp.connect(proc.a_in)
+            ports[n.name] = proc.s_out
+            pops[n.name] = proc
         elif type(op) is neurons.SpikingMaxPool2d:
             proc = lp.MaxPoolGate(in_shape=shapes[src], out_shape=shapes[n.name],
                                   kernel=tuple(op.kernel), stride=tuple(op.stride),
@@ -314,7 +335,7 @@ def build(artifact_or_graph, x: np.ndarray) -> LavaNetwork:
     delays = {k: win[k][0] - 1 for k in win}
     return LavaNetwork(source=source, populations=pops, readout=readout,
                        readout_op=readout_op, delays=delays, period=period, steps=steps,
-                       samples=samples, shapes=shapes, gates=gates)
+                       samples=samples, shapes=shapes, gates=gates, window_sum=fs)
 
 
 def _run(net: LavaNetwork, num_steps: int, collect=None, poll_s: float = 0.05):
@@ -445,11 +466,18 @@ def run(artifact_or_graph, x: np.ndarray) -> LavaResult:
     net = build(artifact_or_graph, x)
 
     def collect(net: LavaNetwork):
-        from snnc.backends.lava.processes import unpack
+        from snnc.backends.lava.processes import signed, unpack
 
         spikes, events, circuits = {}, {}, {}
         for name, proc in net.populations.items():
             size = int(np.prod(net.shapes[name]))
+            if hasattr(proc, "payload_bits"):  # relay: signed payloads of its window
+                bits, steps_ = proc.payload_bits, proc.window
+                rec = np.stack([signed(unpack(row, bits, steps_ * size), bits)
+                                for row in proc.record.get()])
+                rec = np.swapaxes(rec.reshape(net.samples, steps_, *net.shapes[name]), 0, 1)
+                spikes[name] = rec.sum(0, keepdims=True) if net.window_sum else rec
+                continue
             if hasattr(proc, "step_bits"):  # AMOS: the circuit step each neuron fired in
                 k = len(proc.d_table)
                 fired = np.stack([unpack(row, proc.step_bits, k * size)
@@ -507,6 +535,10 @@ def simulate_lava(graph, x: np.ndarray, progress=None):
         src = node.inputs[0].name if node.inputs else None
         producer[node.name] = (producer.get(src, src) if type(node.op) is ops.Reshape
                                else node.name)
+        if type(node.op) is ops.Slice and producer.get(src, src) in events:
+            # a channel group: its synapses see the events of its channels only
+            e = events[producer.get(src, src)].reshape(n, *node.inputs[0].type.shape)
+            events[node.name] = e[:, node.op.start:node.op.stop].reshape(n, -1)
     synops = {}
     for node in graph.nodes:
         if type(node.op) not in (q.QConv2d, q.QDense, q.QScale, q.SumPool2d, q.GlobalSumPool):

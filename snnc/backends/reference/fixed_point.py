@@ -214,6 +214,8 @@ class _FixedRules(_Rules):
         self[q.QAmosNeurons] = self.amos_fixed
         self[q.QReadout] = self.readout
         self[ops.Reshape] = self.reshape
+        self[ops.Slice] = self.reshape  # routing: codes and events slice like the values
+        self[neurons.PartialSumRelay] = self.relay_fixed
         self[ops.MaxPool2d] = self.max_pool_decoded
         self._twins: dict[str, tuple[ops.Op, float]] = {}
         self.window_sum = False  # set for few-spike graphs (see _synapse_window)
@@ -292,9 +294,20 @@ class _FixedRules(_Rules):
         a = shift_round(acc, e).reshape(xin.shape[0], -1, *acc.shape[1:])
         return Signal(a.to(DTYPE).sum(0, keepdim=True))
 
+    def relay_fixed(self, op: neurons.PartialSumRelay, sig: Signal) -> Signal:
+        """Each step's synaptic input sent on as a graded payload of ``payload_bits`` (signed,
+        saturating, as Lava's relay process). ``split_fanin`` proves that no step's part
+        exceeds it, so few-spike window sums pass unclipped too. Graded spikes counted per
+        non-zero payload of a step (few-spike graphs: of the window sum, a lower bound)."""
+        lim = float(2 ** (op.payload_bits - 1) - 1)
+        x = sig.x if self.window_sum else sig.x.clamp(-lim, lim)
+        events = (x != 0).to(DTYPE).sum(0)
+        self.c.add(self.c.spikes, self.node.name, events.sum())
+        return Signal(x, events)
+
     def reshape(self, op: ops.Reshape, sig: Signal) -> Signal:
         if isinstance(sig, _CodeSignal):  # per sample, so the codes reshape like the values
-            rule = ANN_RULES[ops.Reshape]
+            rule = ANN_RULES[type(op)]
             events = None if sig.events is None else rule(op, sig.events)
             return sig.with_code(rule(op, sig.code), events)
         out = self.linear(op, sig)

@@ -23,7 +23,7 @@ from snnc.ir.interpret import ANN_RULES, Interpreter, _pad2d
 
 __all__ = ["Signal", "SimulationResult", "simulate", "default_device"]
 
-_ROUTING = (ops.Reshape, ops.Transpose, ops.Concat, ops.Pad, ops.Identity)
+_ROUTING = (ops.Reshape, ops.Transpose, ops.Concat, ops.Pad, ops.Identity, ops.Slice)
 _SYNAPTIC = (ops.Conv2d, ops.Dense, ops.AvgPool2d, ops.GlobalAvgPool)
 
 
@@ -139,6 +139,7 @@ class _Rules(dict):
         self[neurons.SingleSpikeNeurons] = self.single_spike
         self[neurons.HybridInputNeurons] = self.hybrid_input
         self[neurons.FirstSpikeMaxPool2d] = self.first_spike_max_pool
+        self[neurons.PartialSumRelay] = self.relay
         self.interp: Interpreter | None = None
 
     @property
@@ -229,6 +230,13 @@ class _Rules(dict):
         self.c.add(self.c.spikes, self.node.name, events.sum())
         self.c.record_max(self.node.name, counts)
         return Signal(y.unsqueeze(0), events)
+
+    def relay(self, op: neurons.PartialSumRelay, sig: Signal) -> Signal:
+        """Partial-sum relays pass their synaptic input on as payloads; every non-zero
+        payload of a step is one graded spike."""
+        events = (sig.x != 0).to(sig.x.dtype).sum(0)
+        self.c.add(self.c.spikes, self.node.name, events.sum())
+        return Signal(sig.x, events)
 
     def single_spike(self, op: neurons.SingleSpikeNeurons, sig: Signal) -> Signal:
         current = sig.x

@@ -59,14 +59,12 @@ kept;
 (3) cores in layer order along a boustrophedon path over each chip's mesh, chips filled in
 order, then bounded pairwise swaps that lower spike traffic x hop energy.
 
-Fan-in beyond a core: a neuron whose synapses need more input axons (or synaptic memory) than
-one core has cannot be placed (``TargetConstraintError`` naming the layer), as in nengo-loihi,
-which splits blocks between compartments but never one compartment's inputs. The fix would be
-to split such a neuron's fan-in over partial-sum relay neurons on other cores whose graded
-outputs the neuron adds (Loihi 2 graded spikes; Loihi 1 multi-compartment dendrites only join
-inputs within one core); that changes the network (an extra step of latency, partial sums
-quantized to the graded payload) and needs IR, simulator and Lava support, not just placement
-bookkeeping, so snnc reports it instead.
+Fan-in beyond a core: a neuron whose synapses need more input axons than one core has is
+spread over partial-sum relay populations by ``split_fanin`` (run before this pass) on targets
+with graded spikes (Loihi 2). On binary-spike targets (Loihi 1, whose multi-compartment
+dendrites join inputs only within one core) and for neurons that need more synaptic memory than
+a core, it cannot be placed (``TargetConstraintError`` naming the layer), as in nengo-loihi,
+which splits blocks between compartments but never one compartment's inputs.
 """
 
 from __future__ import annotations
@@ -366,6 +364,10 @@ class _Terms:
             m = np.zeros((out_lay[0], in_lay[0]), bool)
             m[off + np.arange(in_lay[0]), np.arange(in_lay[0])] = True
             return (_mat(m), _eye(1), _eye(1)), False, None
+        if isinstance(op, ops.Slice):  # channels [start, stop) of the first axis
+            m = np.zeros((out_lay[0], in_lay[0]), bool)
+            m[np.arange(out_lay[0]), op.start + np.arange(out_lay[0])] = True
+            return (_mat(m), _eye(out_lay[1]), _eye(out_lay[2])), False, None
         if isinstance(op, ops.Pad) and len(node.inputs[0].shape) == 3:
             axes = []
             for a in range(3):
@@ -668,9 +670,13 @@ class _Slicer:
             use1 = self.usage(p, (1, 1, 1))
             r = next(r for r in RESOURCES
                      if self.limits[r] is not None and use1[r].max() > self.limits[r])
+            hint = ""
+            if r == "in_axons" and not self.target.neuron.graded_spike_bits:
+                hint = (" (targets with graded spikes, such as loihi2, split such fan-ins over "
+                        "partial-sum relay neurons; this one sends binary spikes)")
             raise TargetConstraintError(
                 f"layer '{p.node.name}': a single neuron needs {int(use1[r].max()):,} "
-                f"{_NOUN[r]}; {self.target.name} core limit {self.limits[r]:,}")
+                f"{_NOUN[r]}; {self.target.name} core limit {self.limits[r]:,}{hint}")
         self.mem_fill = self.fill  # room left in each core's memory for small slices
         try:
             tile, use = self._search(p)

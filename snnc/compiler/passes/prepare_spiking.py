@@ -1,11 +1,15 @@
 """prepare_spiking: ANN rewrites every conversion method needs first.
 
 * the output Softmax/LogSoftmax is dropped: classification reads the argmax of the last linear
-  layer, which softmax does not change (Rueckauer's softmax-free readout);
+  layer, which softmax does not change (Rueckauer's softmax-free readout); a reshape after a
+  softmax over all of a sample's values (SqueezeNet's (1000,) -> (1000, 1, 1)) is kept, applied
+  to the logits;
 * relu(maxpool(x)) becomes maxpool(relu(x)) (they commute), so pooling always sees neuron output.
 """
 
 from __future__ import annotations
+
+import math
 
 from snnc.compiler.passes.rewrite import GraphView, Rule, rewrite
 from snnc.ir import ops
@@ -26,18 +30,42 @@ def relu_before_maxpool(node: Node, view: GraphView):
     return [relu, node.replace(op=p.op, inputs=(relu.output,))]
 
 
+def _without_softmax(v: Value, producers) -> tuple[Value, list[Node]] | None:
+    """(the value under the output softmaxes, the reshapes between them and ``v``, outermost
+    first), or None when ``v`` is not a softmax output. A reshape is passed only above a
+    softmax over every value of a sample, whose argmax it keeps."""
+    p, reshapes = producers.get(v.name), []
+    while p is not None and isinstance(p.op, ops.Reshape):
+        reshapes.append(p)
+        p = producers.get(p.inputs[0].name)
+    if p is None or not isinstance(p.op, ops.Softmax):
+        return None
+    if reshapes and math.prod(p.output.shape) != p.output.shape[p.op.axis]:
+        return None
+    while p is not None and isinstance(p.op, ops.Softmax):
+        v = p.inputs[0]
+        p = producers.get(v.name)
+    return v, reshapes
+
+
 def prepare_spiking(graph: Graph) -> Graph:
     """Requires: a canonical graph. Ensures: no Softmax producing a graph output; every
     relu directly after a max-pool is moved before it. Top-1 decisions are unchanged."""
     producers = graph.producers()
-    outputs = []
+    outputs, added = [], []
     for v in graph.outputs:
-        p = producers.get(v.name)
-        while p is not None and isinstance(p.op, ops.Softmax):
-            v = p.inputs[0]
-            p = producers.get(v.name)
-        outputs.append(v)
+        logits = _without_softmax(v, producers)
+        if logits is None:
+            outputs.append(v)
+            continue
+        for p in reversed(logits[1]):  # the reshapes after the softmax, now on the logits
+            x = logits[0]
+            out = Value(f"{p.name}/logits", type(p.output.type)(p.output.shape, x.type.dtype))
+            added.append(Node(p.op, (x,), out))
+            logits = (out, logits[1])
+        outputs.append(logits[0])
     from snnc.ir.graph import eliminate_dead_nodes
 
-    graph = eliminate_dead_nodes(graph.replace(outputs=tuple(outputs)))
+    graph = graph.replace(nodes=graph.nodes + tuple(added), outputs=tuple(outputs))
+    graph = eliminate_dead_nodes(graph)
     return rewrite(graph, [Rule("relu_before_maxpool", ops.Activation, relu_before_maxpool)])

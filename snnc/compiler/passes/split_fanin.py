@@ -1,0 +1,246 @@
+"""split_fanin: spread a fan-in wider than a core over partial-sum relay populations.
+
+A neuron's synapses must all sit on its own core, behind at most ``max_in_axons`` input axons
+(one per source neuron it hears). ResNet-50's 3x3 convolutions on 512 channels need 4,608 and
+VGG-19's fc6 25,088, more than a Loihi core's 4,096. On a target with graded spikes (Loihi 2) the
+sum can be computed in parts: channel group g of the input feeds its own copy of the synapses
+into a population of ``PartialSumRelay`` neurons, which send their part as a graded payload,
+and the consumer adds the G parts through 1:1 synapses of weight 1.
+
+Requires: a converted graph, float or quantized (``quantize`` runs first on fixed-point
+targets), and a target.
+
+Ensures:
+    * for every population whose single neuron would need more input axons than a core has,
+      the synaptic op S with the widest fan-in that feeds it (a ``Conv2d`` with ``groups=1`` or
+      a ``Dense``, directly or through Add/Sub) is replaced by G channel groups
+      ``x -> Slice -> [Reshape, when S read a flattened (C, H, W) value] -> S_g ->
+      PartialSumRelay`` whose parts are added (quantized graphs: through ``QScale(1, 2^0)``)
+      by a chain of two-input ``Add`` nodes into S's output value; each relay neuron needs at
+      most ``max_in_axons`` input axons and the consumer at most that too;
+    * float graphs compute the same sums (in another order). Integer graphs round each group's
+      weight shift on its own, so a neuron's synaptic input can differ from the unsplit
+      network's by less than G units per step; and every part any step can carry (the row L1
+      norm of the group's mantissas x the largest payload its input can send, shifted) fits
+      the target's signed graded payload, so relays never saturate (groups are made smaller
+      until it fits);
+    * on Loihi each relay level adds one step of latency (the relays' outgoing synapses);
+    * the graph is unchanged when no neuron exceeds the limit, when the target sends binary
+      spikes (Loihi 1: ``place`` then names the layer), or when no such S can be found.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+
+from snnc.compiler.passes import place as _place
+from snnc.ir import neurons, ops
+from snnc.ir import quantized as q
+from snnc.ir.graph import Graph, Node
+from snnc.ir.types import TensorType, Value
+from snnc.targets.target import TargetSpec
+
+__all__ = ["split_fanin", "relay_levels"]
+
+
+def _footprint(term) -> int:
+    """Input axons of the widest single neuron of a synaptic term (separable incidence)."""
+    return math.prod(int(_place._rowsum(a).max()) for a in term.axes)
+
+
+def _widest_synapse(graph: Graph, value: Value, finder, npg: dict) -> tuple[Node, int] | None:
+    """The Conv2d (groups=1) / Dense feeding ``value`` (through Add/Sub) with the widest
+    single-neuron fan-in (axons: an AMOS source sends one per circuit neuron), and that
+    fan-in."""
+    producers = graph.producers()
+    best, todo = None, [value]
+    while todo:
+        node = producers.get(todo.pop().name)
+        if node is None:
+            continue
+        if isinstance(node.op, (ops.Add, ops.Sub)):
+            todo.extend(node.inputs)
+        elif ((isinstance(node.op, ops.Conv2d) and node.op.groups == 1)
+              or isinstance(node.op, ops.Dense)):
+            fan = sum(_footprint(t) * npg.get(t.source, 1) for t in finder.of_node(node))
+            if best is None or fan > best[1]:
+                best = (node, fan)
+    return best
+
+
+def _payload_max(graph: Graph, value: Value) -> int | None:
+    """The largest |payload| one step of a quantized value can carry; None if unknown."""
+    node = graph.producers().get(value.name)
+    if node is None:
+        return None
+    op = node.op
+    if isinstance(op, q.InputQuantizer):
+        return 2 ** (op.bits - 1) - 1 if op.signed else 2**op.bits - 1
+    if isinstance(op, q.QIFNeurons):
+        return 1
+    if isinstance(op, (q.QFewSpikeNeurons, q.QAmosNeurons)):
+        return int(np.abs(np.asarray(op.d, np.int64)).max())
+    if isinstance(op, neurons.PartialSumRelay):
+        return 2 ** (op.payload_bits - 1) - 1
+    if isinstance(op, (ops.MaxPool2d, ops.Reshape, ops.Slice, ops.Identity, ops.Pad)):
+        return _payload_max(graph, node.inputs[0])
+    if isinstance(op, q.SumPool2d):
+        m = _payload_max(graph, node.inputs[0])
+        return None if m is None else m * int(np.prod(op.kernel))
+    if isinstance(op, q.GlobalSumPool):
+        m = _payload_max(graph, node.inputs[0])
+        return None if m is None else m * int(np.prod(node.inputs[0].shape[1:]))
+    if isinstance(op, ops.Concat):
+        ms = [_payload_max(graph, v) for v in node.inputs]
+        return None if None in ms else max(ms)
+    return None
+
+
+def _shifted(v: np.ndarray, e: int) -> np.ndarray:
+    return v * 2**e if e >= 0 else v // 2**-e  # |floor| of a magnitude: arithmetic shift
+
+
+def _cuts(channels: int, groups: int) -> list[tuple[int, int]]:
+    m = -(-channels // groups)
+    return [(lo, min(lo + m, channels)) for lo in range(0, channels, m)]
+
+
+def _group_weights(op, lo: int, hi: int, per: int) -> np.ndarray:
+    """S's weights over input channels [lo, hi) (``per`` columns per channel for a Dense
+    reading a flattened (C, H, W) value)."""
+    return op.weight[:, lo * per:hi * per]
+
+
+def split_fanin(graph: Graph, target: TargetSpec) -> Graph:
+    """Split every fan-in wider than a core over partial-sum relays (see the module
+    docstring for what is guaranteed)."""
+    limit = target.core.max_in_axons
+    bits = target.neuron.graded_spike_bits
+    if not limit or not bits:
+        return graph
+    while True:  # one split per round: the graph (and its terms) change with each
+        split = _first_split(graph, target)
+        if split is None:
+            return graph
+        graph = split
+
+
+def _first_split(graph: Graph, target: TargetSpec) -> Graph | None:
+    limit, bits = target.core.max_in_axons, target.neuron.graded_spike_bits
+    nodes = _place.populations(graph)
+    finder = _place._Terms(graph, nodes)
+    quantized = q.is_quantized(graph)
+    npg = {n.name: _place._npg(n) for n in nodes}
+    for pop in nodes:
+        if _place._is_pool(pop) or not pop.inputs:
+            continue  # a pool's window is its own synapse: nothing to cut here
+        terms = (finder.of_value(pop.inputs[0]) if _place._is_population(pop)
+                 else finder.of_node(pop))  # a linear readout: its own op is host-side
+        total = sum(_footprint(t) * npg.get(t.source, 1) for t in terms)
+        if total <= limit:
+            continue
+        if _place._is_population(pop):
+            found = _widest_synapse(graph, pop.inputs[0], finder, npg)
+        elif ((isinstance(pop.op, ops.Conv2d) and pop.op.groups == 1)
+              or isinstance(pop.op, ops.Dense)):  # a float graph's readout is its synapse
+            found = (pop, total)
+        else:
+            found = _widest_synapse(graph, pop.inputs[0], finder, npg)
+        if found is None:
+            continue
+        s, fan = found
+        plan = _plan(graph, s, fan, total, limit, bits, quantized)
+        if plan is not None:
+            return _rewrite(graph, s, *plan, target=target, quantized=quantized)
+    return None
+
+
+def _plan(graph: Graph, s: Node, fan: int, total: int, limit: int, bits: int,
+          quantized: bool):
+    """(source value to slice, channels per flattened feature, channel cuts) or None."""
+    producers = graph.producers()
+    x = s.inputs[0]
+    src, per = x, 1
+    flat = producers.get(x.name)
+    if (isinstance(s.op, ops.Dense) and flat is not None and isinstance(flat.op, ops.Reshape)
+            and len(x.shape) == 1 and len(flat.inputs[0].shape) == 3):
+        src = flat.inputs[0]  # a flatten: cut whole channels of the (C, H, W) value
+        per = math.prod(src.shape[1:])
+    channels = src.shape[0]
+    m = limit * channels // fan  # channels per group within the limit (fan-in ~ channels)
+    if m < 1:
+        return None
+    groups = -(-channels // m)
+    pmax = _payload_max(graph, x) if quantized else None
+    if quantized and pmax is None:
+        return None
+    lim = 2 ** (bits - 1) - 1
+    while groups <= channels:
+        cuts = _cuts(channels, groups)
+        if total - fan + len(cuts) > limit:
+            return None  # the consumer cannot take that many parts
+        if not quantized or all(_part_max(s.op, lo, hi, per, pmax) <= lim for lo, hi in cuts):
+            return src, per, cuts
+        groups += 1
+    return None
+
+
+def _part_max(op, lo: int, hi: int, per: int, pmax: int) -> int:
+    w = np.abs(_group_weights(op, lo, hi, per).astype(np.int64))
+    rows = w.reshape(w.shape[0], -1).sum(1)
+    return int(_shifted(rows * pmax, op.weight_exp).max()) if rows.size else 0
+
+
+def _rewrite(graph: Graph, s: Node, src: Value, per: int, cuts, *, target: TargetSpec,
+             quantized: bool) -> Graph:
+    dtype = s.output.type.dtype
+    made: list[Node] = []
+
+    def add(name: str, op, *inputs: Value) -> Value:
+        out = Value(name, TensorType(tuple(int(d) for d in op.infer(*(v.shape for v in inputs))),
+                                     dtype if not isinstance(op, (ops.Slice, ops.Reshape))
+                                     else inputs[0].type.dtype))
+        made.append(Node(op, inputs, out))
+        return out
+
+    parts = []
+    for g, (lo, hi) in enumerate(cuts):
+        part = add(f"{s.name}/in{g}", ops.Slice(lo, hi), src)
+        if per > 1:
+            part = add(f"{s.name}/flat{g}", ops.Reshape(((hi - lo) * per,)), part)
+        w = _group_weights(s.op, lo, hi, per)
+        bias = s.op.bias if g == 0 else np.zeros_like(s.op.bias)  # the bias once (float)
+        part = add(f"{s.name}/part{g}", replace(s.op, weight=np.ascontiguousarray(w),
+                                                 bias=bias), part)
+        relay = add(f"{s.name}/relay{g}",
+                    neurons.PartialSumRelay(payload_bits=target.neuron.graded_spike_bits), part)
+        if quantized:  # weight 1 = mantissa 1 x 2^0, stored in the target's mantissa bits
+            relay = add(f"{s.name}/relay{g}/syn",
+                        q.QScale(1, 0, target.weights.mantissa_bits or 8), relay)
+        parts.append(relay)
+    acc = parts[0]
+    for g, part in enumerate(parts[1:], 1):
+        name = s.name if g == len(parts) - 1 else f"{s.name}/sum{g}"
+        acc = add(name, ops.Add(), acc, part)
+    assert acc.shape == s.output.shape
+    made[-1] = Node(made[-1].op, made[-1].inputs, s.output)
+    nodes = []
+    for n in graph.nodes:
+        nodes.extend(made if n is s else [n])
+    used = {v.name for v in graph.outputs}  # drop what only S read (a flatten)
+    for n in reversed(nodes):
+        if n.name in used:
+            used.update(v.name for v in n.inputs)
+    return graph.replace(nodes=tuple(n for n in nodes if n.name in used))
+
+
+def relay_levels(graph: Graph) -> int:
+    """Relay populations on the longest path: the extra steps of latency they add on Loihi."""
+    depth: dict[str, int] = {v.name: 0 for v in graph.inputs}
+    for n in graph.nodes:
+        d = max((depth.get(v.name, 0) for v in n.inputs), default=0)
+        depth[n.name] = d + int(isinstance(n.op, neurons.PartialSumRelay))
+    return max(depth.values(), default=0)

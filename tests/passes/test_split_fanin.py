@@ -1,0 +1,170 @@
+"""Fan-in beyond a core's input axons, spread over partial-sum relays (passes/split_fanin.py).
+
+LeNet on a Loihi 2 whose cores have 64 input axons: conv2 (5x5x6 = 150 inputs per neuron), fc1
+(256) and the readout (120) do not fit a core unless split."""
+
+from __future__ import annotations
+
+import sys
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from snnc.api import compile_model, float_graph, simulate_artifact
+from snnc.artifact import load_artifact
+from snnc.backends.lava.compare import reference_spikes
+from snnc.backends.reference.simulator import simulate
+from snnc.compiler.passes.place import place
+from snnc.compiler.passes.split_fanin import _part_max, _payload_max, relay_levels, split_fanin
+from snnc.errors import TargetConstraintError
+from snnc.ir import neurons, ops
+from snnc.ir.graph import Graph
+from snnc.ir.verify import verify
+from snnc.targets import load_target
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_place import check_artifact  # noqa: E402
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+LENET = EXAMPLES / "lenet"
+
+
+def narrow_target(tmp: Path, in_axons: int, base: str = "loihi2") -> Path:
+    f = tmp / f"{base}-in{in_axons}.toml"
+    f.write_text(f'base = "{base}"\nname = "{base}-in{in_axons}"\n[core]\n'
+                 f"max_in_axons = {in_axons}\n")
+    return f
+
+
+@pytest.fixture(scope="module")
+def tmp(tmp_path_factory):
+    return tmp_path_factory.mktemp("split")
+
+
+@lru_cache(maxsize=None)
+def _compiled(tmp: Path, method: str, in_axons: int | None) -> Path:
+    out = tmp / f"lenet-{method}-{in_axons}.snnc"
+    compile_model(LENET / "lenet.onnx", method=method, calib=LENET / "calib.npz", out=out,
+                  target="loihi2",
+                  target_file=narrow_target(tmp, in_axons) if in_axons else None)
+    return out
+
+
+def _relays(graph: Graph) -> list:
+    return [n for n in graph.nodes if isinstance(n.op, neurons.PartialSumRelay)]
+
+
+CONV2, FC1, READOUT = "/conv2/Conv_output_0", "/fc1/Gemm_output_0", "logits/acc"
+
+
+@pytest.mark.parametrize("method,in_axons,cut", [
+    ("fs", 64, {CONV2, FC1, READOUT}),
+    ("rate", 64, {CONV2, FC1, READOUT}),
+    # AMOS circuits send one axon per circuit neuron (k = 10): the readout needs 1,200
+    ("amos", 512, {READOUT}),
+])
+def test_split_network_fits_and_passes_the_independent_checker(tmp, method, in_axons, cut):
+    path = _compiled(tmp, method, in_axons)
+    graph = load_artifact(path).graph
+    verify(graph)
+    split = {n.name.split("/part")[0] for n in graph.nodes if "/part" in n.name}
+    assert split == cut
+    assert any(isinstance(n.op, ops.Slice) for n in graph.nodes)
+    assert relay_levels(graph) >= 1
+    manifest = load_artifact(path).manifest
+    whole = load_artifact(_compiled(tmp, method, None)).manifest
+    assert manifest["fan_in_splits"]["layers"] == sorted(cut)
+    assert manifest["latency_steps"] == whole["latency_steps"] + relay_levels(graph)
+    assert "fan_in_splits" not in whole
+    # every core within every limit, recounted from the artifact by one-hot propagation
+    m = check_artifact(path)
+    assert m["cores"] >= 2
+    # the ideal (float) network is the unsplit one: relays live only in the integer graph
+    assert not _relays(float_graph(load_artifact(path)))
+
+
+@pytest.mark.parametrize("method", ["fs", "rate"])
+def test_split_network_keeps_accuracy(tmp, method):
+    """Bit-exact accuracy on 500 test images equals the unsplit network's (each group floors
+    its own weight shift: within 0.2 pp, measured equal)."""
+    split = simulate_artifact(_compiled(tmp, method, 64), LENET / "test.npz", limit=500)
+    whole = simulate_artifact(_compiled(tmp, method, None), LENET / "test.npz", limit=500)
+    assert split.mode == whole.mode == "bit-exact"
+    assert abs(split.accuracy - whole.accuracy) <= 0.002, (split.accuracy, whole.accuracy)
+    assert split.agreement >= 0.98
+
+
+def test_relay_payloads_stay_within_the_proved_bound(tmp):
+    """Rate network, per step: every relay payload is at most the bound split_fanin proved
+    (row L1 of the group's mantissas x the largest input payload, shifted), which fits the
+    24-bit graded payload, and the same run twice gives the same payloads."""
+    graph = load_artifact(_compiled(tmp, "rate", 64)).graph
+    x = np.load(LENET / "test.npz")["x"][:8]
+    _, trains = reference_spikes(graph, x)
+    _, again = reference_spikes(graph, x)
+    prods = graph.producers()
+    for relay in _relays(graph):
+        part = prods[relay.inputs[0].name]
+        bound = _part_max(part.op, 0, part.op.weight.shape[1], 1,
+                          _payload_max(graph, part.inputs[0]))
+        assert 0 < bound <= 2 ** (relay.op.payload_bits - 1) - 1
+        got = np.abs(trains[relay.name]).max()
+        assert 0 < got <= bound, (relay.name, got, bound)
+        assert np.array_equal(trains[relay.name], again[relay.name])
+
+
+def test_float_graph_split_computes_the_same_network(tmp):
+    """On the ideal network the split only reorders sums."""
+    art = load_artifact(_compiled(tmp, "fs", None))
+    g = float_graph(art)
+    t = load_target(narrow_target(tmp, 64))
+    s = split_fanin(g, t)
+    verify(s)
+    assert len(_relays(s)) == 9  # conv2: 3 groups, fc1: 4, the readout: 2
+    x = np.load(LENET / "test.npz")["x"][:64]
+    a = simulate(g, x, dtype=torch.float64).outputs[0]
+    b = simulate(s, x, dtype=torch.float64).outputs[0]
+    np.testing.assert_allclose(b, a, rtol=1e-9, atol=1e-9)
+    place(s, t)  # and it places, where the unsplit graph cannot
+    with pytest.raises(TargetConstraintError):
+        place(g, t)
+
+
+def test_binary_spike_target_keeps_the_error_with_a_hint(tmp):
+    graph = load_artifact(_compiled(tmp, "fs", None)).graph
+    t = load_target(narrow_target(tmp, 64, base="loihi1"))
+    assert split_fanin(graph, t) is graph  # no graded spikes: nothing to relay
+    # consumers are sliced first: the readout is named
+    with pytest.raises(TargetConstraintError, match=r"^layer 'logits': a single neuron needs 120 "
+                       r"input axons; loihi1-in64 core limit 64 \(targets with graded spikes"):
+        place(graph, t)
+
+
+def test_nothing_to_split_leaves_the_graph_alone(tmp):
+    graph = load_artifact(_compiled(tmp, "fs", None)).graph
+    assert split_fanin(graph, load_target("loihi2")) is graph
+
+
+def test_group_sizes_respect_the_limit(tmp):
+    graph = load_artifact(_compiled(tmp, "fs", 64)).graph
+    for n in graph.nodes:
+        if "/part" in n.name and isinstance(n.op, ops.Conv2d):
+            kh, kw = n.op.weight.shape[2:]
+            assert n.op.weight.shape[1] * kh * kw <= 64
+        elif "/part" in n.name and isinstance(n.op, ops.Dense):
+            assert n.op.weight.shape[1] <= 64
+    cuts: dict[str, list[tuple[int, int]]] = {}
+    for n in graph.nodes:
+        if isinstance(n.op, ops.Slice):
+            cuts.setdefault(n.name.rsplit("/in", 1)[0], []).append((n.op.start, n.op.stop))
+    channels = {"/conv2/Conv_output_0": 6, "/fc1/Gemm_output_0": 16, "logits/acc": 120}
+    assert set(cuts) == set(channels)
+    for name, c in cuts.items():  # contiguous groups covering every channel once, balanced
+        c.sort()
+        assert c[0][0] == 0 and c[-1][1] == channels[name]
+        assert all(a[1] == b[0] for a, b in zip(c, c[1:]))
+        sizes = [b - a for a, b in c]
+        assert max(sizes) - min(sizes) <= max(sizes) // 2 + 1
