@@ -1,7 +1,7 @@
 """Placement on the onnx package's light zoo models: time, cores, lower bound, traffic.
 
 For each zoo model that converts (frontend -> canonicalize -> fold_bn -> prepare_spiking ->
-convert_fs with synthetic calibration stats; placement does not depend on the statistics), place
+approximate_lrn -> convert_fs with synthetic calibration stats; placement does not depend on the statistics), place
 it on a Loihi 2 sized like Hala Point (1,152 chips) and a Loihi 1 sized like Pohoiki Springs
 (768 chips), and print: neurons, placement time, cores, cores_lower_bound, their ratio, the
 resource that sets the lower bound, and the hop energy of spike routes relative to a Lava-style
@@ -25,6 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import onnx
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,6 +35,7 @@ from test_onnx_backend_models import LIGHT, randomize_fills  # noqa: E402
 
 from snnc.compiler.frontend import load_onnx  # noqa: E402
 from snnc.compiler.passes.calibrate import ActivationStats  # noqa: E402
+from snnc.compiler.passes.approximate_lrn import approximate_lrn  # noqa: E402
 from snnc.compiler.passes.canonicalize import canonicalize  # noqa: E402
 from snnc.compiler.passes.convert_fs import convert_fs  # noqa: E402
 from snnc.compiler.passes.fold_bn import fold_batchnorm  # noqa: E402
@@ -55,6 +57,10 @@ SYSTEMS = {"loihi2": ("Hala Point", 1152), "loihi1": ("Pohoiki Springs", 768)}
 
 def snn_graph(path: Path):
     g = prepare_spiking(fold_batchnorm(canonicalize(load_onnx(randomize_fills(onnx.load(path))))))
+    # LRN (AlexNet, ZFNet, GoogLeNet): calibrated per-channel scales (compile --approximate-lrn),
+    # here on 4 random images
+    x = np.random.default_rng(0).random((4, *g.inputs[0].shape)).astype(np.float32)
+    g, _ = approximate_lrn(g, x)
     stats = {n.name: ActivationStats(1.0, 1.0, 0.0) for n in g.nodes
              if isinstance(n.op, ops.Activation)}
     return convert_fs(g, stats)

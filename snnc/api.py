@@ -33,7 +33,8 @@ def compile_model(model, *, target: str = "cpu", method: str = "fs", calib=None,
                   timesteps: int | None = None, percentile: float | None = None, out=None,
                   on_pass: Callable[[str, float], None] | None = None,
                   finetune=None, epochs: int | None = None, seed: int = 0,
-                  on_epoch: Callable[..., None] | None = None, target_file=None) -> Artifact:
+                  on_epoch: Callable[..., None] | None = None, target_file=None,
+                  approximate_lrn: bool = False) -> Artifact:
     """Compile an ONNX model into an artifact directory; returns the loaded artifact.
 
     ``model`` is a path to an .onnx file, an ``onnx.ModelProto`` or its serialized bytes.
@@ -47,6 +48,8 @@ def compile_model(model, *, target: str = "cpu", method: str = "fs", calib=None,
     (passes/finetune.py), deterministically for a ``seed``. ``epochs=0`` is a no-op: the
     artifact equals the one compiled without ``finetune``. ``epochs`` without ``finetune`` is
     an error. ``target_file``: a target description (.toml) used instead of ``target``.
+    ``approximate_lrn``: replace LRN layers by calibrated per-channel scales
+    (passes/approximate_lrn.py; ``manifest["lrn_approximation"]`` reports the cost).
     Fixed-point targets (loihi1, loihi2) get the quantize pass: the artifact's graph is the
     integer one, the float graph is stored beside it (``float_graph``) and
     ``manifest["quantization"]`` holds the quantization report."""
@@ -94,7 +97,8 @@ def compile_model(model, *, target: str = "cpu", method: str = "fs", calib=None,
             train = load_dataset(path, shape, num_classes=classes, require_labels=True,
                                  what="finetune")
     options = CompileOptions(method=method, target=target, timesteps=timesteps,
-                             percentile=percentile, finetune_epochs=epochs, seed=seed)
+                             percentile=percentile, finetune_epochs=epochs, seed=seed,
+                             approximate_lrn=bool(approximate_lrn))
     result = compile_graph(source, calib_data.x, options, on_pass=on_pass,
                            finetune_data=train, on_epoch=on_epoch)
     graph = result.graph
@@ -115,6 +119,8 @@ def compile_model(model, *, target: str = "cpu", method: str = "fs", calib=None,
         "calibration": result.calibration,
         **timing_of(graph, method),
     }
+    if result.lrn_approximation:
+        manifest["lrn_approximation"] = result.lrn_approximation
     out = Path(out) if out is not None else _default_out(model, source_name)
     extra = {}
     if result.placement is not None:  # Loihi-class targets: placement.json + manifest summary

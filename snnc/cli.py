@@ -156,6 +156,10 @@ def compile(
     target_file: Path = typer.Option(None, "--target-file", show_default=False,
                                      help="A custom chip description (.toml, may set base = "
                                      "\"loihi2\"); overrides --target."),
+    approximate_lrn: bool = typer.Option(
+        False, "--approximate-lrn", help="Replace LRN layers (AlexNet, GoogLeNet) by per-channel "
+        "scales calibrated on --calib, folded into the conv before them; the manifest reports "
+        "the top-1 agreement with the exact ANN."),
     out: Path = typer.Option(None, "-o", "--out", show_default=False,
                              help="Output artifact (default MODEL.snnc)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only errors."),
@@ -177,7 +181,8 @@ def compile(
     plan = None  # for the progress bar; bad options fail in compile_model, with their message
     with contextlib.suppress(SnncError):
         plan = pass_plan(CompileOptions(method=method, target=str(target_file or target),
-                                        finetune_epochs=int(finetune is not None and epochs != 0)))
+                                        finetune_epochs=int(finetune is not None and epochs != 0),
+                                        approximate_lrn=approximate_lrn))
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     with _progress(err, quiet) as progress:
@@ -206,7 +211,8 @@ def compile(
         artifact = compile_model(model, target=target, method=method, calib=calib,
                                  timesteps=timesteps, percentile=percentile, out=out,
                                  on_pass=on_pass, finetune=finetune, epochs=epochs, seed=seed,
-                                 on_epoch=on_epoch, target_file=target_file)
+                                 on_epoch=on_epoch, target_file=target_file,
+                                 approximate_lrn=approximate_lrn)
         seconds = time.perf_counter() - t0
         estimate = None
         if not quiet:

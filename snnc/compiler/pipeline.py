@@ -40,6 +40,7 @@ class CompileOptions:
     # ml_genn); ttfs: unused (thresholds fitted layer-wise, convert_ttfs)
     finetune_epochs: int = 0  # epochs of surrogate-gradient fine-tuning (0: none)
     seed: int = 0
+    approximate_lrn: bool = False  # LRN -> calibrated per-channel scale (approximate_lrn.py)
 
     @property
     def effective_percentile(self) -> float:
@@ -52,6 +53,8 @@ class CompileOptions:
              "percentile": self.percentile}
         if self.finetune_epochs:  # keys only when used: artifacts without fine-tuning unchanged
             d.update(finetune_epochs=self.finetune_epochs, seed=self.seed)
+        if self.approximate_lrn:
+            d.update(approximate_lrn=True)
         return d
 
 
@@ -64,6 +67,7 @@ class CompileResult:
     placement: object | None = None  # passes.place.Placement for Loihi-class targets
     quantized: Graph | None = None  # fixed-point targets: the integer graph (graph stays float)
     quantization: dict | None = None  # its report (passes.quantize.quantize_with_report)
+    lrn_approximation: dict | None = None  # passes.approximate_lrn's report, when asked for
 
 
 def timing_of(graph: Graph, method: str) -> dict[str, int]:
@@ -82,7 +86,8 @@ def timing_of(graph: Graph, method: str) -> dict[str, int]:
 def pass_plan(options: CompileOptions) -> list[str]:
     """Names of the passes ``compile_graph`` runs for ``options``, in order (for progress bars;
     a test checks it against ``CompileResult.pass_seconds``)."""
-    names = ["frontend", "canonicalize", "fold_batchnorm", "prepare_spiking", "calibrate",
+    names = ["frontend", "canonicalize", "fold_batchnorm", "prepare_spiking",
+             *(["approximate_lrn"] if options.approximate_lrn else []), "calibrate",
              f"convert_{options.method}"]
     if options.finetune_epochs > 0:
         names.append("finetune")
@@ -144,6 +149,13 @@ def compile_graph(source, calib_x: np.ndarray, options: CompileOptions,
     graph = run("canonicalize", canonicalize, graph)
     graph = run("fold_batchnorm", fold_batchnorm, graph)
     ann = run("prepare_spiking", prepare_spiking, graph)
+    lrn_report = None
+    if options.approximate_lrn:
+        from snnc.compiler.passes.approximate_lrn import approximate_lrn
+
+        ann, lrn_report = run("approximate_lrn", approximate_lrn, ann, calib_x)
+        if check:
+            verify(ann)
     stats = run("calibrate", calibrate, ann, calib_x, options.effective_percentile)
     if options.method == "rate":
         snn = run("convert_rate", convert_rate, ann, stats, options.timesteps or DEFAULT_TIMESTEPS)
@@ -188,4 +200,5 @@ def compile_graph(source, calib_x: np.ndarray, options: CompileOptions,
             verify(quantized if quantized is not None else snn)
         placement = run("place", place, quantized if quantized is not None else snn, spec)
     calib = {k: {"percentile": v.percentile, "max": v.max, "min": v.min} for k, v in stats.items()}
-    return CompileResult(snn, ann, seconds, calib, placement, quantized, quant_report)
+    return CompileResult(snn, ann, seconds, calib, placement, quantized, quant_report,
+                         lrn_report)

@@ -28,8 +28,10 @@ def is_linear(node: Node, producers: dict[str, Node]) -> bool:
 
 
 def reject(node: Node, method: str, why: str) -> None:
+    hint = ("; --approximate-lrn replaces it by a per-channel scale calibrated on --calib"
+            if isinstance(node.op, ops.LRN) else "")
     raise UnsupportedOp(f"layer '{node.name}' ({ops.op_name(node.op)}): {why} "
-                        f"(method {method})")
+                        f"(method {method}){hint}")
 
 
 def neuron_depth(graph: Graph, steps=None) -> int:
