@@ -127,6 +127,11 @@ def _print_placement(m: dict) -> None:
     console.print(f"neurons: {pl['demand']['neurons']:,}  synapses: {pl['demand']['synapses']:,}"
                   f"  inter-core spike routes: {pl['traffic']['inter_core']:,.0f} of "
                   f"{pl['traffic']['routes']:,.0f}")
+    fs = m.get("fan_in_splits")
+    if fs:
+        console.print(f"fan-in split over partial-sum relays: {', '.join(fs['layers'])} "
+                      f"({fs['relay_populations']} relay populations, +{fs['relay_levels']} "
+                      "step(s) of latency)")
 
 
 @app.command()
@@ -281,6 +286,10 @@ def _print_compile_summary(artifact, seconds: float, estimate: dict | None) -> N
         rows += [("synapses", f"{s['synapses']:,}"),
                  ("cores / chips", f"{s['cores']:,} on {s['chips']:,} chip(s) "
                                    f"(lower bound {s['cores_lower_bound']:,})")]
+        splits = artifact.manifest.get("fan_in_splits")
+        if splits:
+            rows.append(("fan-in splits", f"{len(splits['layers'])} layer(s) over "
+                                          f"{splits['relay_populations']} relay populations"))
     else:
         rows.append(("cores / chips", "not placed (cpu target)"))
     rows += [("latency", f"{s['latency_steps']:,} steps (input to decision)"),

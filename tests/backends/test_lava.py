@@ -342,3 +342,23 @@ def test_interrupt_leaves_no_processes(rate_artifact, images, tmp_path):
     while time.time() < deadline and any(_alive(k) for k in kids):
         time.sleep(0.2)
     assert not [k for k in kids if _alive(k)]
+
+
+@pytest.mark.slow
+def test_split_fanin_residual_spike_for_spike(tmp_path, images):
+    """The residual CNN on 140-axon cores (four 3x3 convs split, inside the residual blocks):
+    every population, relay and the readout equal the reference on 3 images (18 s)."""
+    resnet = LENET.parent / "resnet"
+    target = tmp_path / "n140.toml"
+    target.write_text('base = "loihi2"\nname = "n140"\n[core]\nmax_in_axons = 140\n'
+                      "[chip]\nchips_per_system = 64\n")
+    art = compile_model(resnet / "resnet.onnx", target_file=target, method="fs",
+                        calib=resnet / "calib.npz", out=tmp_path / "split.snnc")
+    assert art.manifest["fan_in_splits"]["relay_levels"] == 4
+    x = np.load(resnet / "test.npz")["x"][:3]
+    res = run(art, x)
+    ref_out, ref = reference_spikes(art.graph, x)
+    assert sorted(res.spikes) == sorted(ref)
+    for name in ref:
+        np.testing.assert_array_equal(res.spikes[name], ref[name], err_msg=name)
+    np.testing.assert_array_equal(res.outputs, ref_out)

@@ -72,3 +72,19 @@ def test_one_core_target_is_a_clean_error(tmp_path):
                              "synaptic memory bits", "largest layer '/Relu_")
     assert "1,048,576 available" in line
     assert not out.exists() and list(tmp_path.iterdir()) == [target]
+
+
+def test_compile_and_inspect_report_fan_in_splits(tmp_path):
+    """A core of 64 input axons: the CLI compiles LeNet with relays and says so."""
+    target = tmp_path / "narrow.toml"
+    target.write_text('base = "loihi2"\nname = "narrow"\n[core]\nmax_in_axons = 64\n')
+    out = tmp_path / "lenet.snnc"
+    proc = snnc("compile", str(LENET / "lenet.onnx"), "--target-file", str(target), "--calib",
+                str(LENET / "calib.npz"), "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "3 layer(s) over 9 relay populations" in proc.stdout
+    proc = snnc("inspect", str(out))
+    assert proc.returncode == 0, proc.stderr
+    text = " ".join(proc.stdout.split())
+    assert "fan-in split over partial-sum relays: /conv2/Conv_output_0, /fc1/Gemm_output_0, " \
+           "logits/acc (9 relay populations, +3 step(s) of latency)" in text

@@ -168,3 +168,25 @@ def test_group_sizes_respect_the_limit(tmp):
         assert all(a[1] == b[0] for a, b in zip(c, c[1:]))
         sizes = [b - a for a, b in c]
         assert max(sizes) - min(sizes) <= max(sizes) // 2 + 1
+
+
+def test_residual_network_split_inside_its_blocks(tmp):
+    """The residual CNN on 140-axon cores: four 3x3 convs (inside both residual blocks, whose
+    parts are added before the skip connection) are split; bit-exact accuracy on 300 test
+    images equals the unsplit network's, and each relay level adds one step of latency."""
+    resnet = EXAMPLES / "resnet"
+    target = tmp / "n140.toml"
+    target.write_text('base = "loihi2"\nname = "n140"\n[core]\nmax_in_axons = 140\n'
+                      "[chip]\nchips_per_system = 64\n")
+    arts = {}
+    for name, tf in (("split", target), ("whole", None)):
+        arts[name] = compile_model(resnet / "resnet.onnx", method="fs", target="loihi2",
+                                   target_file=tf, calib=resnet / "calib.npz",
+                                   out=tmp / f"resnet-{name}.snnc")
+    splits = arts["split"].manifest["fan_in_splits"]
+    assert len(splits["layers"]) == 4 and splits["relay_levels"] == 4
+    assert (arts["split"].manifest["latency_steps"]
+            == arts["whole"].manifest["latency_steps"] + 4)
+    acc = {k: simulate_artifact(a, resnet / "test.npz", limit=300).accuracy
+           for k, a in arts.items()}
+    assert acc["split"] == acc["whole"], acc
