@@ -82,9 +82,9 @@ def test_compile_and_inspect_report_fan_in_splits(tmp_path):
     proc = snnc("compile", str(LENET / "lenet.onnx"), "--target-file", str(target), "--calib",
                 str(LENET / "calib.npz"), "-o", str(out))
     assert proc.returncode == 0, proc.stderr
-    assert "3 layer(s) over 9 relay populations" in proc.stdout
+    assert "3 layer(s) over 18 relay populations" in proc.stdout
     proc = snnc("inspect", str(out))
     assert proc.returncode == 0, proc.stderr
     text = " ".join(proc.stdout.split())
     assert "fan-in split over partial-sum relays: /conv2/Conv_output_0, /fc1/Gemm_output_0, " \
-           "logits/acc (9 relay populations, +3 step(s) of latency)" in text
+           "logits/acc (18 relay populations, +3 step(s) of latency)" in text

@@ -63,7 +63,8 @@ def test_shufflenet_places_fast_within_limits(tmp_path):
 @pytest.mark.slow
 def test_resnet50_fan_in_is_split_over_relays(tmp_path):
     """ResNet-50's 3x3 convs on 512 channels need 4,608 input axons per neuron: on Loihi 2
-    (4,096) they are cut in two channel groups with partial-sum relays, then placed."""
+    (4,096) they are cut in three channel groups (at most half a core's input axons each) with
+    partial-sum relays, then placed."""
     graph = snn_graph(next(p for p in LIGHT if "resnet50" in p.stem))
     target = big_target("loihi2", None, tmp_path)
     with pytest.raises(TargetConstraintError, match=r"^layer 'r\d+': a single neuron needs "
@@ -73,10 +74,11 @@ def test_resnet50_fan_in_is_split_over_relays(tmp_path):
     split = split_fanin(graph, target)
     pl = place(split, target)
     seconds = time.perf_counter() - t0
-    assert seconds < 60, seconds  # measured 5.6 s
+    assert seconds < 60, seconds  # measured 6.0 s
     relays = [n for n in split.nodes if isinstance(n.op, neurons.PartialSumRelay)]
-    assert len(relays) == 6 and relay_levels(split) == 3  # 3 convs x 2 groups, in series
+    assert len(relays) == 9 and relay_levels(split) == 3  # 3 convs x 3 groups, in series
     _check_limits(split, pl, target)
-    # measured 1.124: above issue #5's 1.10 goal (README "Core placement")
-    assert pl.cores <= 1.13 * pl.cores_lower_bound, (pl.cores, pl.cores_lower_bound)
+    # measured 1.102 (two groups: 1.124): just above issue #5's 1.10 goal (README "Core
+    # placement")
+    assert pl.cores <= 1.105 * pl.cores_lower_bound, (pl.cores, pl.cores_lower_bound)
     assert pl.traffic["hop_energy_pj"] < 0.8 * sequential_fill_cost(pl, split, target)

@@ -88,12 +88,12 @@ def test_split_network_fits_and_passes_the_independent_checker(tmp, method, in_a
 
 @pytest.mark.parametrize("method", ["fs", "rate"])
 def test_split_network_keeps_accuracy(tmp, method):
-    """Bit-exact accuracy on 500 test images equals the unsplit network's (each group floors
-    its own weight shift: within 0.2 pp, measured equal)."""
-    split = simulate_artifact(_compiled(tmp, method, 64), LENET / "test.npz", limit=500)
-    whole = simulate_artifact(_compiled(tmp, method, None), LENET / "test.npz", limit=500)
-    assert split.mode == whole.mode == "bit-exact"
-    assert abs(split.accuracy - whole.accuracy) <= 0.002, (split.accuracy, whole.accuracy)
+    """Bit-exact accuracy on the 1,000 test images within 0.3 pp of the unsplit network's (each
+    group floors its own weight shift; issue #5's bit-exact tolerance; measured equal)."""
+    split = simulate_artifact(_compiled(tmp, method, 64), LENET / "test.npz")
+    whole = simulate_artifact(_compiled(tmp, method, None), LENET / "test.npz")
+    assert split.mode == whole.mode == "bit-exact" and split.samples == 1000
+    assert abs(split.accuracy - whole.accuracy) <= 0.003, (split.accuracy, whole.accuracy)
     assert split.agreement >= 0.98
 
 
@@ -123,7 +123,7 @@ def test_float_graph_split_computes_the_same_network(tmp):
     t = load_target(narrow_target(tmp, 64))
     s = split_fanin(g, t)
     verify(s)
-    assert len(_relays(s)) == 9  # conv2: 3 groups, fc1: 4, the readout: 2
+    assert len(_relays(s)) == 18  # conv2: 6 groups, fc1: 8, the readout: 4 (32 axons each)
     x = np.load(LENET / "test.npz")["x"][:64]
     a = simulate(g, x, dtype=torch.float64).outputs[0]
     b = simulate(s, x, dtype=torch.float64).outputs[0]
@@ -172,8 +172,9 @@ def test_group_sizes_respect_the_limit(tmp):
 
 def test_residual_network_split_inside_its_blocks(tmp):
     """The residual CNN on 140-axon cores: four 3x3 convs (inside both residual blocks, whose
-    parts are added before the skip connection) are split; bit-exact accuracy on 300 test
-    images equals the unsplit network's, and each relay level adds one step of latency."""
+    parts are added before the skip connection) are split; bit-exact accuracy on the 1,000
+    test images is within 0.3 pp of the unsplit network's (measured equal: 97.6 %), and each
+    relay level adds one step of latency."""
     resnet = EXAMPLES / "resnet"
     target = tmp / "n140.toml"
     target.write_text('base = "loihi2"\nname = "n140"\n[core]\nmax_in_axons = 140\n'
@@ -187,6 +188,5 @@ def test_residual_network_split_inside_its_blocks(tmp):
     assert len(splits["layers"]) == 4 and splits["relay_levels"] == 4
     assert (arts["split"].manifest["latency_steps"]
             == arts["whole"].manifest["latency_steps"] + 4)
-    acc = {k: simulate_artifact(a, resnet / "test.npz", limit=300).accuracy
-           for k, a in arts.items()}
-    assert acc["split"] == acc["whole"], acc
+    acc = {k: simulate_artifact(a, resnet / "test.npz").accuracy for k, a in arts.items()}
+    assert abs(acc["split"] - acc["whole"]) <= 0.003, acc

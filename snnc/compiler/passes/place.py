@@ -94,6 +94,8 @@ _MEM_FILLS = (1.0, 0.96)  # slicings tried: a slice takes at most this share of 
 _OUT_PIECE = 0.2  # output-axon-bound layers: spatial pieces of at most this core share
 _OUT_PIECE_AXONS = 1.05  # ... while their input axons grow by at most this factor
 _PACK_BIG = 0.3  # packing order: slices above this core share, then output-axon-bound ones
+_ROOM_WEIGHT = 0.5  # tiling score: weight of the room left by tiles over half a core ...
+_IMPOSED_WEIGHT = 0.5  # ... and of the output axons a tiling costs its producers
 _SWAP_BUDGET = 200_000  # candidate swap evaluations (deterministic, bounds placement time)
 
 
@@ -641,7 +643,8 @@ class _Slicer:
         frac = self.fraction(use)
         total = max(float(use[r].sum()) / self.limits[r] for r in RESOURCES if self.limits[r])
         imposed = float(use["in_axons"].sum()) / (self.limits["out_axons"] or np.inf)
-        return total + 0.5 * float(np.where(frac > 0.5, 1.0 - frac, 0.0).sum()) + 0.5 * imposed
+        return (total + _ROOM_WEIGHT * float(np.where(frac > 0.5, 1.0 - frac, 0.0).sum())
+                + _IMPOSED_WEIGHT * imposed)
 
     def largest_channels(self, p: _Pop, th: int, tw: int) -> int:
         """Largest channel tile that fits with spatial tile (th, tw); 0 if none."""

@@ -13,11 +13,13 @@ targets), and a target.
 Ensures:
     * for every population whose single neuron would need more input axons than a core has,
       the synaptic op S with the widest fan-in that feeds it (a ``Conv2d`` with ``groups=1`` or
-      a ``Dense``, directly or through Add/Sub) is replaced by G channel groups
+      a ``Dense``, directly or through Add/Sub) is replaced by G channel groups (the fewest
+      whose relays need at most half a core's input axons)
       ``x -> Slice -> [Reshape, when S read a flattened (C, H, W) value] -> S_g ->
       PartialSumRelay`` whose parts are added (quantized graphs: through ``QScale(1, 2^0)``)
       by a chain of two-input ``Add`` nodes into S's output value; each relay neuron needs at
-      most ``max_in_axons`` input axons and the consumer at most that too;
+      most ``max_in_axons`` input axons (half of it where a channel allows) and the consumer at
+      most ``max_in_axons``;
     * float graphs compute the same sums (in another order). Integer graphs round each group's
       weight shift on its own, so a neuron's synaptic input can differ from the unsplit
       network's by less than G units per step; and every part any step can carry (the row L1
@@ -44,6 +46,8 @@ from snnc.ir.types import TensorType, Value
 from snnc.targets.target import TargetSpec
 
 __all__ = ["split_fanin", "relay_levels"]
+
+_RELAY_SHARE = 2  # a relay neuron takes at most 1 / this of a core's input axons (see _plan)
 
 
 def _footprint(term) -> int:
@@ -170,7 +174,10 @@ def _plan(graph: Graph, s: Node, fan: int, total: int, limit: int, bits: int,
         src = flat.inputs[0]  # a flatten: cut whole channels of the (C, H, W) value
         per = math.prod(src.shape[1:])
     channels = src.shape[0]
-    m = limit * channels // fan  # channels per group within the limit (fan-in ~ channels)
+    # channels per group (fan-in ~ channels): at most half a core's input axons, so that two
+    # relay slices can share a core (at the limit each relay slice takes a core of its own
+    # and leaves its memory partly empty); the whole limit where half is not one channel
+    m = (limit // _RELAY_SHARE) * channels // fan or limit * channels // fan
     if m < 1:
         return None
     groups = -(-channels // m)
