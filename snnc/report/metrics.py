@@ -83,14 +83,25 @@ def build_metrics(*, snn_out: np.ndarray, ann_out: np.ndarray, labels: np.ndarra
     acc = None if labels is None else float((snn_top == labels).mean())
     ann_acc = None if labels is None else float((ann_top == labels).mean())
     synops = result.synops_per_sample
+    # partial-sum relays (split_fanin) are hardware plumbing: their graded messages count in
+    # synaptic events and energy, not in the network's spikes per neuron
+    relays = {n.name for n in graph.nodes if isinstance(n.op, neurons.PartialSumRelay)}
+    spikes = sum(v for k, v in result.spikes.items() if k not in relays)
+    count = sum(v for k, v in result.neurons.items() if k not in relays)
+    extra = {}
+    if relays:
+        extra = {"relay_neurons": sum(result.neurons.get(k, 0) for k in relays),
+                 "relay_messages_per_sample": sum(result.spikes.get(k, 0.0) for k in relays)
+                 / max(result.samples, 1)}
     return {
         "samples": result.samples,
         "accuracy": acc,
         "ann_accuracy": ann_acc,
         "agreement": float((snn_top == ann_top).mean()),
-        "spikes_per_neuron": result.spikes_per_neuron,
-        "spikes_per_sample": sum(result.spikes.values()) / max(result.samples, 1),
-        "neurons": sum(result.neurons.values()),
+        "spikes_per_neuron": spikes / max(count * result.samples, 1),
+        "spikes_per_sample": spikes / max(result.samples, 1),
+        "neurons": count,
+        **extra,
         "latency_steps": timing["latency_steps"],
         "throughput_steps": timing["throughput_steps"],
         "synops_per_sample": synops,

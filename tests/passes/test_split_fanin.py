@@ -94,6 +94,11 @@ def test_split_network_keeps_accuracy(tmp, method):
     whole = simulate_artifact(_compiled(tmp, method, None), LENET / "test.npz")
     assert split.mode == whole.mode == "bit-exact" and split.samples == 1000
     assert abs(split.accuracy - whole.accuracy) <= 0.003, (split.accuracy, whole.accuracy)
+    # relays' graded messages are reported apart: the network's spike statistics stay put
+    assert split.neurons == whole.neurons and "relay_neurons" not in whole
+    assert abs(split.spikes_per_neuron - whole.spikes_per_neuron) < 0.01 * whole.spikes_per_neuron
+    assert split.relay_neurons > 0 and split.relay_messages_per_sample > 0
+    assert split.synops_per_sample > whole.synops_per_sample  # the relays' 1:1 synapses
     assert split.agreement >= 0.98
 
 
