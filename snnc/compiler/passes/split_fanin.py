@@ -125,19 +125,23 @@ def split_fanin(graph: Graph, target: TargetSpec) -> Graph:
     bits = target.neuron.graded_spike_bits
     if not limit or not bits:
         return graph
-    while True:  # one split per round: the graph (and its terms) change with each
-        split = _first_split(graph, target)
-        if split is None:
+    while True:  # all splits a round finds, then a check that nothing is left
+        plans = _plans(graph, target)
+        if not plans:
             return graph
-        graph = split
+        quantized = q.is_quantized(graph)
+        for s, plan in plans.values():
+            graph = _rewrite(graph, s, *plan, target=target, quantized=quantized)
 
 
-def _first_split(graph: Graph, target: TargetSpec) -> Graph | None:
+def _plans(graph: Graph, target: TargetSpec) -> dict[str, tuple]:
+    """Per synaptic op to split (by name): the op and its plan (``_plan``)."""
     limit, bits = target.core.max_in_axons, target.neuron.graded_spike_bits
     nodes = _place.populations(graph)
     finder = _place._Terms(graph, nodes)
     quantized = q.is_quantized(graph)
     npg = {n.name: _place._npg(n) for n in nodes}
+    plans: dict[str, tuple] = {}
     for pop in nodes:
         if _place._is_pool(pop) or not pop.inputs:
             continue  # a pool's window is its own synapse: nothing to cut here
@@ -157,9 +161,9 @@ def _first_split(graph: Graph, target: TargetSpec) -> Graph | None:
             continue
         s, fan = found
         plan = _plan(graph, s, fan, total, limit, bits, quantized)
-        if plan is not None:
-            return _rewrite(graph, s, *plan, target=target, quantized=quantized)
-    return None
+        if plan is not None and s.name not in plans:
+            plans[s.name] = (s, plan)
+    return plans
 
 
 def _plan(graph: Graph, s: Node, fan: int, total: int, limit: int, bits: int,
