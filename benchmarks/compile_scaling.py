@@ -3,13 +3,13 @@
 For each zoo model that converts (frontend -> canonicalize -> fold_bn -> prepare_spiking ->
 approximate_lrn -> convert_fs with synthetic calibration stats; placement does not depend on the
 statistics), place it on a Loihi 2 sized like Hala Point (1,152 chips) and a Loihi 1 sized like
-Pohoiki Springs (768 chips), and print: neurons, placement time, cores, cores_lower_bound, their ratio, the
-resource that sets the lower bound, and the hop energy of spike routes relative to a Lava-style
-sequential fill of the same slices (one slice per core, chip = id // cores_per_chip, row-major
-mesh order). Models whose single neurons exceed a core (fan-in above the input-axon limit) print
-the one-line error instead. On Loihi 2 such fan-ins are first spread over partial-sum relays
-(``split_fanin``; the ``relays`` column counts the relay populations it added). Times are
-wall-clock seconds of ``split_fanin`` + ``place`` (the frontend and conversion are not timed).
+Pohoiki Springs (768 chips), and print: neurons, placement time, cores, cores_lower_bound, their
+ratio, the resource that sets the lower bound, and the hop energy of spike routes relative to a
+Lava-style sequential fill of the same slices (one slice per core, chip = id // cores_per_chip,
+row-major mesh order). Models whose single neurons exceed a core (fan-in above the input-axon limit)
+print the one-line error instead. On Loihi 2 such fan-ins are first spread over partial-sum relays
+(``split_fanin``; the ``relays`` column counts the relay populations it added). Times are wall-clock
+seconds of ``split_fanin`` + ``place`` (the frontend and conversion are not timed).
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/compile_scaling.py [--in-axons N] [MODEL...]
 
