@@ -92,7 +92,7 @@ def quantize_weights(w: np.ndarray, fmt: WeightFormat) -> WeightQuantization:
     mmax = mantissa_max(fmt, mixed)
     absmax = float(np.abs(w).max()) if w.size else 0.0
     lo, hi = fmt.exp_min, fmt.exp_max
-    if absmax == 0.0:
+    if absmax / mmax == 0.0:  # no weights, or so small that the ratio underflows (5e-324)
         exp = lo
     else:
         exp = min(max(math.ceil(math.log2(absmax / mmax)), lo), hi)
@@ -365,12 +365,16 @@ def quantize_with_report(graph: Graph, target: TargetSpec, *, input_absmax: floa
                  bias_absmax: float) -> int:
         qv = q0
         for m, mixed in group_ranges(d):
-            if m > 0:
-                mmax = mantissa_max(wf, mixed)
-                qv = min(qv, math.floor(target_exp - math.log2(m / (ref * 2.0**act * mmax))))
+            ratio = m / (ref * 2.0**act * mantissa_max(wf, mixed))
+            if ratio == math.inf:  # weights beyond any scale: the coarsest state scale
+                qv = -math.inf
+            elif ratio > 0:  # (0: weights so small that the ratio underflows: no bound)
+                qv = min(qv, math.floor(target_exp - math.log2(ratio)))
         if bias_absmax > 0 and d.node is not None:
             bmax = (2 ** (nrn.bias_mant_bits - 1) - 1) * 2.0**nrn.bias_exp_max
-            qv = min(qv, math.floor(math.log2(ref * bmax / bias_absmax)))
+            ratio = ref * bmax / bias_absmax
+            if 0 < ratio < math.inf:
+                qv = min(qv, math.floor(math.log2(ratio)))
         qv = max(qv, q_min)
         return int(qv) if math.isfinite(qv) else 0
 
