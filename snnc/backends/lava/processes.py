@@ -187,10 +187,36 @@ class IFNeurons(AbstractProcess):
         self.record = Var(shape=(samples, words(steps * size, 1)), init=0)
 
 
+class _IntegerState:
+    """What the integer neuron models (IF, FS, AMOS) share: the state format from the
+    process parameters, and its overflow (24-bit wrap or saturation)."""
+
+    def _read_state(self, p) -> None:
+        self.bias = np.asarray(p["bias"], np.int64)
+        self.shift, self.bits = int(p["act_shift"]), int(p["uv_bits"])
+        self.u_mode, self.v_mode = p["u_overflow"], p["v_overflow"]
+        self.lim = (1 << (self.bits - 1)) - 1
+
+    def _read_gate(self, p) -> None:
+        """Few-spike / AMOS tables and input window; graded targets send d in the spike,
+        binary ones (Loihi 1) have it in the consumers' weights."""
+        self._read_state(p)
+        self.h, self.d, self.T = (np.asarray(p[k], np.int64) for k in ("h", "d", "T"))
+        self.period, self.first, self.window = int(p["period"]), int(p["start"]), int(p["window"])
+        self.payload = self.d if p.get("graded", True) else np.ones_like(self.d)
+
+    def _overflow(self, x: np.ndarray, mode: str) -> np.ndarray:
+        if mode == "wrap":
+            return wrap(x, self.bits)
+        if mode == "saturate":
+            return np.clip(x, -self.lim, self.lim)
+        return x
+
+
 @implements(proc=IFNeurons, protocol=LoihiProtocol)
 @requires(CPU)
 @tag("fixed_pt")
-class PyIFNeuronsModel(PyLoihiProcessModel):
+class PyIFNeuronsModel(_IntegerState, PyLoihiProcessModel):
     a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int64, precision=24)
     s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int64, precision=1)
     v: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
@@ -199,22 +225,12 @@ class PyIFNeuronsModel(PyLoihiProcessModel):
     def __init__(self, proc_params) -> None:
         super().__init__(proc_params)
         p = proc_params
+        self._read_state(p)
         self.vth, self.v_init = int(p["vth"]), int(p["v_init"])
-        self.bias = np.asarray(p["bias"], np.int64)
-        self.shift, self.bits = int(p["act_shift"]), int(p["uv_bits"])
         self.gt = p["compare"] == ">"
         self.subtract = p["reset"] == "subtract"
-        self.u_mode, self.v_mode = p["u_overflow"], p["v_overflow"]
         self.period, self.first, self.steps = int(p["period"]), int(p["start"]), int(p["steps"])
-        self.lim = (1 << (self.bits - 1)) - 1
         self.trace = None  # (T, size) spikes of the current sample
-
-    def _overflow(self, x: np.ndarray, mode: str) -> np.ndarray:
-        if mode == "wrap":
-            return wrap(x, self.bits)
-        if mode == "saturate":
-            return np.clip(x, -self.lim, self.lim)
-        return x
 
     def run_spk(self) -> None:
         a = self.a_in.recv().astype(np.int64)
@@ -348,7 +364,7 @@ class FSNeurons(AbstractProcess):
 @implements(proc=FSNeurons, protocol=LoihiProtocol)
 @requires(CPU)
 @tag("fixed_pt")
-class PyFSNeuronsModel(PyLoihiProcessModel):
+class PyFSNeuronsModel(_IntegerState, PyLoihiProcessModel):
     a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int64, precision=24)
     s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int64, precision=24)
     record: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=48)
@@ -356,23 +372,9 @@ class PyFSNeuronsModel(PyLoihiProcessModel):
     def __init__(self, proc_params) -> None:
         super().__init__(proc_params)
         p = proc_params
-        self.h, self.d, self.T = (np.asarray(p[k], np.int64) for k in ("h", "d", "T"))
+        self._read_gate(p)
         self.K = len(self.h)
-        self.bias = np.asarray(p["bias"], np.int64)
-        self.shift, self.bits = int(p["act_shift"]), int(p["uv_bits"])
-        self.u_mode, self.v_mode = p["u_overflow"], p["v_overflow"]
-        self.period, self.first, self.window = int(p["period"]), int(p["start"]), int(p["window"])
-        self.lim = (1 << (self.bits - 1)) - 1
         self.acc = self.v = self.trace = None
-        # graded: the spike carries d(t); binary (Loihi 1): d(t) is in the consumers' weights
-        self.payload = self.d if p.get("graded", True) else np.ones_like(self.d)
-
-    def _overflow(self, x: np.ndarray, mode: str) -> np.ndarray:
-        if mode == "wrap":
-            return wrap(x, self.bits)
-        if mode == "saturate":
-            return np.clip(x, -self.lim, self.lim)
-        return x
 
     def run_spk(self) -> None:
         a = self.a_in.recv().astype(np.int64)
@@ -679,7 +681,7 @@ class AmosNeurons(AbstractProcess):
 @implements(proc=AmosNeurons, protocol=LoihiProtocol)
 @requires(CPU)
 @tag("fixed_pt")
-class PyAmosNeuronsModel(PyLoihiProcessModel):
+class PyAmosNeuronsModel(_IntegerState, PyLoihiProcessModel):
     a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int64, precision=24)
     s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int64, precision=24)
     record: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=48)
@@ -687,24 +689,10 @@ class PyAmosNeuronsModel(PyLoihiProcessModel):
     def __init__(self, proc_params) -> None:
         super().__init__(proc_params)
         p = proc_params
-        self.h, self.d, self.T = (np.asarray(p[k], np.int64) for k in ("h", "d", "T"))
+        self._read_gate(p)
         self.k = len(self.h)
-        self.bias = np.asarray(p["bias"], np.int64)
-        self.shift, self.bits = int(p["act_shift"]), int(p["uv_bits"])
-        self.u_mode, self.v_mode = p["u_overflow"], p["v_overflow"]
-        self.period, self.first, self.window = int(p["period"]), int(p["start"]), int(p["window"])
-        self.lim = (1 << (self.bits - 1)) - 1
         self.step_bits = int(self.k).bit_length()
         self.acc = self.u = self.fired = self.step_of = self.pending = None
-        # graded: neuron i's spike carries d_i; binary (Loihi 1): d_i is in its out-weights
-        self.payload = self.d if p.get("graded", True) else np.ones_like(self.d)
-
-    def _overflow(self, x: np.ndarray, mode: str) -> np.ndarray:
-        if mode == "wrap":
-            return wrap(x, self.bits)
-        if mode == "saturate":
-            return np.clip(x, -self.lim, self.lim)
-        return x
 
     def run_spk(self) -> None:
         a = self.a_in.recv().astype(np.int64)
