@@ -271,12 +271,7 @@ class _FixedRules(_Rules):
         if rest:
             parts.append(x[rest])
         xin = torch.cat(parts) if len(parts) > 1 else parts[0]
-        acc = _exact_linear(base, xin.reshape(-1, *xin.shape[2:]), row_l1)
-        if e > 0:
-            acc = acc.to(DTYPE)
-        self._count(base, sig.events)
-        a = shift_round(acc, e).reshape(xin.shape[0], -1, *acc.shape[1:])
-        return Signal(a.to(DTYPE).sum(0, keepdim=True))
+        return self._window_sum(base, xin, e, row_l1, sig.events)
 
     def _synapse_codes(self, op, sig: _CodeSignal, base, row_l1: float) -> Signal:
         """``_synapse_window`` on FS-ReLU codes: the steps whose payloads d(t) are multiples of
@@ -286,11 +281,15 @@ class _FixedRules(_Rules):
         e, code = op.weight_exp, sig.code
         low = min(max(-e, 0), len(sig.d))
         planes = [code & ~((1 << low) - 1)] + [code & (1 << j) for j in range(low - 1, -1, -1)]
-        xin = torch.stack(planes).to(PAYLOAD)
+        return self._window_sum(base, torch.stack(planes).to(PAYLOAD), e, row_l1, sig.events)
+
+    def _window_sum(self, base, xin: torch.Tensor, e: int, row_l1: float, events) -> Signal:
+        """The synapse on each of the parts ``xin`` (parts, N, ...), each floored on its own
+        by the weight shift, summed into one window step."""
         acc = _exact_linear(base, xin.reshape(-1, *xin.shape[2:]), row_l1)
         if e > 0:
             acc = acc.to(DTYPE)
-        self._count(base, sig.events)
+        self._count(base, events)
         a = shift_round(acc, e).reshape(xin.shape[0], -1, *acc.shape[1:])
         return Signal(a.to(DTYPE).sum(0, keepdim=True))
 
