@@ -171,13 +171,15 @@ def compile_graph(source, calib_x: np.ndarray, options: CompileOptions,
         snn = run("finetune", lambda g: finetune(g, finetune_data.x, finetune_data.y,
                                                  epochs=options.finetune_epochs,
                                                  seed=options.seed, on_epoch=on_epoch), snn)
-    quantized, quant_report = None, None
-    if options.target != "cpu":  # fixed-point targets: integer formats (passes/quantize.py)
+    quantized, quant_report, placement = None, None, None
+    if options.target != "cpu":  # Loihi-class targets: integer formats, fan-in splits, placement
+        from snnc.compiler.passes.place import place
         from snnc.compiler.passes.quantize import quantize_with_report
+        from snnc.compiler.passes.split_fanin import split_fanin
         from snnc.targets import load_target
 
         spec = load_target(options.target)
-        if spec.fixed_point:
+        if spec.fixed_point:  # passes/quantize.py
             absmax = float(np.abs(calib_x).max()) if np.size(calib_x) else 1.0
             signed = bool(np.min(calib_x) < 0) if np.size(calib_x) else True
             quantized, quant_report = run(
@@ -185,19 +187,10 @@ def compile_graph(source, calib_x: np.ndarray, options: CompileOptions,
                                                            input_signed=signed), snn)
             if check:
                 verify(quantized)
-    placement = None
-    if options.target != "cpu":  # last passes (after quantize): fan-in splits, placement
-        from snnc.compiler.passes.place import place
-        from snnc.compiler.passes.split_fanin import split_fanin
-        from snnc.targets import load_target
-
-        spec = load_target(options.target)
-        if quantized is not None:
+        if quantized is not None:  # `run` verifies the graphs these passes return
             quantized = run("split_fanin", split_fanin, quantized, spec)
         else:
             snn = run("split_fanin", split_fanin, snn, spec)
-        if check:
-            verify(quantized if quantized is not None else snn)
         placement = run("place", place, quantized if quantized is not None else snn, spec)
     calib = {k: {"percentile": v.percentile, "max": v.max, "min": v.min} for k, v in stats.items()}
     return CompileResult(snn, ann, seconds, calib, placement, quantized, quant_report,
