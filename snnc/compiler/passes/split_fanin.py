@@ -150,10 +150,9 @@ def _plans(graph: Graph, target: TargetSpec) -> dict[str, tuple]:
         total = sum(_footprint(t) * npg.get(t.source, 1) for t in terms)
         if total <= limit:
             continue
-        if _place._is_population(pop):
-            found = _widest_synapse(graph, pop.inputs[0], finder, npg)
-        elif ((isinstance(pop.op, ops.Conv2d) and pop.op.groups == 1)
-              or isinstance(pop.op, ops.Dense)):  # a float graph's readout is its synapse
+        if not _place._is_population(pop) and (
+                (isinstance(pop.op, ops.Conv2d) and pop.op.groups == 1)
+                or isinstance(pop.op, ops.Dense)):  # a float graph's readout is its synapse
             found = (pop, total)
         else:
             found = _widest_synapse(graph, pop.inputs[0], finder, npg)
