@@ -54,16 +54,16 @@ def prepare_spiking(graph: Graph) -> Graph:
     producers = graph.producers()
     outputs, added = [], []
     for v in graph.outputs:
-        logits = _without_softmax(v, producers)
-        if logits is None:
+        found = _without_softmax(v, producers)
+        if found is None:
             outputs.append(v)
             continue
-        for p in reversed(logits[1]):  # the reshapes after the softmax, now on the logits
-            x = logits[0]
+        x, reshapes = found
+        for p in reversed(reshapes):  # the reshapes after the softmax, now on the logits
             out = Value(f"{p.name}/logits", type(p.output.type)(p.output.shape, x.type.dtype))
             added.append(Node(p.op, (x,), out))
-            logits = (out, logits[1])
-        outputs.append(logits[0])
+            x = out
+        outputs.append(x)
     from snnc.ir.graph import eliminate_dead_nodes
 
     graph = graph.replace(nodes=graph.nodes + tuple(added), outputs=tuple(outputs))
