@@ -137,15 +137,12 @@ def compile_model(model, *, target: str = "cpu", method: str = "fs", calib=None,
         manifest["quantization"] = result.quantization
         extra.update(_float_graph_files(graph))
         graph = result.quantized
-        relays = [n for n in graph.nodes if isinstance(n.op, neurons.PartialSumRelay)]
-        if relays:  # fan-ins split over partial-sum relays (passes/split_fanin.py)
-            from snnc.compiler.passes.split_fanin import relay_levels
+        from snnc.compiler.passes.split_fanin import split_summary
 
-            levels = relay_levels(graph)
-            manifest["fan_in_splits"] = {
-                "layers": sorted({n.name.rsplit("/relay", 1)[0] for n in relays}),
-                "relay_populations": len(relays), "relay_levels": levels}
-            manifest["latency_steps"] += levels  # one synapse more per relay level
+        splits = split_summary(graph)
+        if splits:  # fan-ins split over partial-sum relays
+            manifest["fan_in_splits"] = splits
+            manifest["latency_steps"] += splits["relay_levels"]  # a synapse more per level
     path = write_artifact(out, graph, manifest, source_bytes, extra_files=extra)
     return load_artifact(path)
 

@@ -45,7 +45,7 @@ from snnc.ir.graph import Graph, Node
 from snnc.ir.types import TensorType, Value
 from snnc.targets.target import TargetSpec
 
-__all__ = ["split_fanin", "relay_levels"]
+__all__ = ["split_fanin", "relay_levels", "split_summary"]
 
 _RELAY_SHARE = 2  # a relay neuron takes at most 1 / this of a core's input axons (see _plan)
 
@@ -254,3 +254,13 @@ def relay_levels(graph: Graph) -> int:
         d = max((depth.get(v.name, 0) for v in n.inputs), default=0)
         depth[n.name] = d + int(isinstance(n.op, neurons.PartialSumRelay))
     return max(depth.values(), default=0)
+
+
+def split_summary(graph: Graph) -> dict | None:
+    """What ``split_fanin`` did to a graph (for the manifest): the split layers, the relay
+    populations and relay levels; None when nothing was split."""
+    relays = [n for n in graph.nodes if isinstance(n.op, neurons.PartialSumRelay)]
+    if not relays:
+        return None
+    return {"layers": sorted({n.name.rsplit("/relay", 1)[0] for n in relays}),
+            "relay_populations": len(relays), "relay_levels": relay_levels(graph)}
