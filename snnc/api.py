@@ -102,10 +102,13 @@ def compile_model(model, *, target: str = "cpu", method: str = "fs", calib=None,
     result = compile_graph(source, calib_data.x, options, on_pass=on_pass,
                            finetune_data=train, on_epoch=on_epoch)
     graph = result.graph
+    # on fixed-point targets the ttfs hybrid encoder runs on the host (q.QHybridInput)
+    host_side = neurons.HybridInputNeurons if result.quantized is not None else ()
     populations = [
         {"name": n.name, "model": type(n.op).__name__, "shape": list(n.output.shape),
          "neurons": n.output.type.size * neurons.neurons_per_gate(n.op)}
-        for n in graph.nodes if isinstance(n.op, neurons.NEURON_OPS)
+        for n in graph.nodes
+        if isinstance(n.op, neurons.NEURON_OPS) and not isinstance(n.op, host_side)
     ]
     manifest = {
         "target": target,

@@ -43,6 +43,8 @@ __all__ = [
     "QIFNeurons",
     "QFewSpikeNeurons",
     "QAmosNeurons",
+    "QHybridInput",
+    "QSingleSpikeNeurons",
     "QReadout",
     "QUANTIZED_OPS",
     "QUANTIZED_SYNAPSES",
@@ -219,10 +221,75 @@ class QAmosNeurons(_IntegerGateFormat, neurons.AmosNeurons):
 
 @register_op_class
 @dataclass(frozen=True, eq=False)
+class QHybridInput(Op):
+    """Host-side hybrid input encoder of single-spike (ttfs) networks: the integer form of
+    ``neurons.HybridInputNeurons``. Each pixel's code is ``p = clip(round_half_even(x /
+    scale), lo, hi)`` as in ``InputQuantizer``; its spike step (pixels with p > 0 only) is::
+
+        t_p = 2 + min((spike_code - min(p, spike_code)) * (timesteps - 1) // spike_code,
+                      timesteps - 2)
+
+    The payloads are *events* that consumers integrate into a persistent current (as every
+    single-spike population's): step 1 carries the analog code p, step 2 takes it back and
+    step t_p switches on the spike's current ``spike_code``::
+
+        e(1) = p,   e(2) = spike_code [t_p == 2] - p,   e(t) = spike_code [t_p == t] (t > 2)
+
+    so the current after step t is p in step 1 and ``spike_code [t >= t_p]`` afterwards, the
+    float encoder's a(t) in payload units. Events are signed (one bit wider than the code).
+    Graded payloads on Loihi 2, host-injected synaptic input on Loihi 1, as the rate/fs input
+    codes. Spikes counted: one per pixel with p > 0."""
+
+    scale: float
+    bits: int = 8
+    signed: bool = False
+    timesteps: int = 5
+    spike_code: int = 255
+
+    def infer(self, x: Shape) -> Shape:
+        return x
+
+
+@register_op_class
+@dataclass(frozen=True, eq=False)
+class QSingleSpikeNeurons(neurons.SingleSpikeNeurons):
+    """Integer single-spike neurons (time to first spike; a microcode neuron on Loihi 2, a
+    CUBA compartment with no current decay and per-step thresholds). Inputs are events: a(t)
+    is the synaptic input of the spikes (and encoder events) arriving in step t. For
+    t = 1..timesteps::
+
+        u = wrap(u + (a(t) << act_shift))              # persistent synaptic current
+        v = sat(v + u + (bias_mant << bias_exp))       # no leak
+        s(t) = (v > vth[t]) and not fired              # ``compare``; one spike at most
+        fired |= s(t)
+
+    Payload out: s(t), the spike event (binary; its amplitude is folded into the consumers'
+    weights, per channel). ``vth`` (timesteps, *b) holds the per-step thresholds in state units
+    (b broadcasts to the population: per channel (C, 1, 1)); the quantizer proves that u
+    never wraps (row L1 norm of the incoming weights x the largest input current).
+    ``threshold``/``amplitude`` keep the float values; ``state_scale`` is the ANN value of one
+    state unit, ``unit`` (broadcasting like ``amplitude``) the ANN value of one spike."""
+
+    vth: np.ndarray | None = None
+    bias_mant: np.ndarray | None = None
+    bias_exp: int = 0
+    compare: str = ">"
+    uv_bits: int = 24
+    u_overflow: str = "wrap"
+    v_overflow: str = "saturate"
+    act_shift: int = 6
+    state_scale: float = 1.0
+    unit: np.ndarray | float = 1.0
+
+
+@register_op_class
+@dataclass(frozen=True, eq=False)
 class QReadout(Op):
     """Host-side decoding of the output layer's synaptic input: over the window,
     ``y = reduce_t(a(t)) * scale + bias`` with ``reduce`` 'sum' (few-spike: the value is sent
-    once per window) or 'mean' (rate). The bias stays float: it is added on the host."""
+    once per window), 'mean' (rate) or 'integrate' (single-spike: a(t) are events switching
+    persistent currents on, so the mean over t of the running sum ``sum_{t' <= t} a(t')``, the
+    membrane v(T) / T). The bias stays float: it is added on the host."""
 
     scale: float
     bias: np.ndarray
@@ -234,7 +301,7 @@ class QReadout(Op):
 
 QUANTIZED_SYNAPSES = (QConv2d, QDense, QScale)
 QUANTIZED_OPS = (InputQuantizer, QConv2d, QDense, QScale, SumPool2d, GlobalSumPool, QIFNeurons,
-                 QFewSpikeNeurons, QAmosNeurons, QReadout)
+                 QFewSpikeNeurons, QAmosNeurons, QHybridInput, QSingleSpikeNeurons, QReadout)
 
 
 def is_quantized(graph) -> bool:

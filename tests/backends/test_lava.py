@@ -218,6 +218,83 @@ def test_split_fanin_lenet_spike_for_spike(tmp_path, images, method):
     np.testing.assert_array_equal(res.outputs, ref_out)
 
 
+def _ttfs_equal(graph, x, delays: list[int], counts: bool = True) -> dict[str, np.ndarray]:
+    """Run a quantized ttfs graph on Lava and check it against the bit-exact reference: every
+    population's spike trains (T steps, one spike per neuron at most), relays' per-step
+    payloads, the readout and, with ``counts`` (a second Lava run), ``simulate``'s counts
+    (spikes, synaptic events including the hybrid input's, most spikes per neuron).
+    ``delays``: the populations' pipeline delays. Returns the reference trains."""
+    from snnc.backends.lava.runner import simulate_lava
+    from snnc.backends.reference.fixed_point import simulate_fixed
+
+    res = run(graph, x)
+    ref_out, ref = reference_spikes(graph, x)
+    names = [n.name for n in graph.nodes if isinstance(n.op, q.QSingleSpikeNeurons)]
+    assert sorted(res.spikes) == sorted(ref) and len(names) == len(delays)
+    for name in ref:
+        assert res.spikes[name].shape == ref[name].shape == (5, len(x),
+                                                             *res.spikes[name].shape[2:])
+        np.testing.assert_array_equal(res.spikes[name], ref[name], err_msg=name)
+    for name in names:
+        assert ref[name].sum() > 0 and (ref[name].sum(0) <= 1).all(), name  # single spikes
+    assert [res.delays[p] for p in names] == delays
+    np.testing.assert_array_equal(res.outputs, ref_out)
+    if not counts:
+        return ref
+    lava, cpu = simulate_lava(graph, x), simulate_fixed(graph, x, device="cpu")
+    assert (lava.spikes, lava.synops, lava.max_spikes) == (cpu.spikes, cpu.synops,
+                                                            cpu.max_spikes)
+    return ref
+
+
+@pytest.mark.parametrize("target", ["loihi2", "loihi1"])
+def test_ttfs_lenet_spike_for_spike(tmp_path, images, target):
+    """Single-spike (ttfs) LeNet: the host sends the hybrid input's T steps of signed event
+    payloads, populations integrate events into persistent currents and fire once, first-spike
+    max-pool gates pass each window's earliest spike, the readout integrates. Every
+    population's spike trains, the readout and the simulate counts equal the bit-exact
+    reference on 10 images."""
+    art = compile_model(LENET / "lenet.onnx", target=target, method="ttfs",
+                        calib=LENET / "calib.npz", out=tmp_path / "ttfs.snnc")
+    kinds = {type(n.op) for n in art.graph.nodes}
+    assert {q.QHybridInput, q.QSingleSpikeNeurons, neurons.FirstSpikeMaxPool2d} <= kinds
+    _ttfs_equal(art.graph, images[:10], delays=[1, 2, 3])  # one step per synapse
+
+
+def test_ttfs_split_fanin_relays(tmp_path, images):
+    """Partial-sum relays in a ttfs graph pass each step's events (not window sums): the
+    quantized LeNet split for 128-axon cores (its hybrid input sends signed 8-bit events)."""
+    from snnc.compiler.passes import split_fanin as sf
+    from snnc.targets import load_target
+
+    art = compile_model(LENET / "lenet.onnx", target="loihi2", method="ttfs",
+                        calib=LENET / "calib.npz", out=tmp_path / "ttfs.snnc")
+    target = tmp_path / "narrow.toml"
+    target.write_text('base = "loihi2"\nname = "loihi2-narrow"\n[core]\nmax_in_axons = 128\n')
+    split = sf.split_fanin(art.graph, load_target(target))
+    relays = [n.name for n in split.nodes if isinstance(n.op, neurons.PartialSumRelay)]
+    assert {r.split("/relay")[0] for r in relays} == {"/conv2/Conv_output_0",
+                                                       "/fc1/Gemm_output_0"}
+    ref = _ttfs_equal(split, images[:5], delays=[1, 3, 5], counts=False)
+    parts = np.concatenate([ref[r].ravel() for r in relays])
+    assert (parts < 0).any() and (parts > 1).any()  # signed graded payloads, per step
+
+
+@pytest.mark.slow
+def test_ttfs_resnet_spike_for_spike(tmp_path):
+    """The residual CNN, ttfs on loihi2: skip connections from single-spike populations are
+    depthwise 1x1 convolutions (per-channel amplitudes, groups = C), aligned with the main
+    path in the dendritic sum; a global sum-pool feeds the classifier. Every population, the
+    readout and the simulate counts equal the reference on 3 images."""
+    d = ROOT / "examples" / "resnet"
+    art = compile_model(d / "resnet.onnx", target="loihi2", method="ttfs",
+                        calib=d / "calib.npz", out=tmp_path / "resnet-ttfs.snnc")
+    assert any(isinstance(n.op, q.QConv2d) and n.op.groups > 1 for n in art.graph.nodes)
+    assert any(isinstance(n.op, q.GlobalSumPool) for n in art.graph.nodes)
+    x = np.load(d / "test.npz")["x"][:3]
+    _ttfs_equal(art.graph, x, delays=[1, 2, 3, 4, 5])
+
+
 def _concat_model(tmp_path) -> tuple[Path, Path]:
     """A small CNN whose two conv branches are concatenated before one population: quantizable
     (a concatenation of synaptic input), not runnable on the Lava backend."""
@@ -255,6 +332,7 @@ def test_unsupported_artifact_names_layer(tmp_path):
     assert r.returncode == 2
     assert r.stderr.strip().splitlines() == [r.stderr.strip()]  # one line
     assert r.stderr.startswith("error: lava backend: layer %c uses Concat")
+    assert "rate, fs, amos and ttfs networks" in r.stderr
 
 
 def test_float_graph_rejected(tmp_path):

@@ -57,7 +57,7 @@ def _rule(op):
         return lambda o, x: torch.nn.functional.avg_pool2d(x, o.kernel, o.stride)
     if kind == "GlobalSumPool":
         return ANN_RULES[ops.GlobalAvgPool]
-    if kind in ("QScale", "InputQuantizer", "QReadout"):  # one-to-one / host side
+    if kind in ("QScale", "InputQuantizer", "QHybridInput", "QReadout"):  # 1:1 / host side
         return lambda o, x: x
     for cls, fn in ANN_RULES.items():
         if type(op) is cls:
@@ -240,7 +240,7 @@ def tmp(tmp_path_factory):
     return tmp_path_factory.mktemp("place")
 
 
-@pytest.mark.parametrize("method", ["rate", "fs", "amos"])
+@pytest.mark.parametrize("method", ["rate", "fs", "amos", "ttfs"])
 @pytest.mark.parametrize("target", ["loihi2", "loihi1"])
 @pytest.mark.parametrize("example", ["lenet", "resnet"])
 def test_independent_checker(tmp, example, target, method):

@@ -19,7 +19,9 @@ def reference_spikes(graph, x: np.ndarray) -> tuple[np.ndarray, dict[str, np.nda
     """Run ``simulate_fixed``'s rules on ``x`` (N, ...) on the CPU; return the readout (N, ...)
     and every neuron population's payloads (T, N, *shape) as int8/int64 arrays."""
     rules = _FixedRules(_Counters())
-    rules.window_sum = not any(isinstance(n.op, q.QIFNeurons) for n in graph.nodes)
+    # as simulate_fixed: only few-spike graphs sum synaptic input over windows
+    rules.window_sum = not any(isinstance(n.op, (q.QIFNeurons, q.QSingleSpikeNeurons))
+                               for n in graph.nodes)
     interp = rules.interp = Interpreter(rules)
     trains: dict[str, np.ndarray] = {}
 

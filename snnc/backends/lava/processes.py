@@ -26,9 +26,10 @@ from lava.magma.core.process.variable import Var
 from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
-__all__ = ["InputCode", "IntConv", "IFNeurons", "FSNeurons", "MaxPoolGate", "DecodedMaxPoolGate",
-           "ScaleSynapse", "AlignedSum", "SumPoolGate", "SliceGate", "RelayNeurons",
-           "AmosNeurons", "IntDense", "ReadoutAcc", "wrap", "pack", "unpack", "signed"]
+__all__ = ["InputCode", "IntConv", "IFNeurons", "SingleSpikeNeurons", "FSNeurons",
+           "MaxPoolGate", "FirstSpikeGate", "DecodedMaxPoolGate", "ScaleSynapse", "AlignedSum",
+           "SumPoolGate", "SliceGate", "RelayNeurons", "AmosNeurons", "IntDense", "ReadoutAcc",
+           "wrap", "pack", "unpack", "signed"]
 
 
 def wrap(x: np.ndarray, bits: int) -> np.ndarray:
@@ -90,14 +91,15 @@ def _shift(acc: np.ndarray, exp: int) -> np.ndarray:
 
 
 class InputCode(AbstractProcess):
-    """Source: sends the 8-bit input code of sample k (graded payload) in local steps 1..T of
-    period k; zeros otherwise. Stepping past the last sample is an error (a guard, and the
-    failure the process-cleanup test relies on)."""
+    """Source: sends sample k's input payloads (graded) in local steps 1..``steps`` of period k,
+    zeros otherwise. ``codes`` (N, S, size) holds S payload steps per sample; the last one
+    repeats up to ``steps`` (rate: the 8-bit code, S = 1, sent T times; few-spike: S = steps = 1;
+    ttfs: the hybrid encoder's S = steps = T events). Stepping past the last sample is an error
+    (a guard, and the failure the process-cleanup test relies on)."""
 
     def __init__(self, *, codes: np.ndarray, period: int, steps: int, **kw) -> None:
-        # steps: how many steps the code is sent (T for rate, 1 for few-spike networks)
         super().__init__(codes=codes, period=period, steps=steps, **kw)
-        self.s_out = OutPort(shape=(codes.shape[1],))
+        self.s_out = OutPort(shape=(codes.shape[2],))
 
 
 @implements(proc=InputCode, protocol=LoihiProtocol)
@@ -110,7 +112,7 @@ class PyInputCodeModel(PyLoihiProcessModel):
         super().__init__(proc_params)
         self.codes = np.asarray(proc_params["codes"], np.int64)
         self.period, self.steps = int(proc_params["period"]), int(proc_params["steps"])
-        self.zero = np.zeros(self.codes.shape[1], np.int64)
+        self.zero = np.zeros(self.codes.shape[2], np.int64)
 
     def run_spk(self) -> None:
         k = (self.time_step - 1) // self.period
@@ -118,7 +120,8 @@ class PyInputCodeModel(PyLoihiProcessModel):
             raise RuntimeError(f"input source stepped past its {len(self.codes)} samples "
                                f"(time step {self.time_step})")
         local = _local(self.time_step, self.period)
-        self.s_out.send(self.codes[k] if local <= self.steps else self.zero)
+        last = self.codes.shape[1]
+        self.s_out.send(self.codes[k, min(local, last) - 1] if local <= self.steps else self.zero)
 
 
 class IntConv(AbstractProcess):
@@ -187,9 +190,27 @@ class IFNeurons(AbstractProcess):
         self.record = Var(shape=(samples, words(steps * size, 1)), init=0)
 
 
+class SingleSpikeNeurons(AbstractProcess):
+    """snnc integer single-spike (ttfs) neurons (``QSingleSpikeNeurons``): per active step t
+    ``u = wrap(u + (a << act_shift))`` (a persistent current: inputs are events),
+    ``v = sat(v + u + bias)``, ``s = v > vth[t]`` (or ``>=``) unless fired before, so each
+    neuron fires at most once per sample. ``vth`` (T, size): per-step thresholds. ``record``:
+    the spikes of every sample, packed as ``IFNeurons``'."""
+
+    def __init__(self, *, size: int, vth: np.ndarray, bias: np.ndarray, act_shift: int,
+                 compare: str, uv_bits: int, u_overflow: str, v_overflow: str, period: int,
+                 start: int, steps: int, samples: int, **kw) -> None:
+        super().__init__(vth=vth, bias=bias, act_shift=act_shift, compare=compare,
+                         uv_bits=uv_bits, u_overflow=u_overflow, v_overflow=v_overflow,
+                         period=period, start=start, steps=steps, **kw)
+        self.a_in = InPort(shape=(size,))
+        self.s_out = OutPort(shape=(size,))
+        self.record = Var(shape=(samples, words(steps * size, 1)), init=0)
+
+
 class _IntegerState:
-    """What the integer neuron models (IF, FS, AMOS) share: the state format from the
-    process parameters, and its overflow (24-bit wrap or saturation)."""
+    """What the integer neuron models (IF, single-spike, FS, AMOS) share: the state format
+    from the process parameters, and its overflow (24-bit wrap or saturation)."""
 
     def _read_state(self, p) -> None:
         self.bias = np.asarray(p["bias"], np.int64)
@@ -213,38 +234,29 @@ class _IntegerState:
         return x
 
 
-@implements(proc=IFNeurons, protocol=LoihiProtocol)
-@requires(CPU)
-@tag("fixed_pt")
-class PyIFNeuronsModel(_IntegerState, PyLoihiProcessModel):
-    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int64, precision=24)
-    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int64, precision=1)
-    v: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
-    record: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=48)
+class _SpikingPopulation(_IntegerState):
+    """Binary-spike populations stepping with their input (IF, single-spike): active in local
+    steps ``start .. start+steps-1`` of each period (t = 1..T), their state reset at local
+    step 1; the spikes of a sample are recorded (packed, 1 bit each) in its last step. The
+    models give ``_reset()`` and ``_step(a, t) -> s``."""
 
-    def __init__(self, proc_params) -> None:
-        super().__init__(proc_params)
-        p = proc_params
+    def _read_window(self, p) -> None:
         self._read_state(p)
-        self.vth, self.v_init = int(p["vth"]), int(p["v_init"])
         self.gt = p["compare"] == ">"
-        self.subtract = p["reset"] == "subtract"
         self.period, self.first, self.steps = int(p["period"]), int(p["start"]), int(p["steps"])
         self.trace = None  # (T, size) spikes of the current sample
+
+    def _fires(self, v: np.ndarray, vth) -> np.ndarray:
+        return (v > vth) if self.gt else (v >= vth)
 
     def run_spk(self) -> None:
         a = self.a_in.recv().astype(np.int64)
         local = _local(self.time_step, self.period)
         if local == 1:
-            self.v[:] = self.v_init
+            self._reset(len(a))
         t = local - self.first + 1  # 1..T when active
         if 1 <= t <= self.steps:
-            u = self._overflow(a << self.shift, self.u_mode)
-            v = self._overflow(self.v + u + self.bias, self.v_mode)
-            s = (v > self.vth) if self.gt else (v >= self.vth)
-            v = v - self.vth * s if self.subtract else np.where(s, 0, v)
-            self.v[:] = v
-            s = s.astype(np.int64)
+            s = self._step(a, t).astype(np.int64)
             if t == 1:
                 self.trace = np.zeros((self.steps, len(s)), np.int64)
             self.trace[t - 1] = s
@@ -254,6 +266,60 @@ class PyIFNeuronsModel(_IntegerState, PyLoihiProcessModel):
         else:
             s = np.zeros_like(a)
         self.s_out.send(s)
+
+
+@implements(proc=IFNeurons, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("fixed_pt")
+class PyIFNeuronsModel(_SpikingPopulation, PyLoihiProcessModel):
+    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int64, precision=24)
+    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int64, precision=1)
+    v: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
+    record: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=48)
+
+    def __init__(self, proc_params) -> None:
+        super().__init__(proc_params)
+        p = proc_params
+        self._read_window(p)
+        self.vth, self.v_init = int(p["vth"]), int(p["v_init"])
+        self.subtract = p["reset"] == "subtract"
+
+    def _reset(self, size: int) -> None:
+        self.v[:] = self.v_init
+
+    def _step(self, a: np.ndarray, t: int) -> np.ndarray:
+        u = self._overflow(a << self.shift, self.u_mode)
+        v = self._overflow(self.v + u + self.bias, self.v_mode)
+        s = self._fires(v, self.vth)
+        self.v[:] = v - self.vth * s if self.subtract else np.where(s, 0, v)
+        return s
+
+
+@implements(proc=SingleSpikeNeurons, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("fixed_pt")
+class PySingleSpikeNeuronsModel(_SpikingPopulation, PyLoihiProcessModel):
+    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int64, precision=24)
+    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int64, precision=1)
+    record: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=48)
+
+    def __init__(self, proc_params) -> None:
+        super().__init__(proc_params)
+        self._read_window(proc_params)
+        self.vth = np.asarray(proc_params["vth"], np.int64)
+        self.u = self.v = self.fired = None
+
+    def _reset(self, size: int) -> None:
+        self.u = np.zeros(size, np.int64)
+        self.v = np.zeros(size, np.int64)
+        self.fired = np.zeros(size, bool)
+
+    def _step(self, a: np.ndarray, t: int) -> np.ndarray:
+        self.u = self._overflow(self.u + (a << self.shift), self.u_mode)
+        self.v = self._overflow(self.v + self.u + self.bias, self.v_mode)
+        s = self._fires(self.v, self.vth[t - 1]) & ~self.fired
+        self.fired |= s
+        return s
 
 
 class MaxPoolGate(AbstractProcess):
@@ -272,22 +338,33 @@ class MaxPoolGate(AbstractProcess):
         self.events = Var(shape=(samples, words(size, 16)), init=0)
 
 
+class _PoolGate:
+    """The window geometry of a binary max-pool gate (rate and first-spike)."""
+
+    def _read_pool(self, p) -> None:
+        self.in_shape = tuple(p["in_shape"])
+        self.kernel, self.stride, self.dilation = p["kernel"], p["stride"], p["dilation"]
+        if any(p["padding"]):
+            raise ValueError(f"{type(self).__name__}: padding is not supported")
+        self.period = int(p["period"])
+
+    def _record(self, passed: np.ndarray) -> None:
+        k = (self.time_step - 1) // self.period
+        if k < len(self.events):  # past the samples: the source reports the error
+            self.events[k] = pack(passed, 16)
+
+
 @implements(proc=MaxPoolGate, protocol=LoihiProtocol)
 @requires(CPU)
 @tag("fixed_pt")
-class PyMaxPoolGateModel(PyLoihiProcessModel):
+class PyMaxPoolGateModel(_PoolGate, PyLoihiProcessModel):
     s_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int64, precision=1)
     s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int64, precision=1)
     events: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=48)
 
     def __init__(self, proc_params) -> None:
         super().__init__(proc_params)
-        p = proc_params
-        self.in_shape = tuple(p["in_shape"])
-        self.kernel, self.stride, self.dilation = p["kernel"], p["stride"], p["dilation"]
-        if any(p["padding"]):
-            raise ValueError("MaxPoolGate: padding is not supported")
-        self.period = int(p["period"])
+        self._read_pool(proc_params)
         self.counts = np.zeros(int(np.prod(self.in_shape)), np.float64)
         self.passed = None
 
@@ -304,19 +381,55 @@ class PyMaxPoolGateModel(PyLoihiProcessModel):
         out = vals.gather(2, idx.flatten(2)).flatten().numpy()
         passed = (out != 0).astype(np.int64)
         self.passed = passed if self.passed is None else self.passed + passed
-        k = (self.time_step - 1) // self.period
-        if k < len(self.events):  # past the samples: the source reports the error
-            self.events[k] = pack(self.passed, 16)
+        self._record(self.passed)
+        self.s_out.send(out)
+
+
+class FirstSpikeGate(MaxPoolGate):
+    """First-spike max-pool gate (``FirstSpikeMaxPool2d``) on binary single-spike trains: each
+    window fires once, in the step of its earliest input spike (the max-pool of the
+    fired-so-far input map, minus what it passed before). Routed within the step; reset at
+    local step 1. ``events``: as ``MaxPoolGate``'s (here 0 or 1 per output)."""
+
+
+@implements(proc=FirstSpikeGate, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("fixed_pt")
+class PyFirstSpikeGateModel(_PoolGate, PyLoihiProcessModel):
+    s_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int64, precision=1)
+    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int64, precision=1)
+    events: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=48)
+
+    def __init__(self, proc_params) -> None:
+        super().__init__(proc_params)
+        self._read_pool(proc_params)
+        self.fired = np.zeros(self.in_shape, np.float64)
+        self.passed = None
+
+    def run_spk(self) -> None:
+        s = self.s_in.recv().reshape(self.in_shape)
+        if _local(self.time_step, self.period) == 1:
+            self.fired[:] = 0
+            self.passed = None
+        self.fired[s != 0] = 1
+        pooled = F.max_pool2d(torch.as_tensor(self.fired).unsqueeze(0), self.kernel,
+                              self.stride, 0, self.dilation).flatten().numpy().astype(np.int64)
+        out = pooled if self.passed is None else pooled - self.passed
+        self.passed = pooled
+        if out.any():  # a sample without spikes keeps its row of zeros
+            self._record(pooled)
         self.s_out.send(out)
 
 
 class ReadoutAcc(AbstractProcess):
     """Output monitor: sums the synaptic input of the output layer over local steps
-    ``start .. start+steps-1`` of each sample: ``acc`` (samples, size)."""
+    ``start .. start+steps-1`` of each sample: ``acc`` (samples, size). ``integrate``
+    (single-spike graphs, whose synaptic inputs are events switching currents on): sums the
+    running sum of the input instead, ``sum_t (steps + 1 - t) a(t)``, the output membrane."""
 
     def __init__(self, *, size: int, period: int, start: int, steps: int, samples: int,
-                 **kw) -> None:
-        super().__init__(period=period, start=start, steps=steps, **kw)
+                 integrate: bool = False, **kw) -> None:
+        super().__init__(period=period, start=start, steps=steps, integrate=integrate, **kw)
         self.a_in = InPort(shape=(size,))
         self.acc = Var(shape=(samples, size), init=0)
 
@@ -332,12 +445,17 @@ class PyReadoutAccModel(PyLoihiProcessModel):
         super().__init__(proc_params)
         p = proc_params
         self.period, self.first, self.steps = int(p["period"]), int(p["start"]), int(p["steps"])
+        self.integrate = bool(p.get("integrate", False))
+        self.current = 0  # integrate: the running sum of the input in this sample
 
     def run_spk(self) -> None:
         a = self.a_in.recv().astype(np.int64)
         t = _local(self.time_step, self.period) - self.first + 1
         k = (self.time_step - 1) // self.period
         if 1 <= t <= self.steps and k < len(self.acc):
+            if self.integrate:
+                self.current = a if t == 1 else self.current + a
+                a = self.current
             self.acc[k] += a
 
 

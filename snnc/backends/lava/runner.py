@@ -7,19 +7,20 @@ Supported: feed-forward graphs (fan-out allowed) of ``QConv2d`` (snnc ``IntConv`
 ``SumPool2d``/``GlobalSumPool`` (``SumPoolGate``), ``Reshape`` (flat C-order ports: nothing to
 do), channel ``Slice`` (``SliceGate``), max-pool gates, ``PartialSumRelay`` populations
 (``RelayNeurons``: ``split_fanin``'s partial sums, graded payloads) and either ``QIFNeurons``
-(rate) or ``QFewSpikeNeurons`` / ``QAmosNeurons`` (fs / amos; graded payloads on loihi2, binary
-spikes with d(t) = 2^k(t) folded into per-step weight exponents on loihi1), fed by the input
-code (``InputCode`` source) and read by a ``QReadout`` on the last synapse (``ReadoutAcc``).
-Anything else raises one ``BackendError`` naming the layer and the op.
+(rate), ``QFewSpikeNeurons`` / ``QAmosNeurons`` (fs / amos; graded payloads on loihi2, binary
+spikes with d(t) = 2^k(t) folded into per-step weight exponents on loihi1) or
+``QSingleSpikeNeurons`` with first-spike max-pools (ttfs), fed by the input code or the hybrid
+input's events (``InputCode`` source) and read by a ``QReadout`` on the last synapse
+(``ReadoutAcc``). Anything else raises one ``BackendError`` naming the layer and the op.
 
 Pipeline delay: every synapse delivers its input one step later; a few-spike population, AMOS
 circuit or few-spike gate starts its K output steps when its input window is complete; relays,
-slices and IF populations pass their input window through in the same step; an
-``AlignedSum`` delays the earlier of its two streams to the later one (a skip connection's
-synaptic delay). Each value is a stream starting at a constant local step of each sample's
-period (``build``), so every population's train equals the reference simulator's shifted by a
-constant; the runner removes it. N samples run back to back in one Lava run of ``N * period``
-steps.
+slices, IF and single-spike populations and their gates pass their input window through in the
+same step; an ``AlignedSum`` delays the earlier of its two streams to the later one (a skip
+connection's synaptic delay). Each value is a stream starting at a constant local step of each
+sample's period (``build``), so every population's train equals the reference simulator's
+shifted by a constant; the runner removes it. N samples run back to back in one Lava run of
+``N * period`` steps.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ class LavaNetwork:
     steps: int
     samples: int
     shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
-    gates: dict[str, object] = field(default_factory=dict)  # node name -> MaxPoolGate
+    gates: dict[str, object] = field(default_factory=dict)  # node name -> max-pool gate
     window_sum: bool = False  # few-spike graph: relays report window sums, as the reference
 
     @property
@@ -72,26 +73,34 @@ class LavaResult:
     fired_step: dict[str, np.ndarray] = field(default_factory=dict)
 
 
-def input_codes(op: q.InputQuantizer, x: np.ndarray) -> np.ndarray:
-    """The host-side input encoder, exactly as the bit-exact reference computes it."""
+def input_codes(op: q.InputQuantizer | q.QHybridInput, x: np.ndarray) -> np.ndarray:
+    """The host-side input encoder, exactly as the bit-exact reference computes it: the 8-bit
+    codes (N, ...) of ``InputQuantizer``, or the event payloads (N, T, ...) of
+    ``QHybridInput``."""
     import torch
 
+    from snnc.backends.reference.fixed_point import hybrid_events
+
+    xt = torch.as_tensor(np.asarray(x), dtype=torch.float64)
+    if type(op) is q.QHybridInput:
+        return np.moveaxis(hybrid_events(op, xt)[0].numpy().astype(np.int64), 0, 1)
     lo, hi = ((-(2.0 ** (op.bits - 1) - 1), 2.0 ** (op.bits - 1) - 1) if op.signed
               else (0.0, 2.0**op.bits - 1))
-    xt = torch.as_tensor(np.asarray(x), dtype=torch.float64)
     return torch.round(xt / op.scale).clamp(lo, hi).numpy().astype(np.int64)
 
 
 _FS_LIKE = (q.QFewSpikeNeurons, q.QAmosNeurons)  # integer (h, d, T) tables: FS and AMOS
+_STEPPED = (q.QIFNeurons, q.QSingleSpikeNeurons)  # binary populations stepping with their input
+_INPUTS = (q.InputQuantizer, q.QHybridInput)
 
 
 def _unsupported(node, why: str = "") -> BackendError:
     extra = f" ({why})" if why else ""
     return BackendError(f"lava backend: layer %{node.name} uses {type(node.op).__name__}, "
                         f"which the lava backend does not support yet{extra}; supported: rate, "
-                        "fs and amos networks of conv/dense/1:1 synapses, neurons, partial-sum "
-                        "relays, max- and sum-pools, flatten, channel slices and two-input adds. "
-                        "Use --backend cpu")
+                        "fs, amos and ttfs networks of conv/dense/1:1 synapses, neurons, "
+                        "partial-sum relays, max-, first-spike- and sum-pools, flatten, channel "
+                        "slices and two-input adds. Use --backend cpu")
 
 
 def check_supported(graph) -> None:
@@ -101,9 +110,10 @@ def check_supported(graph) -> None:
                            "target such as loihi2)")
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
         raise BackendError("lava backend: only graphs with one input and one output")
-    ok = (q.InputQuantizer, q.QConv2d, q.QDense, q.QScale, q.QIFNeurons, *_FS_LIKE,
-          neurons.SpikingMaxPool2d, ops.MaxPool2d, ops.Reshape, ops.Slice, q.SumPool2d,
-          q.GlobalSumPool, neurons.PartialSumRelay, ops.Add, ops.Sub, q.QReadout)
+    ok = (*_INPUTS, q.QConv2d, q.QDense, q.QScale, *_STEPPED, *_FS_LIKE,
+          neurons.SpikingMaxPool2d, neurons.FirstSpikeMaxPool2d, ops.MaxPool2d, ops.Reshape,
+          ops.Slice, q.SumPool2d, q.GlobalSumPool, neurons.PartialSumRelay, ops.Add, ops.Sub,
+          q.QReadout)
     kinds = set()
     for n in graph.nodes:
         if type(n.op) not in ok:
@@ -118,10 +128,11 @@ def check_supported(graph) -> None:
         if type(n.op) in _FS_LIKE and not n.op.graded and _fold_offsets(n.op.d) is None:
             raise _unsupported(n, "payloads folded into weights (binary-spike target) that "
                                   "are not powers of two")
-        if type(n.op) in (q.QIFNeurons, *_FS_LIKE):
-            kinds.add(q.QIFNeurons if type(n.op) is q.QIFNeurons else "fs")
+        if type(n.op) in (*_STEPPED, *_FS_LIKE):
+            kinds.add("fs" if type(n.op) in _FS_LIKE else type(n.op))
             if len(kinds) > 1:
-                raise _unsupported(n, "IF and few-spike/AMOS populations in one network")
+                raise _unsupported(n, "IF, single-spike and few-spike/AMOS populations in one "
+                                      "network")
     last = graph.nodes[-1]
     if not isinstance(last.op, q.QReadout) or last.name != graph.outputs[0].name:
         raise BackendError("lava backend: the output must be a QReadout")
@@ -153,8 +164,9 @@ def build(artifact_or_graph, x: np.ndarray) -> LavaNetwork:
 
     Timing: every value is a stream of ``L`` steps starting at local step ``s`` of each
     sample's period: the input code (s=1; L=T for rate, 1 for few-spike: the code is sent
-    once), +1 step per synapse (its buffer), IF populations, relays, rate gates, slices and
-    sum-pools pass it through, few-spike populations, AMOS circuits and few-spike max-pool
+    once; T event steps of the ttfs hybrid input), +1 step per synapse (its buffer), IF and
+    single-spike populations, relays, rate and first-spike gates, slices and sum-pools pass it
+    through, few-spike populations, AMOS circuits and few-spike max-pool
     gates emit K steps from the step in which the last input arrives, a two-input add starts
     with its later input (the earlier is delayed). The period ends with the readout's window."""
     from lava.proc.dense.process import Dense
@@ -165,16 +177,19 @@ def build(artifact_or_graph, x: np.ndarray) -> LavaNetwork:
     check_supported(graph)
     fs = any(type(n.op) in _FS_LIKE for n in graph.nodes)
     steps = max(n.op.K if fs else n.op.timesteps for n in graph.nodes
-                if type(n.op) in (q.QIFNeurons, *_FS_LIKE))
+                if type(n.op) in (*_STEPPED, *_FS_LIKE))
     samples = len(x)
     if samples < 1:
         raise BackendError("lava backend: no samples to run")
     nodes = graph.nodes
     inq = nodes[0]
-    if not isinstance(inq.op, q.InputQuantizer) or inq.inputs[0].name != graph.inputs[0].name:
+    if type(inq.op) not in _INPUTS or inq.inputs[0].name != graph.inputs[0].name:
         raise BackendError("lava backend: the graph must start with the input quantizer")
-    win: dict[str, tuple[int, int]] = {inq.name: (1, 1 if fs else steps)}
-    graded: dict[str, int] = {inq.name: inq.op.bits}  # payload bits of graded streams
+    hybrid = type(inq.op) is q.QHybridInput  # ttfs: T steps of signed events
+    win: dict[str, tuple[int, int]] = {inq.name: (1, inq.op.timesteps if hybrid
+                                                  else 1 if fs else steps)}
+    # payload bits of graded streams (the hybrid events are signed: a sign bit more)
+    graded: dict[str, int] = {inq.name: inq.op.bits + int(hybrid)}
     fold: dict[str, np.ndarray] = {}  # binary few-spike streams: d(t) folded into weights
     for n in nodes[1:]:
         s0, length = win[n.inputs[0].name]
@@ -194,7 +209,7 @@ def build(artifact_or_graph, x: np.ndarray) -> LavaNetwork:
                 fold[n.name] = np.asarray(op.d, np.int64)
         elif type(op) is ops.MaxPool2d:
             win[n.name] = (s0 + length - 1, length)
-        elif type(op) is q.QIFNeurons and length != op.timesteps:
+        elif type(op) in _STEPPED and length != op.timesteps:
             raise _unsupported(n, "populations with different time steps")
         else:
             win[n.name] = (s0, length)
@@ -213,7 +228,7 @@ def build(artifact_or_graph, x: np.ndarray) -> LavaNetwork:
                                  + int(fan_in - 1).bit_length())
     s_r, l_r = win[nodes[-1].name]
     period = s_r + l_r - 1
-    codes = input_codes(inq.op, x).reshape(samples, -1)
+    codes = input_codes(inq.op, x).reshape(samples, inq.op.timesteps if hybrid else 1, -1)
     source = lp.InputCode(codes=codes, period=period, steps=win[inq.name][1], name="input")
     ports = {inq.name: source.s_out}  # value name -> OutPort
     shapes = {v.name: tuple(v.type.shape) for n in nodes for v in (n.output, *n.inputs)}
@@ -290,6 +305,19 @@ def build(artifact_or_graph, x: np.ndarray) -> LavaNetwork:
             inp.connect(proc.a_in)
             ports[n.name] = proc.s_out
             pops[n.name] = proc
+        elif type(op) is q.QSingleSpikeNeurons:
+            shape = shapes[n.name]
+            # vth[t] (b) broadcasts to the population as in the reference: per neuron, flat
+            vth = np.stack([np.broadcast_to(np.asarray(th, np.int64), shape).reshape(-1)
+                            for th in op.vth])
+            proc = lp.SingleSpikeNeurons(size=int(np.prod(shape)), vth=vth, bias=_int_bias(n),
+                                         act_shift=op.act_shift, compare=op.compare,
+                                         uv_bits=op.uv_bits, u_overflow=op.u_overflow,
+                                         v_overflow=op.v_overflow, period=period, start=start,
+                                         steps=op.timesteps, samples=samples, name=n.name)
+            inp.connect(proc.a_in)
+            ports[n.name] = proc.s_out
+            pops[n.name] = proc
         elif type(op) in _FS_LIKE:
             cls = lp.AmosNeurons if type(op) is q.QAmosNeurons else lp.FSNeurons
             proc = cls(size=int(np.prod(shapes[n.name])), h=np.asarray(op.h),
@@ -308,11 +336,11 @@ def build(artifact_or_graph, x: np.ndarray) -> LavaNetwork:
             inp.connect(proc.a_in)
             ports[n.name] = proc.s_out
             pops[n.name] = proc
-        elif type(op) is neurons.SpikingMaxPool2d:
-            proc = lp.MaxPoolGate(in_shape=shapes[src], out_shape=shapes[n.name],
-                                  kernel=tuple(op.kernel), stride=tuple(op.stride),
-                                  padding=tuple(op.padding), dilation=tuple(op.dilation),
-                                  period=period, samples=samples, name=n.name)
+        elif type(op) in (neurons.SpikingMaxPool2d, neurons.FirstSpikeMaxPool2d):
+            cls = lp.MaxPoolGate if type(op) is neurons.SpikingMaxPool2d else lp.FirstSpikeGate
+            proc = cls(in_shape=shapes[src], out_shape=shapes[n.name], kernel=tuple(op.kernel),
+                       stride=tuple(op.stride), padding=tuple(op.padding),
+                       dilation=tuple(op.dilation), period=period, samples=samples, name=n.name)
             inp.connect(proc.s_in)
             ports[n.name] = proc.s_out
             gates[n.name] = proc
@@ -327,7 +355,8 @@ def build(artifact_or_graph, x: np.ndarray) -> LavaNetwork:
             gates[n.name] = proc
         elif type(op) is q.QReadout:
             readout = lp.ReadoutAcc(size=int(np.prod(shapes[n.name])), period=period,
-                                    start=start, steps=length, samples=samples, name=n.name)
+                                    start=start, steps=length, samples=samples,
+                                    integrate=op.reduce == "integrate", name=n.name)
             inp.connect(readout.a_in)
             readout_op = op
         else:  # pragma: no cover - check_supported rejects these
@@ -506,7 +535,7 @@ def run(artifact_or_graph, x: np.ndarray) -> LavaResult:
     spikes, events, circuits, acc = _run(net, net.num_steps, collect)
     wall = time.perf_counter() - start
     op = net.readout_op
-    total = acc if op.reduce == "sum" else acc / net.steps
+    total = acc if op.reduce == "sum" else acc / net.steps  # integrate: acc holds v(T)
     outputs = (total * op.scale + np.asarray(op.bias, np.float64)).astype(np.float32)
     return LavaResult(outputs=outputs, spikes=spikes,
                       delays={k: net.delays[k] for k in net.populations}, wall_s=wall,
@@ -516,10 +545,11 @@ def run(artifact_or_graph, x: np.ndarray) -> LavaResult:
 def simulate_lava(graph, x: np.ndarray, progress=None):
     """``simulate``'s result type from a Lava run: readouts, spike counts per population and
     synaptic events per synapse layer (counted as the reference simulator counts them: input
-    spikes times fan-out; the input code is not a spike), so the CLI metrics are the same."""
+    spikes times fan-out; the input code is not a spike, the hybrid input's spikes are host-side
+    events of the first synapses), so the CLI metrics are the same."""
     import torch
 
-    from snnc.backends.reference.fixed_point import _float_twin
+    from snnc.backends.reference.fixed_point import _float_twin, hybrid_events
     from snnc.backends.reference.simulator import SimulationResult, _fanout
     from snnc.ir.graph import Node
 
@@ -530,6 +560,10 @@ def simulate_lava(graph, x: np.ndarray, progress=None):
     events.update({k: (v > 0).sum(1, dtype=np.float64).reshape(n, -1)  # AMOS: every neuron
                    for k, v in res.fired_step.items()})
     events.update(res.events)
+    inq = graph.nodes[0]
+    if type(inq.op) is q.QHybridInput:
+        spikes = hybrid_events(inq.op, torch.as_tensor(np.asarray(x), dtype=torch.float64))[1]
+        events[inq.name] = spikes.numpy().reshape(n, -1)
     producer = {}
     for node in graph.nodes:
         src = node.inputs[0].name if node.inputs else None
@@ -557,6 +591,8 @@ def simulate_lava(graph, x: np.ndarray, progress=None):
         synops[node.name] = float((e * _fanout(twin, e)).sum())
     spikes = {k: float(events[k].sum()) for k in res.spikes}
     most = {k: float((v > 0).max()) if v.size else 0.0 for k, v in res.fired_step.items()}
+    most.update({node.name: float(events[node.name].max()) for node in graph.nodes
+                 if type(node.op) is q.QSingleSpikeNeurons and events[node.name].size})
     counts = {node.name: node.output.type.size * neurons.neurons_per_gate(node.op)
               for node in graph.nodes if isinstance(node.op, neurons.NEURON_OPS)}
     if progress is not None:

@@ -46,7 +46,7 @@ from snnc.ir import quantized as q
 from snnc.ir.graph import Graph, Node
 from snnc.ir.interpret import ANN_RULES, Interpreter
 
-__all__ = ["simulate_fixed", "shift_round", "overflow"]
+__all__ = ["simulate_fixed", "shift_round", "overflow", "hybrid_events"]
 
 DTYPE = torch.float64  # states and anything that may exceed 2^24
 PAYLOAD = torch.float32  # spikes, payloads, input codes: integers below 2^24, exact in float32
@@ -201,7 +201,8 @@ class _FixedRules(_Rules):
     def __init__(self, counters: _Counters) -> None:
         super().__init__(counters, DTYPE)
         for cls in (neurons.IFNeurons, neurons.FewSpikeNeurons, neurons.AmosNeurons, ops.Conv2d,
-                    ops.Dense, ops.AvgPool2d, ops.GlobalAvgPool):
+                    ops.Dense, ops.AvgPool2d, ops.GlobalAvgPool, neurons.SingleSpikeNeurons,
+                    neurons.HybridInputNeurons):
             self.pop(cls, None)  # float-only ops must not appear in a quantized graph
         self[q.InputQuantizer] = self.input_quantizer
         self[q.QConv2d] = self.synapse
@@ -212,6 +213,9 @@ class _FixedRules(_Rules):
         self[q.QIFNeurons] = self.if_fixed
         self[q.QFewSpikeNeurons] = self.few_spike_fixed
         self[q.QAmosNeurons] = self.amos_fixed
+        self[q.QHybridInput] = self.hybrid_input_fixed
+        self[q.QSingleSpikeNeurons] = self.single_spike_fixed
+        self[neurons.FirstSpikeMaxPool2d] = self.first_spike_events
         self[q.QReadout] = self.readout
         self[ops.Reshape] = self.reshape
         self[ops.Slice] = self.reshape  # routing: codes and events slice like the values
@@ -540,11 +544,77 @@ class _FixedRules(_Rules):
         self.c.record_max(self.node.name, most)
         return Signal(out, events)
 
+    def hybrid_input_fixed(self, op: q.QHybridInput, sig: Signal) -> Signal:
+        x = sig.x.mean(0) if sig.x.shape[0] > 1 else sig.x[0]
+        events, spikes = hybrid_events(op, x)  # host-side, as the rate/fs input codes: its
+        # spikes are synaptic events of the first layer, not spikes of an on-chip population
+        return Signal(events, spikes)
+
+    def single_spike_fixed(self, op: q.QSingleSpikeNeurons, sig: Signal) -> Signal:
+        """Integer single-spike neurons (``QSingleSpikeNeurons``): event inputs switch a
+        persistent current on, the membrane integrates it with the bias, and a neuron fires
+        once, in the first step its membrane crosses that step's threshold."""
+        a = sig.x.to(DTYPE) * float(2**op.act_shift)
+        steps = op.timesteps
+        bias = torch.as_tensor(np.asarray(op.bias_mant, np.float64) * 2.0**op.bias_exp,
+                               dtype=DTYPE, device=a.device)
+        vth = torch.as_tensor(np.asarray(op.vth, np.float64), dtype=DTYPE, device=a.device)
+        cmp = torch.gt if op.compare == ">" else torch.ge
+        u = torch.zeros(a.shape[1:], dtype=DTYPE, device=a.device)
+        v = torch.zeros_like(u)
+        fired = torch.zeros(a.shape[1:], dtype=torch.bool, device=a.device)
+        out = torch.zeros((steps, *a.shape[1:]), dtype=PAYLOAD, device=a.device)
+        for t in range(steps):
+            if t < a.shape[0]:  # the current changes only in steps with input events
+                u = overflow(u + a[t], op.u_overflow, op.uv_bits)
+            v = overflow(v + u + bias, op.v_overflow, op.uv_bits)
+            s = cmp(v, vth[t]) & ~fired
+            fired |= s
+            out[t] = s
+        events = fired.to(DTYPE)
+        self.c.add(self.c.spikes, self.node.name, events.sum())
+        self.c.record_max(self.node.name, events)
+        return _Spikes(out, events)
+
+    def first_spike_events(self, op: neurons.FirstSpikeMaxPool2d, sig: Signal) -> Signal:
+        """First-spike max-pool on spike events: a window fires once, in the step of its
+        earliest input spike (the max-pool of the fired-so-far maps, differenced in time)."""
+        steps, batch = sig.x.shape[:2]
+        fired = (torch.cumsum(sig.x.to(PAYLOAD), 0) > 0).to(PAYLOAD)
+        pooled = ANN_RULES[ops.MaxPool2d](op, fired.reshape(steps * batch, *fired.shape[2:]))
+        pooled = pooled.reshape(steps, batch, *pooled.shape[1:])
+        out = torch.cat([pooled[:1], pooled[1:] - pooled[:-1]])
+        return _Spikes(out, pooled[-1].to(DTYPE))
+
     def readout(self, op: q.QReadout, sig: Signal) -> Signal:
         x = sig.x.to(DTYPE)
-        total = x.sum(0) if op.reduce == "sum" else x.mean(0)
+        if op.reduce == "integrate":  # events switch currents on: the membrane's v(T) / T
+            steps = x.shape[0]
+            weight = torch.arange(steps, 0, -1, dtype=DTYPE, device=x.device)
+            total = (x * weight.reshape(-1, *([1] * (x.dim() - 1)))).sum(0) / steps
+        else:
+            total = x.sum(0) if op.reduce == "sum" else x.mean(0)
         bias = torch.as_tensor(op.bias, dtype=DTYPE, device=total.device)
         return Signal((total * op.scale + bias).unsqueeze(0))
+
+
+def hybrid_events(op: q.QHybridInput, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``QHybridInput`` on inputs x (N, ...): its payload events (timesteps, N, ...) and the
+    spikes per pixel (N, ...), in integers held as float32."""
+    lo, hi = ((-(2.0 ** (op.bits - 1) - 1), 2.0 ** (op.bits - 1) - 1) if op.signed
+              else (0.0, 2.0**op.bits - 1))
+    p = torch.round(x.to(DTYPE) / op.scale).clamp(lo, hi)
+    sc, steps = float(op.spike_code), op.timesteps
+    slot = torch.div((sc - torch.clamp(p, max=sc)) * (steps - 1), sc, rounding_mode="floor")
+    t_p = 2 + torch.clamp(slot, max=steps - 2)  # 1-based step of the spike (pixels p > 0)
+    spikes = (p > 0).to(DTYPE)
+    events = torch.zeros((steps, *p.shape), dtype=DTYPE, device=p.device)
+    events[0] = p
+    if steps > 1:
+        events[1] = -p
+    for t in range(2, steps + 1):
+        events[t - 1] += sc * spikes * (t_p == t)
+    return events.to(PAYLOAD), spikes
 
 
 _HEAP_WARM = False
@@ -577,9 +647,11 @@ def simulate_fixed(graph: Graph, x: np.ndarray, *, batch_size: int | None = None
     device = torch.device(device) if device is not None else default_device()
     counters = _Counters()
     rules = _FixedRules(counters)
-    rules.window_sum = not any(isinstance(n.op, q.QIFNeurons) for n in graph.nodes)
+    rules.window_sum = not any(isinstance(n.op, (q.QIFNeurons, q.QSingleSpikeNeurons))
+                               for n in graph.nodes)
     interp = rules.interp = Interpreter(rules)
-    steps = max([n.op.timesteps for n in graph.nodes if isinstance(n.op, neurons.IFNeurons)]
+    steps = max([n.op.timesteps for n in graph.nodes
+                 if isinstance(n.op, (neurons.IFNeurons, neurons.SingleSpikeNeurons))]
                 + [n.op.K for n in graph.nodes
                    if isinstance(n.op, (neurons.FewSpikeNeurons, neurons.AmosNeurons))],
                 default=1)

@@ -346,7 +346,7 @@ class _Terms:
             return (_eye(in_lay[0]), rows, cols), False, node
         if kind == "QScale":  # one-to-one synapses with a shared weight
             return _broadcast_axes(in_lay, out_lay), False, node
-        if kind in ("InputQuantizer", "QReadout"):  # host-side encode / decode
+        if kind in ("InputQuantizer", "QHybridInput", "QReadout"):  # host-side encode / decode
             return _broadcast_axes(in_lay, out_lay), False, None
         if isinstance(op, ops.GlobalAvgPool) or kind == "GlobalSumPool":
             return (_eye(in_lay[0]), _full(out_lay[1], in_lay[1]),

@@ -47,12 +47,15 @@ INPUT_BITS = 8  # input encoder: signed 8-bit codes (MNIST-like inputs are 8-bit
 IF_HEADROOM_BITS = 4  # IF: threshold at 2^(uv_bits-1-4), v may reach 16x it before saturating
 FS_HEADROOM_BITS = 1  # FS: alpha (or the table's range) at 2^(uv_bits-2)
 FS_PAYLOAD_BITS = 16  # general FS tables: d(t) payloads quantized to at most 16 bits
+TTFS_HEADROOM_BITS = 2  # single-spike: the largest threshold at 2^(uv_bits-3)
 
 _ROUTING = (ops.Reshape, ops.Transpose, ops.Identity, ops.Concat, ops.Pad)
 _SYNAPTIC = (ops.Conv2d, ops.Dense)
 # populations quantized with an integer (h, d, T) table: FS neurons and AMOS circuits (the same
 # table unrolled in space, docs/amos.md)
 _FS_LIKE = (neurons.FewSpikeNeurons, neurons.AmosNeurons)
+# populations that are destinations of synaptic input
+_POPULATIONS = (neurons.IFNeurons, *_FS_LIKE, neurons.SingleSpikeNeurons)
 _INT = "int32"
 
 
@@ -151,21 +154,64 @@ def _is_relu_table(op: neurons.FewSpikeNeurons) -> bool:
     return bool(step > 0 and np.array_equal(op.T, step * np.exp2(np.arange(K - 1, -1, -1.0))))
 
 
+def _routed_unit(n: Node, units: list) -> np.ndarray:
+    """The per-element payload unit of ``n``'s output when an input's unit is an array
+    (single-spike populations: per-channel amplitudes): the op applied to the inputs' unit
+    maps (max-pools and routing move units; average pools keep the window's unit, the 1/k
+    going into the unit as for scalars). Zero padding pads unit 0 (its payloads are 0)."""
+    from snnc.ir.interpret import max_pool2d
+
+    maps = [torch.as_tensor(np.broadcast_to(np.asarray(u, np.float64), v.shape).copy()
+                            ).unsqueeze(0) for u, v in zip(units, n.inputs)]
+    rule = max_pool2d if isinstance(n.op, ops.MaxPool2d) else ANN_RULES[type(n.op)]
+    with torch.no_grad():
+        return rule(n.op, *maps)[0].numpy()
+
+
+def _uniform(u):
+    """A unit map whose elements are all equal, as that float; anything else unchanged."""
+    a = np.asarray(u, np.float64)
+    return float(a.flat[0]) if a.size and (a == a.flat[0]).all() else a
+
+
 def _analyse(graph: Graph, s_in: float, fs_unit: dict[str, float]):
-    """Kind ('payload'/'current') and payload unit of every value; destination of every current."""
+    """Kind ('payload'/'current') and payload unit of every value (a float, or for values
+    downstream of per-channel single-spike amplitudes an array of the value's shape);
+    destination of every current."""
     kind: dict[str, str] = {v.name: "payload" for v in graph.inputs}
-    unit: dict[str, float] = {v.name: s_in for v in graph.inputs}
+    unit: dict[str, float | np.ndarray] = {v.name: s_in for v in graph.inputs}
     for n in graph.nodes:
         op, ins = n.op, [v.name for v in n.inputs]
         kinds = [kind[v] for v in ins]
         where = f"layer '{n.name}' ({ops.op_name(op)})"
+        arrays = any(isinstance(unit.get(v), np.ndarray) for v in ins)
         if type(op) in (neurons.IFNeurons, *_FS_LIKE):
             kind[n.name] = "payload"
             unit[n.name] = (float(op.amplitude) if isinstance(op, neurons.IFNeurons)
                             else fs_unit[n.name])
+        elif type(op) is neurons.SingleSpikeNeurons:
+            kind[n.name] = "payload"
+            unit[n.name] = _uniform(np.broadcast_to(np.asarray(op.amplitude, np.float64),
+                                                    n.output.shape))
+        elif type(op) is neurons.HybridInputNeurons:
+            if n.inputs[0].name not in {v.name for v in graph.inputs}:
+                raise NotQuantizable(f"{where}: the hybrid input encoder must read a graph "
+                                     "input")
+            kind[n.name], unit[n.name] = "payload", unit[ins[0]]
+        elif arrays and (isinstance(op, (ops.AvgPool2d, ops.GlobalAvgPool, ops.MaxPool2d))
+                         or isinstance(op, _ROUTING)) and set(kinds) == {"payload"}:
+            if isinstance(op, ops.Pad) and (op.mode != "constant" or op.value != 0.0):
+                raise NotQuantizable(f"{where}: only zero padding is quantizable")
+            if type(op) is ops.AvgPool2d and (any(op.padding) or op.ceil_mode):
+                raise NotQuantizable(f"{where}: padded average pooling is not yet quantizable")
+            k = (op.kernel[0] * op.kernel[1] if type(op) is ops.AvgPool2d
+                 else int(np.prod(n.inputs[0].shape[1:])) if type(op) is ops.GlobalAvgPool
+                 else 1)
+            kind[n.name] = "payload"
+            unit[n.name] = _uniform(_routed_unit(n, [unit[v] for v in ins]) / k)
         elif isinstance(op, neurons.NEURON_OPS) or isinstance(op, q.QUANTIZED_OPS):
             raise NotQuantizable(f"{where}: {type(op).__name__} is not yet quantizable (fixed "
-                                 "point supports rate (IF), fs and amos populations)")
+                                 "point supports rate (IF), fs, amos and ttfs populations)")
         elif type(op) in _SYNAPTIC:
             if kinds[0] != "payload":
                 raise NotQuantizable(f"{where}: two synaptic layers without a population between "
@@ -180,7 +226,7 @@ def _analyse(graph: Graph, s_in: float, fs_unit: dict[str, float]):
             k = (op.kernel[0] * op.kernel[1] if type(op) is ops.AvgPool2d
                  else int(np.prod(n.inputs[0].shape[1:])))
             kind[n.name], unit[n.name] = "payload", unit[ins[0]] / k
-        elif type(op) in (ops.MaxPool2d, neurons.SpikingMaxPool2d):
+        elif type(op) in (ops.MaxPool2d, neurons.SpikingMaxPool2d, neurons.FirstSpikeMaxPool2d):
             if kinds[0] != "payload":
                 raise NotQuantizable(f"{where}: max-pooling synaptic input is not yet quantizable")
             kind[n.name], unit[n.name] = "payload", unit[ins[0]]
@@ -206,7 +252,7 @@ def _analyse(graph: Graph, s_in: float, fs_unit: dict[str, float]):
     dest_of: dict[str, str] = {}
     dests: dict[str, _Dest] = {}
     for n in graph.nodes:
-        if kind[n.name] == "payload" and isinstance(n.op, (neurons.IFNeurons, *_FS_LIKE)):
+        if kind[n.name] == "payload" and type(n.op) in _POPULATIONS:
             dests[n.name] = _Dest(n.name, n, [], [])
     for name in outputs:
         dests.setdefault(f"output:{name}", _Dest(f"output:{name}", None, [], []))
@@ -284,15 +330,20 @@ def _quantize_bias(b: np.ndarray, spec: TargetSpec) -> tuple[np.ndarray, int, in
 
 def quantize(graph: Graph, target: TargetSpec, *, input_absmax: float = 1.0,
              input_signed: bool = True) -> Graph:
-    """Requires: a converted graph (convert_rate, convert_fs or convert_amos: IF, FS or AMOS
-    populations, synaptic Conv2d/Dense layers each feeding one population or output, routing,
-    pools, Add/Sub) and a fixed-point target. ``input_absmax``: the largest |input| (from
-    calibration data), which sets the 8-bit input code scale; ``input_signed=False``
-    (non-negative inputs, e.g. pixels) spends all 8 bits on the magnitude.
+    """Requires: a converted graph (convert_rate, convert_fs, convert_amos or convert_ttfs: IF,
+    FS, AMOS or single-spike populations, synaptic Conv2d/Dense layers each feeding one
+    population or output, routing, pools, Add/Sub) and a fixed-point target.
+    ``input_absmax``: the largest |input| (from calibration data), which sets the 8-bit input
+    code scale; ``input_signed=False`` (non-negative inputs, e.g. pixels) spends all 8 bits on
+    the magnitude.
     Ensures: an all-integer graph (``snnc.ir.quantized`` ops): input encoder, QConv2d/QDense
     (per-layer exponent, bias moved to the neurons), QScale 1:1 synapses for skip connections,
     sum-pools, QIFNeurons/QFewSpikeNeurons/QAmosNeurons in 24-bit state units (AMOS circuits get
-    exactly the integer table an FS population would), QReadout of each output. Every
+    exactly the integer table an FS population would), QReadout of each output. ttfs: the
+    hybrid encoder becomes a QHybridInput on the graph input, populations QSingleSpikeNeurons
+    with per-step thresholds whose current provably never wraps, each per-channel amplitude
+    goes into the consumers' weights (a skip with per-channel units becomes a depthwise 1x1
+    QConv2d), and the readout integrates (v(T) / T). Every
     stored integer fits its target format (clipped values are counted in the report). Same value
     names as the input graph, plus ``<name>/skip<i>``, ``<name>/in``, ``<input>/code`` and
     ``<output>/acc`` (the output's integer synaptic input; the readout keeps the output's name).
@@ -315,6 +366,8 @@ def quantize_with_report(graph: Graph, target: TargetSpec, *, input_absmax: floa
     nrn, wf = spec.neuron, spec.weights
     act = wf.scale_shift
     is_fs = any(type(n.op) in _FS_LIKE for n in graph.nodes)
+    ttfs = any(type(n.op) is neurons.SingleSpikeNeurons for n in graph.nodes)
+    reduce = "sum" if is_fs else "integrate" if ttfs else "mean"  # the readout's window
     graded = bool(nrn.graded_spike_bits)
     # FS payload units of general tables must be known before downstream weights are quantized;
     # they depend only on the table, so fix them first.
@@ -354,12 +407,29 @@ def quantize_with_report(graph: Graph, target: TargetSpec, *, input_absmax: floa
         out = []
         for s in d.synapses:
             w = np.asarray(s.op.weight, dtype=np.float64)
-            out.append((float(np.abs(w).max()) * unit[s.inputs[0].name],
+            wu = np.abs(w) * _weight_unit(s, unit[s.inputs[0].name])
+            out.append((float(wu.max()) if wu.size else 0.0,
                         bool((w < 0).any() and (w > 0).any())))
         for cname, i, sign in d.skips:
             c = graph.node(cname)
-            out.append((unit[c.inputs[i].name], False))
+            out.append((float(np.max(unit[c.inputs[i].name])), False))
         return out
+
+    level = _level_max(graph, fs_payload) if ttfs else {}
+
+    def current_bound(d: _Dest) -> float:
+        """An upper bound (ANN units) on any neuron's synaptic current |u|: the largest row L1
+        norm of each incoming layer's weights x the largest payload level it reads."""
+        total = 0.0
+        for s in d.synapses:
+            wu = np.abs(np.asarray(s.op.weight, np.float64)) * _weight_unit(
+                s, unit[s.inputs[0].name])
+            rows = wu.reshape(wu.shape[0], -1).sum(1)
+            total += float(rows.max() if rows.size else 0.0) * level[s.inputs[0].name]
+        for cname, i, sign in d.skips:
+            v = graph.node(cname).inputs[i].name
+            total += float(np.max(unit[v])) * level[v]
+        return total
 
     def choose_q(ref: float, q0: float, q_min: float, d: _Dest, target_exp: int,
                  bias_absmax: float) -> int:
@@ -395,6 +465,15 @@ def quantize_with_report(graph: Graph, target: TargetSpec, *, input_absmax: floa
             ref = float(op.threshold)
             q0 = min(nrn.uv_bits - 1 - IF_HEADROOM_BITS, nrn.vth_shift + nrn.vth_mant_bits - 1)
             q_min, texp = nrn.vth_shift, wf.exp_max
+        elif type(op) is neurons.SingleSpikeNeurons:
+            th = np.asarray(op.step_thresholds(), np.float64)
+            ref = float(th.max()) if th.size and th.max() > 0 else 1.0
+            q0, q_min, texp = nrn.uv_bits - 1 - TTFS_HEADROOM_BITS, -64, wf.exp_max
+            bound = current_bound(d)  # the persistent current must never wrap, with room for
+            # each step's floor (< 1 unit of synaptic input, 2^act state units) on top
+            room = 2 ** (nrn.uv_bits - 1) - 1 - op.timesteps * 2**act
+            if bound > 0:
+                q0 = min(q0, math.floor(math.log2(ref * room / bound)))
         elif _is_relu_table(op):
             ref = float(op.T[-1])
             q0, q_min, texp = nrn.uv_bits - 1 - FS_HEADROOM_BITS - op.K, 0, wf.exp_max
@@ -420,6 +499,21 @@ def quantize_with_report(graph: Graph, target: TargetSpec, *, input_absmax: floa
                 v_overflow=nrn.v_overflow, act_shift=act, state_scale=sigma)
             entry.update(model="QIFNeurons", vth_mant=vth_mant, vth=vth_mant << nrn.vth_shift,
                          reset=reset)
+        elif type(op) is neurons.SingleSpikeNeurons:
+            lim = 2 ** (nrn.uv_bits - 1) - 1
+            # float fires on v >= theta; integers on v > vth (or >=): the same crossing
+            vth = np.rint(np.asarray(op.step_thresholds(), np.float64) / sigma)
+            vth -= 1 if nrn.spike_compare == ">" else 0
+            clipped = int((vth > lim).sum())
+            new_pop[d.name] = q.QSingleSpikeNeurons(
+                op.threshold, op.amplitude, op.timesteps,
+                vth=np.clip(vth, 0, lim).astype(np.int64), bias_mant=bias_mant,
+                bias_exp=bias_exp, compare=nrn.spike_compare, uv_bits=nrn.uv_bits,
+                u_overflow=nrn.u_overflow, v_overflow=nrn.v_overflow, act_shift=act,
+                state_scale=sigma, unit=op.amplitude)
+            entry.update(model="QSingleSpikeNeurons", timesteps=op.timesteps,
+                         thresholds_saturated=clipped,
+                         current_bound_bits=math.ceil(math.log2(current_bound(d) / sigma + 1)))
         else:
             d_int, step, bits = fs_payload[d.name]
             lim = 2 ** (nrn.uv_bits - 1) - 1
@@ -458,10 +552,11 @@ def quantize_with_report(graph: Graph, target: TargetSpec, *, input_absmax: floa
         ks = [int(v).bit_length() - 1 for v in fs_payload[p.name][0] if v > 0]
         return [e + min(ks), e + max(ks)] if ks else None
 
-    def add_synapse(name: str, float_w: np.ndarray, src: Value, src_name: str, dest: str,
+    def add_synapse(name: str, w_ann: np.ndarray, src: Value, src_name: str, dest: str,
                     make) -> Value:
+        """``w_ann``: the weights times the payload units they multiply (ANN units)."""
         sigma = state_scale[dest]
-        w_eff = np.asarray(float_w, dtype=np.float64) * unit[src_name] / (sigma * 2.0**act)
+        w_eff = np.asarray(w_ann, dtype=np.float64) / (sigma * 2.0**act)
         wq = quantize_weights(w_eff, wf)
         op = make(wq)
         wmax = float(np.abs(w_eff).max()) if w_eff.size else 0.0
@@ -478,7 +573,13 @@ def quantize_with_report(graph: Graph, target: TargetSpec, *, input_absmax: floa
         nodes.append(Node(op, (src,), out))
         return out
 
+    consumers = graph.consumers()
+    hybrid = {v.name for v in graph.inputs if consumers.get(v.name) and all(
+        type(c.op) is neurons.HybridInputNeurons for c in consumers[v.name])}
     for v in graph.inputs:
+        if v.name in hybrid:  # encoded by its QHybridInput node (below)
+            vals[v.name] = v
+            continue
         code = ival(f"{v.name}/code", v.shape)
         nodes.append(Node(q.InputQuantizer(s_in, INPUT_BITS, bool(input_signed)), (v,), code))
         vals[v.name] = code
@@ -493,19 +594,36 @@ def quantize_with_report(graph: Graph, target: TargetSpec, *, input_absmax: floa
                 if cname != n.name:
                     continue
                 sname = f"{n.name}/skip{i}" if n.name not in new_pop else f"{n.name}/in"
-                ins[i] = add_synapse(
-                    sname, np.array(float(sign)), ins[i], n.inputs[i].name, dest,
-                    lambda wq: q.QScale(int(wq.mantissa), wq.exp, wq.bits))
+                u = unit[n.inputs[i].name]
+                if not isinstance(u, np.ndarray):
+                    ins[i] = add_synapse(
+                        sname, np.array(sign * u), ins[i], n.inputs[i].name, dest,
+                        lambda wq: q.QScale(int(wq.mantissa), wq.exp, wq.bits))
+                    continue
+                # per-channel units (single-spike amplitudes): a depthwise 1x1 synapse
+                if len(n.inputs[i].shape) != 3:
+                    raise NotQuantizable(f"layer '{n.name}': a skip connection with per-"
+                                         "feature payload units is not yet quantizable")
+                per_ch = _channel_units(u, f"layer '{n.name}'")
+                c = per_ch.size
+                dw = ops.Conv2d(sign * per_ch.reshape(c, 1, 1, 1), np.zeros(c), groups=c)
+                ins[i] = add_synapse(sname, dw.weight, ins[i], n.inputs[i].name, dest,
+                                     lambda wq, dw=dw: _integer_synapse(dw, wq))
         if n.name in new_pop:
             new_op = new_pop[n.name]
         elif type(op) in (ops.Conv2d, ops.Dense):
             dest = dest_of[n.name]
-            out = add_synapse(name, op.weight, ins[0], n.inputs[0].name, dest,
+            w_ann = np.asarray(op.weight, np.float64) * _weight_unit(n, unit[n.inputs[0].name])
+            out = add_synapse(name, w_ann, ins[0], n.inputs[0].name, dest,
                               lambda wq, op=op: _integer_synapse(op, wq))
             vals[n.name] = out
             if n.name in outputs:
-                _readout(n, out, nodes, state_scale, dest_of, biases, act, is_fs)
+                _readout(n, out, nodes, state_scale, dest_of, biases, act, reduce)
             continue
+        elif type(op) is neurons.HybridInputNeurons:
+            code_max = 2 ** (INPUT_BITS - 1) - 1 if input_signed else 2**INPUT_BITS - 1
+            spike = int(min(max(round(op.x_max / s_in), 1), code_max))
+            new_op = q.QHybridInput(s_in, INPUT_BITS, bool(input_signed), op.timesteps, spike)
         elif type(op) is ops.AvgPool2d:
             new_op = q.SumPool2d(op.kernel, op.stride)
         elif type(op) is ops.GlobalAvgPool:
@@ -516,7 +634,7 @@ def quantize_with_report(graph: Graph, target: TargetSpec, *, input_absmax: floa
         nodes.append(Node(new_op, tuple(ins), out))
         vals[n.name] = out
         if n.name in outputs:
-            _readout(n, out, nodes, state_scale, dest_of, biases, act, is_fs, unit, kind)
+            _readout(n, out, nodes, state_scale, dest_of, biases, act, reduce, unit, kind)
     qgraph = graph.replace(nodes=tuple(nodes),
                            outputs=tuple(Value(v.name, TensorType(v.shape, "float32"))
                                          for v in graph.outputs))
@@ -544,11 +662,61 @@ def _integer_synapse(op, wq):
     return q.QDense(weight, bias, wq.exp, wq.bits)
 
 
+def _channel_units(u: np.ndarray, where: str) -> np.ndarray:
+    """Per-channel units of a (C, H, W) unit map, which must be constant over each channel's
+    positions (zero-padded positions aside)."""
+    flat = np.asarray(u, np.float64).reshape(u.shape[0], -1)
+    per_ch = flat.max(1)
+    if not ((flat == per_ch[:, None]) | (flat == 0)).all():
+        raise NotQuantizable(f"{where}: payload units vary inside a channel (not yet "
+                             "quantizable)")
+    return per_ch
+
+
+def _weight_unit(node: Node, u) -> np.ndarray | float:
+    """The payload unit each weight of synaptic ``node`` multiplies, broadcasting like its
+    weight: the scalar unit, or from a unit map (Dense: per input feature; Conv2d: per input
+    channel of each weight's group)."""
+    if not isinstance(u, np.ndarray):
+        return float(u)
+    op = node.op
+    if isinstance(op, ops.Dense):
+        return np.asarray(u, np.float64).reshape(1, -1)
+    per_ch = _channel_units(u, f"layer '{node.name}'")
+    out_ch, in_per_group = op.weight.shape[:2]
+    group = np.arange(out_ch)[:, None] // (out_ch // op.groups)
+    return per_ch[group * in_per_group + np.arange(in_per_group)[None, :]][:, :, None, None]
+
+
+def _level_max(graph: Graph, fs_payload: dict) -> dict[str, float]:
+    """The largest |level| (payload units) each payload value carries in one step: input
+    codes, spikes (1; single-spike populations' switched-on current too), FS payloads, and
+    what pools and routing make of them. Values it does not know get 0."""
+    code_max = 2**INPUT_BITS - 1
+    level: dict[str, float] = {v.name: float(code_max) for v in graph.inputs}
+    for n in graph.nodes:
+        op, ins = n.op, [level.get(v.name, 0.0) for v in n.inputs]
+        if isinstance(op, (neurons.IFNeurons, neurons.SingleSpikeNeurons)):
+            level[n.name] = 1.0
+        elif type(op) in _FS_LIKE:
+            level[n.name] = float(np.abs(fs_payload[n.name][0]).max())
+        elif type(op) is ops.AvgPool2d:
+            level[n.name] = ins[0] * op.kernel[0] * op.kernel[1]
+        elif type(op) is ops.GlobalAvgPool:
+            level[n.name] = ins[0] * int(np.prod(n.inputs[0].shape[1:]))
+        elif ins and (isinstance(op, (_ROUTING, ops.MaxPool2d))
+                      or type(op) is neurons.HybridInputNeurons):
+            level[n.name] = max(ins)
+    return level
+
+
 def _readout(n: Node, acc: Value, nodes: list, state_scale: dict, dest_of: dict, biases: dict,
-             act: int, is_fs: bool, unit: dict | None = None, kind: dict | None = None) -> None:
+             act: int, reduce: str, unit: dict | None = None, kind: dict | None = None) -> None:
     """Append the host-side decoder of graph output ``n`` (keeps the output's name)."""
-    reduce = "sum" if is_fs else "mean"
     if kind is not None and kind[n.name] == "payload":
+        if isinstance(unit[n.name], np.ndarray):
+            raise NotQuantizable(f"output '{n.name}': a readout of spikes with per-channel "
+                                 "units is not yet quantizable")
         scale, bias = unit[n.name], np.zeros(n.output.shape, np.float32)
     else:
         scale = state_scale[f"output:{n.name}"] * 2.0**act

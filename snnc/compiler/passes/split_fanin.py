@@ -83,7 +83,9 @@ def _payload_max(graph: Graph, value: Value) -> int | None:
     op = node.op
     if isinstance(op, q.InputQuantizer):
         return 2 ** (op.bits - 1) - 1 if op.signed else 2**op.bits - 1
-    if isinstance(op, q.QIFNeurons):
+    if isinstance(op, q.QHybridInput):  # events: the code, its take-back, the spike code
+        return max(op.spike_code, 2 ** (op.bits - 1) - 1 if op.signed else 2**op.bits - 1)
+    if isinstance(op, (q.QIFNeurons, q.QSingleSpikeNeurons)):
         return 1
     if isinstance(op, (q.QFewSpikeNeurons, q.QAmosNeurons)):
         return int(np.abs(np.asarray(op.d, np.int64)).max())
