@@ -54,10 +54,12 @@ def test_shufflenet_places_fast_within_limits(tmp_path):
     seconds = time.perf_counter() - t0
     assert seconds < 60, seconds
     _check_limits(graph, pl, target)
-    # measured 1.077 (the goal of issue #5 is 1.10; README "Core placement")
+    # measured 1.060 (the goal of issue #5 is 1.10; README "Core placement")
     assert pl.cores <= 1.10 * pl.cores_lower_bound, (pl.cores, pl.cores_lower_bound)
-    # spike routes cheaper than Lava's sequential fill of the same slices (measured 0.56 x)
-    assert pl.traffic["hop_energy_pj"] < 0.65 * sequential_fill_cost(pl, graph, target)
+    # spike routes cheaper than Lava's sequential fill of the same slices (measured 0.82 x:
+    # place keeps the fewest-core packing whose routes beat the fill, here a 16-layer window;
+    # 8 layers: 1.077 at 0.56 x)
+    assert pl.traffic["hop_energy_pj"] < 0.9 * sequential_fill_cost(pl, graph, target)
 
 
 @pytest.mark.slow
@@ -74,7 +76,7 @@ def test_resnet50_fan_in_is_split_over_relays(tmp_path):
     split = split_fanin(graph, target)
     pl = place(split, target)
     seconds = time.perf_counter() - t0
-    assert seconds < 60, seconds  # measured 6.0 s
+    assert seconds < 60, seconds  # measured 12 s
     relays = [n for n in split.nodes if isinstance(n.op, neurons.PartialSumRelay)]
     assert len(relays) == 9 and relay_levels(split) == 3  # 3 convs x 3 groups, in series
     _check_limits(split, pl, target)

@@ -52,13 +52,15 @@ remainder channel tile is cut in pieces of under half a core, so tiles are uneve
 channels; a layer bound by output axons or neurons is cut into small spatial pieces
 (``split_out_bound``);
 (2) first-fit-decreasing multi-resource packing of all slices of the network into cores
-(slices at most ``_PACK_LAYERS`` layers apart may share a core; among cores with room, the one
-with most room where the slice needs it is taken, then the nearest in layer order). Slicing and
-packing run once per memory share of ``_MEM_FILLS`` (slices that take at most 96 % of a core's
-memory leave room for the small output-axon- or neuron-bound pieces) and the packing with
-fewest cores is kept;
+(slices at most a window of layers apart may share a core; among cores with room, the one
+with most room where the slice needs it is taken, then the nearest in layer order). Slicing
+runs once per memory share of ``_MEM_FILLS`` (slices that take at most 96 % of a core's
+memory leave room for the small output-axon- or neuron-bound pieces), packing once per
+slicing and window of ``_PACK_WINDOWS``;
 (3) cores in layer order along a boustrophedon path over each chip's mesh, chips filled in
-order, then bounded pairwise swaps that lower spike traffic x hop energy.
+order, then bounded pairwise swaps that lower spike traffic x hop energy. Packings are laid
+out fewest cores first, and the first whose route energy is at most that of Lava's sequential
+fill of its slices is kept (if none is, the one with fewest cores).
 
 Fan-in beyond a core: a neuron whose synapses need more input axons than one core has is
 spread over partial-sum relay populations by ``split_fanin`` (run before this pass) on targets
@@ -89,7 +91,10 @@ _LIMIT_FIELD = {"neurons": "max_neurons", "in_axons": "max_in_axons",
                 "out_axons": "max_out_axons", "synapse_bits": "synapse_mem_bits"}
 _NOUN = {"neurons": "neurons", "in_axons": "input axons", "out_axons": "output axons",
          "synapse_bits": "synaptic memory bits"}
-_PACK_LAYERS = 8  # a slice may share a core with slices at most this many layers away
+# a slice may share a core with slices at most this many layers away; each window is tried
+# (ties keep the first: nearer layers, shorter spike routes; wide windows save cores but can
+# lengthen routes, which the layout step checks)
+_PACK_WINDOWS = (8, 6, 16)
 _REMAINDER_PIECE = 0.45  # remainder channel tiles are cut into pieces of at most this core share
 _MEM_FILLS = (1.0, 0.96)  # slicings tried: a slice takes at most this share of a core's memory
 _OUT_PIECE = 0.2  # output-axon/neuron-bound layers: spatial pieces of at most this core share
@@ -830,34 +835,39 @@ def place(graph: Graph, target: TargetSpec) -> Placement:
     pops = _build_pops(graph, target)
     by_name = {p.node.name: p for p in pops}
     slicer = _Slicer(target)
-    best = None
-    for fill in _MEM_FILLS:  # each slicing is packed; the one with fewest cores is kept
+    candidates = []  # (cores, rank, uses, items, offsets, bins, per-population slicing)
+    for fill in _MEM_FILLS:
         slicer.fill = fill
         for p in pops:
             p.out_terms = []
         uses, items, offsets = _slice_all(pops, by_name, slicer)
         layer_of = np.array([by_name[it[0]].index for it in items], np.int64)
-        bins = _pack(items, slicer.limits, layer_of)
-        n_cores = int(bins.max()) + 1 if len(bins) else 0
-        if best is None or n_cores < best[0]:
-            best = (n_cores, uses, items, offsets, bins,
-                    [(p.tile, p.stats, p.out_terms) for p in pops])
-    n_cores, uses, items, offsets, bins, tiles = best
-    for p, (tile, stats, out_terms) in zip(pops, tiles):
-        p.tile, p.stats, p.out_terms = tile, stats, out_terms
+        tiling = [(p.tile, p.stats, p.out_terms) for p in pops]
+        for window in _PACK_WINDOWS:
+            bins = _pack(items, slicer.limits, layer_of, window)
+            candidates.append((int(bins.max()) + 1 if len(bins) else 0, len(candidates), uses,
+                               items, offsets, bins, tiling))
+    candidates.sort(key=lambda c: c[:2])
     demand = _demand(pops, slicer)
     lower = _lower_bound(demand, slicer.limits)
-    _check_system(target, n_cores, demand, slicer.limits, pops, uses)
-    src, dst, w = _tile_edges(pops, by_name, offsets)
-    order = _core_order(items, bins, by_name)
-    slots = _slots(target, n_cores)
-    pos_of_core = np.empty(n_cores, np.int64)
-    pos_of_core[order] = np.arange(n_cores)
-    cost = _cost_matrix_fn(target)
+    _check_system(target, candidates[0][0], demand, slicer.limits, pops, candidates[0][2])
+    # fewest cores whose spike routes cost no more than Lava's sequential fill of its slices
+    # (wide packing windows put distant layers on one core, far from some partners)
+    laid = []
+    for n_cores, _, _, items, offsets, bins, tiling in candidates:
+        for p, (tile, stats, out_terms) in zip(pops, tiling):
+            p.tile, p.stats, p.out_terms = tile, stats, out_terms
+        src, dst, w = _tile_edges(pops, by_name, offsets)
+        chip_core, route = _mesh_layout(target, n_cores, items, bins, by_name, src, dst, w)
+        laid.append((n_cores, items, offsets, bins, tiling, src, dst, w, chip_core, route))
+        if (w * route).sum() <= _sequential_route(target, len(items), src, dst, w):
+            break
+    else:
+        laid = laid[:1]
+    n_cores, items, offsets, bins, tiling, src, dst, w, chip_core, route = laid[-1]
+    for p, (tile, stats, out_terms) in zip(pops, tiling):
+        p.tile, p.stats, p.out_terms = tile, stats, out_terms
     ca, cb = bins[src], bins[dst]
-    pos_of_core = _improve(pos_of_core, ca, cb, w, slots, cost)
-    chip_core = slots[pos_of_core]
-    route = cost(slots[pos_of_core[ca]], slots[pos_of_core[cb]])
     slices = tuple(
         CoreSlice(name, start, stop, int(chip_core[bins[i], 0]), int(chip_core[bins[i], 1]),
                   **{r: use[r] for r in RESOURCES}, synapses=use["synapses"])
@@ -1017,12 +1027,12 @@ def _check_system(target, n_cores, demand, limits, pops, uses) -> None:
         f"layer '{worst.node.name}' needs {int(uses[worst.node.name][r].sum()):,}")
 
 
-def _pack(items, limits, layer_of: np.ndarray) -> np.ndarray:
+def _pack(items, limits, layer_of: np.ndarray, window: int) -> np.ndarray:
     """Multi-resource first-fit decreasing over the whole network. Slices are taken largest
     first (their fraction of a core in their binding resource): those over ``_PACK_BIG`` of a
     core, then the slices bound by output axons or neurons (so that they, not other small
     slices, fill the room memory-bound slices leave), then the rest; identical slices of one
-    layer are placed as a group. A slice joins, among the open cores at most ``_PACK_LAYERS`` layers
+    layer are placed as a group. A slice joins, among the open cores at most ``window`` layers
     away (in topological order) with room in every resource, the one whose room best matches
     it (largest dot product of room and usage: the output-axon pieces go where memory-bound
     slices left output axons free), then the nearest in layer order; else it opens a core.
@@ -1056,8 +1066,8 @@ def _pack(items, limits, layer_of: np.ndarray) -> np.ndarray:
         lay = int(layer_of[idx[0]])
         m = len(idx)
         pos = 0
-        window = [L for L in range(lay - _PACK_LAYERS, lay + _PACK_LAYERS + 1) if L in open_at]
-        open_ = np.concatenate([open_at[L] for L in window]) if window else np.empty(0, int)
+        near = [L for L in range(lay - window, lay + window + 1) if L in open_at]
+        open_ = np.concatenate([open_at[L] for L in near]) if near else np.empty(0, int)
         if len(open_):
             with np.errstate(divide="ignore", invalid="ignore"):
                 cnt = np.where(u > 0, np.floor((free[open_] + eps) / np.where(u > 0, u, 1)),
@@ -1087,9 +1097,9 @@ def _pack(items, limits, layer_of: np.ndarray) -> np.ndarray:
             free[new] = 1.0 - cnt_new[:, None] * u
             layer[new] = lay
             open_at[lay] = np.concatenate([open_at.get(lay, np.empty(0, int)), new])
-            window = sorted(set(window) | {lay})
+            near = sorted(set(near) | {lay})
             n_bins += nb
-        for L in window:  # full in some resource: stop offering it
+        for L in near:  # full in some resource: stop offering it
             keep = open_at[L][free[open_at[L]].min(1) >= 0.02]
             if len(keep):
                 open_at[L] = keep
@@ -1183,6 +1193,34 @@ def _cost_matrix_fn(target: TargetSpec):
     return cost
 
 
+def _mesh_layout(target, n_cores, items, bins, by_name, src, dst, w):
+    """Cores along the mesh path in layer order, improved by swaps. Returns each core's
+    (chip, core) and each route's energy (pJ)."""
+    order = _core_order(items, bins, by_name)
+    slots = _slots(target, n_cores)
+    pos_of_core = np.empty(n_cores, np.int64)
+    pos_of_core[order] = np.arange(n_cores)
+    cost = _cost_matrix_fn(target)
+    ca, cb = bins[src], bins[dst]
+    pos_of_core = _improve(pos_of_core, ca, cb, w, slots, cost)
+    return slots[pos_of_core], cost(slots[pos_of_core[ca]], slots[pos_of_core[cb]])
+
+
+def _sequential_route(target: TargetSpec, n: int, src, dst, w) -> float:
+    """Hop energy of Lava's sequential fill of ``n`` slices (one per core, chip = id //
+    cores_per_chip, cores in row-major mesh order)."""
+    per_chip = target.chip.cores_per_chip or n
+    ids = np.arange(n)
+    chip, core = ids // per_chip, ids % per_chip
+    per_tile, cols = target.chip.cores_per_tile or 1, target.chip.mesh_cols or 1
+    tile = core // per_tile
+    x, y = tile % cols + chip * cols, tile // cols  # row-major, no boustrophedon
+    e = target.energy
+    route = e.E_spike_in_tile + np.abs(x[src] - x[dst]) * e.E_hop_ew + \
+        np.abs(y[src] - y[dst]) * e.E_hop_ns
+    return float((w * route).sum())
+
+
 def _improve(pos, ca, cb, w, slots, cost) -> np.ndarray:
     """Bounded deterministic pairwise swaps of cores at neighbouring path positions."""
     n = len(pos)
@@ -1239,14 +1277,4 @@ def sequential_fill_cost(placement: Placement, graph: Graph, target: TargetSpec)
                    for k in range(len(p.terms))]
         offsets[p.node.name] = n
         n += int(np.prod([len(_tiles(m, t)[0]) for m, t in zip(p.lay, p.tile)]))
-    src, dst, w = _tile_edges(pops, by_name, offsets)
-    per_chip = target.chip.cores_per_chip or n
-    ids = np.arange(n)
-    chip, core = ids // per_chip, ids % per_chip
-    per_tile, cols = target.chip.cores_per_tile or 1, target.chip.mesh_cols or 1
-    tile = core // per_tile
-    x, y = tile % cols + chip * cols, tile // cols  # row-major, no boustrophedon
-    e = target.energy
-    route = e.E_spike_in_tile + np.abs(x[src] - x[dst]) * e.E_hop_ew + \
-        np.abs(y[src] - y[dst]) * e.E_hop_ns
-    return float((w * route).sum())
+    return _sequential_route(target, n, *_tile_edges(pops, by_name, offsets))
