@@ -142,7 +142,7 @@ class QIFNeurons(neurons.IFNeurons):
     for ``amplitude`` ANN units); ``state_scale`` is the ANN value of one state unit.
     ``bias_mant`` has the population's shape (one bias per neuron, as on Loihi)."""
 
-    vth_mant: int = 1
+    vth_mant: int | np.ndarray = 1  # per channel (shape (C, 1, ...)) on targets that allow it
     vth_shift: int = 6
     bias_mant: np.ndarray | None = None
     bias_exp: int = 0
@@ -155,7 +155,10 @@ class QIFNeurons(neurons.IFNeurons):
     state_scale: float = 1.0
 
     @property
-    def vth(self) -> int:
+    def vth(self) -> int | np.ndarray:
+        """The threshold in state units: one, or one per channel (broadcasting like bias)."""
+        if np.ndim(self.vth_mant):
+            return np.asarray(self.vth_mant, np.int64) << int(self.vth_shift)
         return int(self.vth_mant) << int(self.vth_shift)
 
 

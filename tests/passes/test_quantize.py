@@ -104,8 +104,13 @@ def test_every_parameter_is_an_integer_within_its_format(lenet_graphs, method, t
             assert np.abs(op.bias_mant).max() <= 2 ** (n.bias_mant_bits - 1) - 1
             assert 0 <= op.bias_exp <= n.bias_exp_max
         if isinstance(op, q.QIFNeurons):
-            assert 1 <= op.vth_mant < 2**n.vth_mant_bits and op.vth_shift == n.vth_shift
-            assert op.vth * 16 <= lim + 1  # headroom: v can reach 16x the threshold
+            vth_mant = np.asarray(op.vth_mant)
+            assert _int(vth_mant) and op.vth_shift == n.vth_shift
+            assert 1 <= vth_mant.min() and vth_mant.max() < 2**n.vth_mant_bits
+            assert np.max(op.vth) * 16 <= lim + 1  # headroom: v can reach 16x the threshold
+            # per-channel thresholds where neurons are programmable (Loihi 2)
+            assert vth_mant.shape == ((node.output.shape[0],) + (1,) * (len(node.output.shape)
+                                      - 1) if n.programmable else ())
             assert op.reset == ("subtract" if n.programmable else n.reset)
         if isinstance(op, (q.QFewSpikeNeurons, q.QAmosNeurons)):
             assert _int(op.T) and _int(op.h) and _int(op.d)
@@ -123,6 +128,32 @@ def test_every_parameter_is_an_integer_within_its_format(lenet_graphs, method, t
         assert len(steps) == 3 and all(r.get("per_step_exp_in_range", True)
                                        for r in report["synapses"])
         assert all(hi - lo == 9 for lo, hi in steps)  # K = 10 steps
+
+
+def test_rate_thresholds_per_channel_fill_each_channel_mantissa(lenet_graphs):
+    """Loihi 2 (per-neuron thresholds): each IF channel gets its own state scale, so with the
+    layer's one weight exponent every channel's largest weight uses the whole mantissa, unless
+    its threshold is already at the layer's largest (the scale's lower limit); thresholds stay
+    at >= 2^14 state units (rounding to multiples of 2^6 costs <= 0.2 %). Loihi 1 keeps one
+    threshold per population (a core has 8-16 threshold registers)."""
+    g = quantize(lenet_graphs["rate"], L2, input_absmax=1.0)
+    producers = g.producers()
+    full = 0
+    for node in g.nodes:
+        if not isinstance(node.op, q.QIFNeurons):
+            continue
+        syn = producers[node.inputs[0].name].op
+        assert isinstance(syn, (q.QConv2d, q.QDense))
+        vth = np.asarray(node.op.vth).reshape(-1)
+        rows = np.abs(np.asarray(syn.weight, np.int64)).reshape(len(vth), -1).max(1)
+        mixed = bool((syn.weight < 0).any() and (syn.weight > 0).any())
+        assert vth.min() >= 2**14 and len(np.unique(vth)) > 1
+        coarser = vth < vth.max()
+        assert (rows[coarser] == mantissa_max(L2.weights, mixed)).all()
+        full += int(coarser.sum())
+    assert full > 0
+    g1 = quantize(lenet_graphs["rate"], L1, input_absmax=1.0)
+    assert all(np.ndim(n.op.vth_mant) == 0 for n in g1.nodes if isinstance(n.op, q.QIFNeurons))
 
 
 def test_fs_relu_tables_become_exact_powers_of_two(lenet_graphs):

@@ -175,10 +175,12 @@ class PyIntConvModel(PyLoihiProcessModel):
 class IFNeurons(AbstractProcess):
     """snnc integer IF neurons (``QIFNeurons``, PyLifModelBitAcc with du = dv = 4096 and reset by
     subtraction): per active step ``u = wrap(a << act_shift)``, ``v = sat(v + u + bias)``,
-    ``s = v > vth`` (or ``>=``), ``v -= vth`` (or 0) where s. ``record`` holds the spikes of
-    every sample, packed (``pack``, 1 bit each): row k is sample k's (T, size) spikes."""
+    ``s = v > vth`` (or ``>=``), ``v -= vth`` (or 0) where s; ``vth`` and ``v_init`` are one
+    integer or one per neuron. ``record`` holds the spikes of every sample, packed (``pack``,
+    1 bit each): row k is sample k's (T, size) spikes."""
 
-    def __init__(self, *, size: int, vth: int, bias: np.ndarray, v_init: int, act_shift: int,
+    def __init__(self, *, size: int, vth: int | np.ndarray, bias: np.ndarray,
+                 v_init: int | np.ndarray, act_shift: int,
                  compare: str, reset: str, uv_bits: int, u_overflow: str, v_overflow: str,
                  period: int, start: int, steps: int, samples: int, **kw) -> None:
         super().__init__(vth=vth, bias=bias, v_init=v_init, act_shift=act_shift,
@@ -281,7 +283,8 @@ class PyIFNeuronsModel(_SpikingPopulation, PyLoihiProcessModel):
         super().__init__(proc_params)
         p = proc_params
         self._read_window(p)
-        self.vth, self.v_init = int(p["vth"]), int(p["v_init"])
+        self.vth = np.asarray(p["vth"], np.int64)
+        self.v_init = np.asarray(p["v_init"], np.int64)
         self.subtract = p["reset"] == "subtract"
 
     def _reset(self, size: int) -> None:

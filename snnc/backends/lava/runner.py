@@ -296,8 +296,10 @@ def build(artifact_or_graph, x: np.ndarray) -> LavaNetwork:
             inp.connect(proc.s_in)
             ports[n.name] = proc.a_out
         elif type(op) is q.QIFNeurons:
-            proc = lp.IFNeurons(size=int(np.prod(shapes[n.name])), vth=op.vth,
-                                bias=_int_bias(n), v_init=int(round(op.v_init * op.vth)),
+            # per-channel thresholds broadcast to the population as in the reference, flat
+            vth = np.broadcast_to(np.asarray(op.vth, np.int64), shapes[n.name]).reshape(-1)
+            proc = lp.IFNeurons(size=int(np.prod(shapes[n.name])), vth=vth, bias=_int_bias(n),
+                                v_init=np.round(op.v_init * vth).astype(np.int64),
                                 act_shift=op.act_shift, compare=op.compare, reset=op.reset,
                                 uv_bits=op.uv_bits, u_overflow=op.u_overflow,
                                 v_overflow=op.v_overflow, period=period, start=start,

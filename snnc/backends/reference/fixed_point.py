@@ -418,8 +418,9 @@ class _FixedRules(_Rules):
     def if_fixed(self, op: q.QIFNeurons, sig: Signal) -> Signal:
         shift = float(2**op.act_shift)
         bias_np = np.asarray(op.bias_mant, np.float64) * 2.0**op.bias_exp
-        vth = float(op.vth)
-        v0 = float(round(op.v_init * vth))
+        vth_np = np.asarray(op.vth, np.float64)  # one threshold, or one per channel
+        v0_np = np.round(op.v_init * vth_np)  # half to even, as Python's round
+        vth, v0 = float(vth_np.max()), float(v0_np.max())  # (scalars here; arrays below)
         lim = float(2 ** (op.uv_bits - 1) - 1)
         lo, hi = torch.aminmax(sig.x)
         amax = max(-float(lo), float(hi)) * shift
@@ -428,7 +429,7 @@ class _FixedRules(_Rules):
         # +-2^24 (v is saturated to +-lim) and so do vth and v_init: the usual case, and twice
         # as fast as float64 (half the memory traffic)
         narrow = (op.v_overflow == "saturate" and amax <= lim and amax + babs <= lim + 1
-                  and vth <= lim + 1 and abs(v0) <= lim)
+                  and vth <= lim + 1 and float(np.abs(v0_np).max()) <= lim)
         dtype = PAYLOAD if narrow else DTYPE
         bias = torch.as_tensor(bias_np, dtype=dtype, device=sig.x.device)
         if narrow:
@@ -437,7 +438,10 @@ class _FixedRules(_Rules):
         else:
             a = overflow(sig.x.to(DTYPE) * shift, op.u_overflow, op.uv_bits)
             const = a[0] + bias if a.shape[0] == 1 else None
-        v = torch.full_like(bias.expand(a.shape[1:]), v0).contiguous()
+        if vth_np.ndim:
+            vth = torch.as_tensor(vth_np, dtype=dtype, device=a.device)
+            v0 = torch.as_tensor(v0_np, dtype=dtype, device=a.device)
+        v = torch.zeros_like(bias.expand(a.shape[1:])).add_(v0).contiguous()
         steps = op.timesteps
         out = torch.empty((steps, *a.shape[1:]), dtype=PAYLOAD, device=a.device)
         cmp = torch.gt if op.compare == ">" else torch.ge
@@ -453,7 +457,10 @@ class _FixedRules(_Rules):
                 v = overflow(v, op.v_overflow, op.uv_bits)
             s = cmp(v, vth, out=out[t])
             if op.reset == "subtract":
-                v.sub_(s, alpha=vth)
+                if isinstance(vth, float):
+                    v.sub_(s, alpha=vth)
+                else:
+                    v.sub_(s * vth)
             else:
                 v.mul_(1.0 - s)
         events = out.sum(0).to(DTYPE)  # counts <= T: exact in float32, and much faster

@@ -12,7 +12,10 @@ state (IF: v may reach 16x the threshold; FS: 2x alpha), (2) keeps the threshold
 bits, (3) lets every incoming synaptic layer reach its largest weight with an exponent <=
 exp_max and (4) keeps the bias in 13-bit mantissa << 7. Each incoming layer's weights, expressed
 in the destination's state units, then get the exponent that keeps the most mantissa bits without
-overflow. Everything that cannot be represented is counted (``saturated``) in the report.
+overflow. On targets with programmable neurons (Loihi 2) IF populations get one scale (and
+threshold) per output channel on top (``channel_scales``): each channel's largest weight then
+fills the mantissa under the layer's one exponent. Everything that cannot be represented is
+counted (``saturated``) in the report.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ INPUT_BITS = 8  # input encoder: signed 8-bit codes (MNIST-like inputs are 8-bit
 IF_HEADROOM_BITS = 4  # IF: threshold at 2^(uv_bits-1-4), v may reach 16x it before saturating
 FS_HEADROOM_BITS = 1  # FS: alpha (or the table's range) at 2^(uv_bits-2)
 FS_PAYLOAD_BITS = 16  # general FS tables: d(t) payloads quantized to at most 16 bits
+IF_VTH_MIN_BITS = 14  # per-channel IF scales: thresholds stay >= 2^14 (vth rounding <= 0.2 %)
 TTFS_HEADROOM_BITS = 2  # single-spike: the largest threshold at 2^(uv_bits-3)
 
 _ROUTING = (ops.Reshape, ops.Transpose, ops.Identity, ops.Concat, ops.Pad)
@@ -448,6 +452,36 @@ def quantize_with_report(graph: Graph, target: TargetSpec, *, input_absmax: floa
         qv = max(qv, q_min)
         return int(qv) if math.isfinite(qv) else 0
 
+    def channel_scales(d: _Dest, lo: float, hi: float) -> float | np.ndarray:
+        """Per output channel state scales between ``lo`` (the layer's scale) and ``hi`` (the
+        coarsest that keeps thresholds >= 2^IF_VTH_MIN_BITS), so that with the layer's one
+        weight exponent every channel's largest weight fills the mantissa (Loihi 2 neurons
+        take per-neuron thresholds). ``lo`` unchanged where synapses do not map rows to
+        channels one to one."""
+        shape = d.node.inputs[0].shape
+        c = shape[0]
+        per_ch = np.zeros(c)  # ANN units per mantissa step, per channel
+        for s in d.synapses:
+            w = np.asarray(s.op.weight, dtype=np.float64)
+            if type(s.op) not in (ops.Conv2d, ops.Dense) or tuple(s.output.shape) != \
+                    tuple(shape) or w.shape[0] != c:
+                return lo
+            wu = np.abs(w * _weight_unit(s, unit[s.inputs[0].name])).reshape(c, -1)
+            mixed = bool((w < 0).any() and (w > 0).any())
+            per_ch = np.maximum(per_ch, wu.max(1) / mantissa_max(wf, mixed))
+        for cname, i, _ in d.skips:
+            v = graph.node(cname).inputs[i]
+            if len(v.shape) != 3 or tuple(v.shape) != tuple(shape):
+                return lo
+            u = np.broadcast_to(np.asarray(unit[v.name], np.float64), v.shape)
+            per_ch = np.maximum(per_ch, u.reshape(c, -1).max(1) / mantissa_max(wf, False))
+        if hi <= lo or not per_ch.max() > 0:
+            return lo
+        e = min(max(math.ceil(math.log2(per_ch.max() / (hi * 2.0**act))), wf.exp_min),
+                wf.exp_max)
+        sig = np.maximum(per_ch / 2.0 ** (act + e), lo)
+        return sig.reshape(c, *[1] * (len(shape) - 1))
+
     for d in dests.values():
         in_name = d.node.inputs[0].name if d.node is not None else d.name[7:]
         if d.node is None and kind[in_name] == "payload":
@@ -482,23 +516,26 @@ def quantize_with_report(graph: Graph, target: TargetSpec, *, input_absmax: floa
             q0, q_min, texp = nrn.uv_bits - 1 - FS_HEADROOM_BITS, -64, wf.exp_max
         qv = choose_q(ref, q0, q_min, d, texp, babs)
         sigma = ref * 2.0**-qv
+        if isinstance(op, neurons.IFNeurons) and nrn.programmable:
+            sigma = channel_scales(d, sigma, ref * 2.0**-IF_VTH_MIN_BITS)
         state_scale[d.name] = sigma
         if op is None:
             continue
         bias_mant, bias_exp, bias_sat = _quantize_bias(b / sigma, spec)
-        entry = {"name": d.name, "model": None, "state_scale": sigma, "bias_exp": bias_exp,
-                 "bias_saturated": bias_sat}
+        entry = {"name": d.name, "model": None, "state_scale": _jsonable(sigma),
+                 "bias_exp": bias_exp, "bias_saturated": bias_sat}
         if isinstance(op, neurons.IFNeurons):
-            vth_mant = int(round(op.threshold / sigma / 2**nrn.vth_shift))
-            vth_mant = min(max(vth_mant, 1), 2**nrn.vth_mant_bits - 1)
+            vth_mant = np.clip(np.rint(op.threshold / sigma / 2**nrn.vth_shift), 1,
+                               2**nrn.vth_mant_bits - 1).astype(np.int64)
+            vth_mant = int(vth_mant) if vth_mant.ndim == 0 else vth_mant
             reset = "subtract" if nrn.programmable else nrn.reset
             new_pop[d.name] = q.QIFNeurons(
                 op.threshold, op.amplitude, op.timesteps, op.v_init, vth_mant=vth_mant,
                 vth_shift=nrn.vth_shift, bias_mant=bias_mant, bias_exp=bias_exp, reset=reset,
                 compare=nrn.spike_compare, uv_bits=nrn.uv_bits, u_overflow=nrn.u_overflow,
                 v_overflow=nrn.v_overflow, act_shift=act, state_scale=sigma)
-            entry.update(model="QIFNeurons", vth_mant=vth_mant, vth=vth_mant << nrn.vth_shift,
-                         reset=reset)
+            entry.update(model="QIFNeurons", vth_mant=_jsonable(vth_mant),
+                         vth=_jsonable(vth_mant << nrn.vth_shift), reset=reset)
         elif type(op) is neurons.SingleSpikeNeurons:
             lim = 2 ** (nrn.uv_bits - 1) - 1
             # float fires on v >= theta; integers on v > vth (or >=): the same crossing
@@ -556,7 +593,10 @@ def quantize_with_report(graph: Graph, target: TargetSpec, *, input_absmax: floa
                     make) -> Value:
         """``w_ann``: the weights times the payload units they multiply (ANN units)."""
         sigma = state_scale[dest]
-        w_eff = np.asarray(w_ann, dtype=np.float64) / (sigma * 2.0**act)
+        w_ann = np.asarray(w_ann, dtype=np.float64)
+        if np.ndim(sigma):  # per output channel: one scale per weight row
+            sigma = np.reshape(sigma, (-1, *[1] * (w_ann.ndim - 1)))
+        w_eff = w_ann / (sigma * 2.0**act)
         wq = quantize_weights(w_eff, wf)
         op = make(wq)
         wmax = float(np.abs(w_eff).max()) if w_eff.size else 0.0
@@ -595,7 +635,7 @@ def quantize_with_report(graph: Graph, target: TargetSpec, *, input_absmax: floa
                     continue
                 sname = f"{n.name}/skip{i}" if n.name not in new_pop else f"{n.name}/in"
                 u = unit[n.inputs[i].name]
-                if not isinstance(u, np.ndarray):
+                if not isinstance(u, np.ndarray) and not np.ndim(state_scale[dest]):
                     ins[i] = add_synapse(
                         sname, np.array(sign * u), ins[i], n.inputs[i].name, dest,
                         lambda wq: q.QScale(int(wq.mantissa), wq.exp, wq.bits))
@@ -604,7 +644,8 @@ def quantize_with_report(graph: Graph, target: TargetSpec, *, input_absmax: floa
                 if len(n.inputs[i].shape) != 3:
                     raise NotQuantizable(f"layer '{n.name}': a skip connection with per-"
                                          "feature payload units is not yet quantizable")
-                per_ch = _channel_units(u, f"layer '{n.name}'")
+                per_ch = _channel_units(np.broadcast_to(np.asarray(u, np.float64),
+                                                        n.inputs[i].shape), f"layer '{n.name}'")
                 c = per_ch.size
                 dw = ops.Conv2d(sign * per_ch.reshape(c, 1, 1, 1), np.zeros(c), groups=c)
                 ins[i] = add_synapse(sname, dw.weight, ins[i], n.inputs[i].name, dest,
@@ -649,6 +690,12 @@ def quantize_with_report(graph: Graph, target: TargetSpec, *, input_absmax: floa
         "max_rel_error": max((r["max_rel_error"] for r in syn_report), default=0.0),
     }
     return qgraph, report
+
+
+def _jsonable(x):
+    """A scalar or per-channel report value as JSON (a float/int or a flat list)."""
+    a = np.asarray(x)
+    return a.item() if a.ndim == 0 else a.reshape(-1).tolist()
 
 
 def _integer_synapse(op, wq):
