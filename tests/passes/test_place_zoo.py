@@ -80,7 +80,8 @@ def test_resnet50_fan_in_is_split_over_relays(tmp_path):
     relays = [n for n in split.nodes if isinstance(n.op, neurons.PartialSumRelay)]
     assert len(relays) == 9 and relay_levels(split) == 3  # 3 convs x 3 groups, in series
     _check_limits(split, pl, target)
-    # measured 1.102 (two groups: 1.124): just above issue #5's 1.10 goal (README "Core
-    # placement")
-    assert pl.cores <= 1.105 * pl.cores_lower_bound, (pl.cores, pl.cores_lower_bound)
-    assert pl.traffic["hop_energy_pj"] < 0.8 * sequential_fill_cost(pl, split, target)
+    # measured 1.096 (issue #5's goal: 1.10) at 0.97 x the sequential fill's route energy: a
+    # 16-layer packing window, laid out by synaptic memory (the 8-layer packing, 1.102 at
+    # 0.73 x, has more cores; place keeps the fewest whose routes beat the fill)
+    assert pl.cores <= 1.10 * pl.cores_lower_bound, (pl.cores, pl.cores_lower_bound)
+    assert pl.traffic["hop_energy_pj"] < sequential_fill_cost(pl, split, target)

@@ -57,8 +57,9 @@ with most room where the slice needs it is taken, then the nearest in layer orde
 runs once per memory share of ``_MEM_FILLS`` (slices that take at most 96 % of a core's
 memory leave room for the small output-axon- or neuron-bound pieces), packing once per
 slicing and window of ``_PACK_WINDOWS``;
-(3) cores in layer order along a boustrophedon path over each chip's mesh, chips filled in
-order, then bounded pairwise swaps that lower spike traffic x hop energy. Packings are laid
+(3) cores in layer order (a core's layer: the mean of its slices', weighted by neurons or
+by synaptic memory, whichever path ends cheaper) along a boustrophedon path over each chip's
+mesh, chips filled in order, then bounded pairwise swaps that lower spike traffic x hop energy. Packings are laid
 out fewest cores first, and the first whose route energy is at most that of Lava's sequential
 fill of its slices is kept (if none is, the one with fewest cores).
 
@@ -95,6 +96,7 @@ _NOUN = {"neurons": "neurons", "in_axons": "input axons", "out_axons": "output a
 # (ties keep the first: nearer layers, shorter spike routes; wide windows save cores but can
 # lengthen routes, which the layout step checks)
 _PACK_WINDOWS = (8, 6, 16)
+_ORDER_WEIGHTS = ("neurons", "synapse_bits")  # mesh orders tried: a core's mean layer by these
 _REMAINDER_PIECE = 0.45  # remainder channel tiles are cut into pieces of at most this core share
 _MEM_FILLS = (1.0, 0.96)  # slicings tried: a slice takes at most this share of a core's memory
 _OUT_PIECE = 0.2  # output-axon/neuron-bound layers: spatial pieces of at most this core share
@@ -1146,11 +1148,12 @@ def _tile_edges(pops, by_name, offsets):
     return np.concatenate(srcs), np.concatenate(dsts), np.concatenate(ws)
 
 
-def _core_order(items, bins, by_name) -> np.ndarray:
-    """Cores sorted by the neuron-weighted mean layer index of their slices (then first slice):
-    a greedy layer-by-layer path, with cores that mix layers between them."""
+def _core_order(items, bins, by_name, weight: str) -> np.ndarray:
+    """Cores sorted by the mean layer index of their slices, each slice weighted by its
+    ``weight`` usage (then by first slice): a greedy layer-by-layer path, with cores that mix
+    layers between them."""
     n = int(bins.max()) + 1
-    w = np.array([max(it[3]["neurons"], 1) for it in items], float)
+    w = np.array([max(it[3][weight], 1) for it in items], float)
     layer = np.array([by_name[it[0]].index for it in items], float)
     mean = np.bincount(bins, weights=w * layer, minlength=n) / np.bincount(bins, weights=w,
                                                                           minlength=n)
@@ -1194,16 +1197,22 @@ def _cost_matrix_fn(target: TargetSpec):
 
 
 def _mesh_layout(target, n_cores, items, bins, by_name, src, dst, w):
-    """Cores along the mesh path in layer order, improved by swaps. Returns each core's
-    (chip, core) and each route's energy (pJ)."""
-    order = _core_order(items, bins, by_name)
+    """Cores along the mesh path in layer order, improved by swaps; two orders are tried (a
+    core's layer as its neurons' mean, and as its synaptic memory's: a core that mixes layers
+    sits nearer the slices that take most of its input) and the cheaper kept. Returns each
+    core's (chip, core) and each route's energy (pJ)."""
     slots = _slots(target, n_cores)
-    pos_of_core = np.empty(n_cores, np.int64)
-    pos_of_core[order] = np.arange(n_cores)
     cost = _cost_matrix_fn(target)
     ca, cb = bins[src], bins[dst]
-    pos_of_core = _improve(pos_of_core, ca, cb, w, slots, cost)
-    return slots[pos_of_core], cost(slots[pos_of_core[ca]], slots[pos_of_core[cb]])
+    best = None
+    for weight in _ORDER_WEIGHTS:
+        pos_of_core = np.empty(n_cores, np.int64)
+        pos_of_core[_core_order(items, bins, by_name, weight)] = np.arange(n_cores)
+        pos_of_core = _improve(pos_of_core, ca, cb, w, slots, cost)
+        route = cost(slots[pos_of_core[ca]], slots[pos_of_core[cb]])
+        if best is None or (w * route).sum() < (w * best[1]).sum():
+            best = (slots[pos_of_core], route)
+    return best
 
 
 def _sequential_route(target: TargetSpec, n: int, src, dst, w) -> float:
