@@ -78,6 +78,10 @@ class WeightQuantization:
     saturated: int  # weights clipped to the mantissa range
 
 
+def _mixed_sign(w: np.ndarray) -> bool:
+    return bool((w < 0).any() and (w > 0).any())
+
+
 def mantissa_max(fmt: WeightFormat, mixed_sign: bool) -> int:
     """Largest weight mantissa magnitude: 2^bits - 1, or 2^(bits-1) - 1 when mixed-sign weights
     spend one of the bits on the sign (Loihi 2; Loihi 1 has an extra sign bit)."""
@@ -95,7 +99,7 @@ def quantize_weights(w: np.ndarray, fmt: WeightFormat) -> WeightQuantization:
     where nothing saturates, ``|mantissa 2^exp - w| <= 2^exp / 2`` (round half to even).
     """
     w = np.asarray(w, dtype=np.float64)
-    mixed = bool((w < 0).any() and (w > 0).any())
+    mixed = _mixed_sign(w)
     mmax = mantissa_max(fmt, mixed)
     absmax = float(np.abs(w).max()) if w.size else 0.0
     lo, hi = fmt.exp_min, fmt.exp_max
@@ -407,13 +411,15 @@ def quantize_with_report(graph: Graph, target: TargetSpec, *, input_absmax: floa
     pop_report: list[dict] = []
     new_pop: dict[str, ops.Op] = {}
 
+    def ann_weights(s: Node) -> np.ndarray:
+        """Synaptic layer ``s``'s weights times the payload units they multiply (ANN units)."""
+        return np.asarray(s.op.weight, np.float64) * _weight_unit(s, unit[s.inputs[0].name])
+
     def group_ranges(d: _Dest) -> list[tuple[float, bool]]:
         out = []
         for s in d.synapses:
-            w = np.asarray(s.op.weight, dtype=np.float64)
-            wu = np.abs(w) * _weight_unit(s, unit[s.inputs[0].name])
-            out.append((float(wu.max()) if wu.size else 0.0,
-                        bool((w < 0).any() and (w > 0).any())))
+            wu = np.abs(ann_weights(s))
+            out.append((float(wu.max()) if wu.size else 0.0, _mixed_sign(s.op.weight)))
         for cname, i, sign in d.skips:
             c = graph.node(cname)
             out.append((float(np.max(unit[c.inputs[i].name])), False))
@@ -426,8 +432,7 @@ def quantize_with_report(graph: Graph, target: TargetSpec, *, input_absmax: floa
         norm of each incoming layer's weights x the largest payload level it reads."""
         total = 0.0
         for s in d.synapses:
-            wu = np.abs(np.asarray(s.op.weight, np.float64)) * _weight_unit(
-                s, unit[s.inputs[0].name])
+            wu = np.abs(ann_weights(s))
             rows = wu.reshape(wu.shape[0], -1).sum(1)
             total += float(rows.max() if rows.size else 0.0) * level[s.inputs[0].name]
         for cname, i, sign in d.skips:
@@ -462,13 +467,11 @@ def quantize_with_report(graph: Graph, target: TargetSpec, *, input_absmax: floa
         c = shape[0]
         per_ch = np.zeros(c)  # ANN units per mantissa step, per channel
         for s in d.synapses:
-            w = np.asarray(s.op.weight, dtype=np.float64)
             if type(s.op) not in (ops.Conv2d, ops.Dense) or tuple(s.output.shape) != \
-                    tuple(shape) or w.shape[0] != c:
+                    tuple(shape) or s.op.weight.shape[0] != c:
                 return lo
-            wu = np.abs(w * _weight_unit(s, unit[s.inputs[0].name])).reshape(c, -1)
-            mixed = bool((w < 0).any() and (w > 0).any())
-            per_ch = np.maximum(per_ch, wu.max(1) / mantissa_max(wf, mixed))
+            wu = np.abs(ann_weights(s)).reshape(c, -1)
+            per_ch = np.maximum(per_ch, wu.max(1) / mantissa_max(wf, _mixed_sign(s.op.weight)))
         for cname, i, _ in d.skips:
             v = graph.node(cname).inputs[i]
             if len(v.shape) != 3 or tuple(v.shape) != tuple(shape):
@@ -550,7 +553,7 @@ def quantize_with_report(graph: Graph, target: TargetSpec, *, input_absmax: floa
                 state_scale=sigma, unit=op.amplitude)
             entry.update(model="QSingleSpikeNeurons", timesteps=op.timesteps,
                          thresholds_saturated=clipped,
-                         current_bound_bits=math.ceil(math.log2(current_bound(d) / sigma + 1)))
+                         current_bound_bits=math.ceil(math.log2(bound / sigma + 1)))
         else:
             d_int, step, bits = fs_payload[d.name]
             lim = 2 ** (nrn.uv_bits - 1) - 1
@@ -654,8 +657,7 @@ def quantize_with_report(graph: Graph, target: TargetSpec, *, input_absmax: floa
             new_op = new_pop[n.name]
         elif type(op) in (ops.Conv2d, ops.Dense):
             dest = dest_of[n.name]
-            w_ann = np.asarray(op.weight, np.float64) * _weight_unit(n, unit[n.inputs[0].name])
-            out = add_synapse(name, w_ann, ins[0], n.inputs[0].name, dest,
+            out = add_synapse(name, ann_weights(n), ins[0], n.inputs[0].name, dest,
                               lambda wq, op=op: _integer_synapse(op, wq))
             vals[n.name] = out
             if n.name in outputs:
