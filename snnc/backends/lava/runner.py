@@ -295,28 +295,23 @@ def build(artifact_or_graph, x: np.ndarray) -> LavaNetwork:
                          name=n.name)
             inp.connect(proc.s_in)
             ports[n.name] = proc.a_out
-        elif type(op) is q.QIFNeurons:
-            # per-channel thresholds broadcast to the population as in the reference, flat
-            vth = np.broadcast_to(np.asarray(op.vth, np.int64), shapes[n.name]).reshape(-1)
-            proc = lp.IFNeurons(size=int(np.prod(shapes[n.name])), vth=vth, bias=_int_bias(n),
-                                v_init=np.round(op.v_init * vth).astype(np.int64),
-                                act_shift=op.act_shift, compare=op.compare, reset=op.reset,
-                                uv_bits=op.uv_bits, u_overflow=op.u_overflow,
-                                v_overflow=op.v_overflow, period=period, start=start,
-                                steps=op.timesteps, samples=samples, name=n.name)
-            inp.connect(proc.a_in)
-            ports[n.name] = proc.s_out
-            pops[n.name] = proc
-        elif type(op) is q.QSingleSpikeNeurons:
+        elif type(op) in (q.QIFNeurons, q.QSingleSpikeNeurons):
             shape = shapes[n.name]
-            # vth[t] (b) broadcasts to the population as in the reference: per neuron, flat
-            vth = np.stack([np.broadcast_to(np.asarray(th, np.int64), shape).reshape(-1)
-                            for th in op.vth])
-            proc = lp.SingleSpikeNeurons(size=int(np.prod(shape)), vth=vth, bias=_int_bias(n),
-                                         act_shift=op.act_shift, compare=op.compare,
-                                         uv_bits=op.uv_bits, u_overflow=op.u_overflow,
-                                         v_overflow=op.v_overflow, period=period, start=start,
-                                         steps=op.timesteps, samples=samples, name=n.name)
+
+            def flat(th):  # thresholds broadcast to the population as in the reference, flat
+                return np.broadcast_to(np.asarray(th, np.int64), shape).reshape(-1)
+
+            common = dict(size=int(np.prod(shape)), bias=_int_bias(n), act_shift=op.act_shift,
+                          compare=op.compare, uv_bits=op.uv_bits, u_overflow=op.u_overflow,
+                          v_overflow=op.v_overflow, period=period, start=start,
+                          steps=op.timesteps, samples=samples, name=n.name)
+            if type(op) is q.QIFNeurons:  # one threshold, or one per channel
+                vth = flat(op.vth)
+                proc = lp.IFNeurons(vth=vth, v_init=np.round(op.v_init * vth).astype(np.int64),
+                                    reset=op.reset, **common)
+            else:  # vth[t]: one threshold map per step
+                proc = lp.SingleSpikeNeurons(vth=np.stack([flat(th) for th in op.vth]),
+                                             **common)
             inp.connect(proc.a_in)
             ports[n.name] = proc.s_out
             pops[n.name] = proc
