@@ -6,10 +6,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from snnc.backends.reference.fixed_point import DTYPE, _FixedRules
+from snnc.backends.reference.fixed_point import DTYPE, _FixedRules, sums_windows
 from snnc.backends.reference.simulator import Signal, _Counters
 from snnc.ir import neurons
-from snnc.ir import quantized as q
 from snnc.ir.interpret import Interpreter
 
 __all__ = ["reference_spikes"]
@@ -19,9 +18,7 @@ def reference_spikes(graph, x: np.ndarray) -> tuple[np.ndarray, dict[str, np.nda
     """Run ``simulate_fixed``'s rules on ``x`` (N, ...) on the CPU; return the readout (N, ...)
     and every neuron population's payloads (T, N, *shape) as int8/int64 arrays."""
     rules = _FixedRules(_Counters())
-    # as simulate_fixed: only few-spike graphs sum synaptic input over windows
-    rules.window_sum = not any(isinstance(n.op, (q.QIFNeurons, q.QSingleSpikeNeurons))
-                               for n in graph.nodes)
+    rules.window_sum = sums_windows(graph)  # as simulate_fixed
     interp = rules.interp = Interpreter(rules)
     trains: dict[str, np.ndarray] = {}
 

@@ -235,9 +235,7 @@ class _FixedRules(_Rules):
         self.c.add(self.c.synops, node.name, (e * self.c.fanout[node.name]).sum())
 
     def input_quantizer(self, op: q.InputQuantizer, sig: Signal) -> Signal:
-        lo, hi = ((-(2.0 ** (op.bits - 1) - 1), 2.0 ** (op.bits - 1) - 1) if op.signed
-                  else (0.0, 2.0**op.bits - 1))
-        return Signal(torch.round(sig.x.to(DTYPE) / op.scale).clamp(lo, hi).to(PAYLOAD))
+        return Signal(_input_code(op, sig.x).to(PAYLOAD))
 
     def synapse(self, op, sig: Signal) -> Signal:
         name = self.node.name
@@ -605,12 +603,23 @@ class _FixedRules(_Rules):
         return Signal((total * op.scale + bias).unsqueeze(0))
 
 
+def _input_code(op: q.InputQuantizer | q.QHybridInput, x: torch.Tensor) -> torch.Tensor:
+    """The host's ``op.bits``-bit input code of x (signed or not), in float64."""
+    lo, hi = ((-(2.0 ** (op.bits - 1) - 1), 2.0 ** (op.bits - 1) - 1) if op.signed
+              else (0.0, 2.0**op.bits - 1))
+    return torch.round(x.to(DTYPE) / op.scale).clamp(lo, hi)
+
+
+def sums_windows(graph: Graph) -> bool:
+    """Whether synapses may sum each input window at once (``_FixedRules.window_sum``): only
+    in few-spike graphs; IF and single-spike populations integrate step by step."""
+    return not any(isinstance(n.op, (q.QIFNeurons, q.QSingleSpikeNeurons)) for n in graph.nodes)
+
+
 def hybrid_events(op: q.QHybridInput, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``QHybridInput`` on inputs x (N, ...): its payload events (timesteps, N, ...) and the
     spikes per pixel (N, ...), in integers held as float32."""
-    lo, hi = ((-(2.0 ** (op.bits - 1) - 1), 2.0 ** (op.bits - 1) - 1) if op.signed
-              else (0.0, 2.0**op.bits - 1))
-    p = torch.round(x.to(DTYPE) / op.scale).clamp(lo, hi)
+    p = _input_code(op, x)
     sc, steps = float(op.spike_code), op.timesteps
     slot = torch.div((sc - torch.clamp(p, max=sc)) * (steps - 1), sc, rounding_mode="floor")
     t_p = 2 + torch.clamp(slot, max=steps - 2)  # 1-based step of the spike (pixels p > 0)
@@ -654,8 +663,7 @@ def simulate_fixed(graph: Graph, x: np.ndarray, *, batch_size: int | None = None
     device = torch.device(device) if device is not None else default_device()
     counters = _Counters()
     rules = _FixedRules(counters)
-    rules.window_sum = not any(isinstance(n.op, (q.QIFNeurons, q.QSingleSpikeNeurons))
-                               for n in graph.nodes)
+    rules.window_sum = sums_windows(graph)
     interp = rules.interp = Interpreter(rules)
     steps = max([n.op.timesteps for n in graph.nodes
                  if isinstance(n.op, (neurons.IFNeurons, neurons.SingleSpikeNeurons))]
