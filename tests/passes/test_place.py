@@ -300,3 +300,39 @@ def test_multi_chip_spread_and_traffic(tmp):
     assert all(len(c) <= 16 for c in per_chip.values())
     assert 0 < pl.traffic["inter_core"] <= pl.traffic["routes"]
     assert pl.cores_lower_bound <= pl.cores
+
+
+def _arrangement_cost(adj, order) -> float:
+    pos = np.empty(len(order))
+    pos[order] = np.arange(len(order))
+    a = adj.tocoo()
+    return float((a.data * np.abs(pos[a.row] - pos[a.col])).sum()) / 2
+
+
+def test_barycentric_order_shortens_routes_and_keeps_a_good_one():
+    from scipy.sparse import coo_matrix
+
+    from snnc.compiler.passes.place import _barycentric
+
+    n = 40  # two chains 0..19 and 20..39, joined end to end
+    a = np.r_[np.arange(19), np.arange(20, 39), 19]
+    b = a + 1
+    adj = coo_matrix((np.ones(2 * len(a)), (np.r_[a, b], np.r_[b, a])), shape=(n, n)).tocsr()
+    straight = np.arange(n)
+    assert _arrangement_cost(adj, _barycentric(adj, straight)) == n - 1  # already optimal
+    shuffled = np.random.default_rng(0).permutation(n)
+    refined = _barycentric(adj, shuffled)
+    assert sorted(refined) == list(range(n))  # a permutation of the cores
+    assert _arrangement_cost(adj, refined) < 0.5 * _arrangement_cost(adj, shuffled)
+
+
+def test_word_channels_fill_whole_memory_words(tmp):
+    from snnc.compiler.passes.place import _build_pops, _Slicer
+
+    for name, bits in (("loihi2", 8), ("loihi1", 9)):  # loihi1: mixed-sign weights, 9 bits
+        graph = load_artifact(_compiled(tmp, "lenet", name, "fs")).graph
+        t = load_target(name)
+        pops = [p for p in _build_pops(graph, t) if p.wbits and max(p.wbits) == bits]
+        assert pops, [p.wbits for p in _build_pops(graph, t)]
+        g = _Slicer(t).word_channels(pops[0])
+        assert g == {8: 8, 9: 64}[bits] and g * bits % t.core.synapse_word_bits == 0

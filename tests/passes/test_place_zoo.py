@@ -46,20 +46,23 @@ def _check_limits(graph, pl, target) -> None:
 
 
 @pytest.mark.slow
-def test_shufflenet_places_fast_within_limits(tmp_path):
-    graph = snn_graph(next(p for p in LIGHT if "shufflenet" in p.stem))
+@pytest.mark.parametrize("model, route_share", [("shufflenet", 0.9), ("squeezenet", 1.0),
+                                               ("bvlc_alexnet", 0.5)])
+def test_zoo_places_fast_within_limits_and_bound(tmp_path, model, route_share):
+    """Measured (README "Core placement"): cores / lower bound 1.049 / 1.058 / 1.091 (issue #5's
+    goal: 1.10), spike route energy 0.898 / 0.95 / 0.35 x Lava's sequential fill of the same
+    slices (place keeps the fewest-core packing whose routes are at most the fill's)."""
+    graph = snn_graph(next(p for p in LIGHT if model in p.stem))
     target = big_target("loihi2", None, tmp_path)
     t0 = time.perf_counter()
+    graph = split_fanin(graph, target)  # AlexNet's fc6: 9,216 inputs, over relays
     pl = place(graph, target)
     seconds = time.perf_counter() - t0
     assert seconds < 60, seconds
     _check_limits(graph, pl, target)
-    # measured 1.060 (the goal of issue #5 is 1.10; README "Core placement")
     assert pl.cores <= 1.10 * pl.cores_lower_bound, (pl.cores, pl.cores_lower_bound)
-    # spike routes cheaper than Lava's sequential fill of the same slices (measured 0.82 x:
-    # place keeps the fewest-core packing whose routes beat the fill, here a 16-layer window;
-    # 8 layers: 1.077 at 0.56 x)
-    assert pl.traffic["hop_energy_pj"] < 0.9 * sequential_fill_cost(pl, graph, target)
+    fill = sequential_fill_cost(pl, graph, target)
+    assert pl.traffic["hop_energy_pj"] < route_share * fill, pl.traffic["hop_energy_pj"] / fill
 
 
 @pytest.mark.slow
@@ -76,12 +79,11 @@ def test_resnet50_fan_in_is_split_over_relays(tmp_path):
     split = split_fanin(graph, target)
     pl = place(split, target)
     seconds = time.perf_counter() - t0
-    assert seconds < 60, seconds  # measured 12 s
+    assert seconds < 60, seconds  # measured 18 s
     relays = [n for n in split.nodes if isinstance(n.op, neurons.PartialSumRelay)]
     assert len(relays) == 9 and relay_levels(split) == 3  # 3 convs x 3 groups, in series
     _check_limits(split, pl, target)
-    # measured 1.096 (issue #5's goal: 1.10) at 0.97 x the sequential fill's route energy: a
-    # 16-layer packing window, laid out by synaptic memory (the 8-layer packing, 1.102 at
-    # 0.73 x, has more cores; place keeps the fewest whose routes beat the fill)
+    # measured 1.096 (issue #5's goal: 1.10) at 0.80 x the sequential fill's route energy
+    # (place keeps the fewest-core packing whose routes beat the fill)
     assert pl.cores <= 1.10 * pl.cores_lower_bound, (pl.cores, pl.cores_lower_bound)
     assert pl.traffic["hop_energy_pj"] < sequential_fill_cost(pl, split, target)

@@ -49,17 +49,20 @@ Algorithm: (1) slice each population (consumers first, so output axons are known
 near-square spatial tiles, binary search the largest channel tile that fits, also try 1/2 and
 1/3 of it, and keep the tiling with the lowest estimated cores (``_Slicer.score``); the
 remainder channel tile is cut in pieces of under half a core, so tiles are uneven along
-channels; a layer bound by output axons or neurons is cut into small spatial pieces
-(``split_out_bound``);
+channels; channel tiles that fill whole memory words (``word_channels``) are tried too; a layer
+bound by output axons or neurons is cut into small spatial pieces, or channel pieces where its
+tiles are single pixels (``split_out_bound``);
 (2) first-fit-decreasing multi-resource packing of all slices of the network into cores
 (slices at most a window of layers apart may share a core; among cores with room, the one
 with most room where the slice needs it is taken, then the nearest in layer order). Slicing
-runs once per memory share of ``_MEM_FILLS`` (slices that take at most 96 % of a core's
+runs once per memory share of ``_MEM_FILLS`` (slices that take at most 96 or 92 % of a core's
 memory leave room for the small output-axon- or neuron-bound pieces), packing once per
 slicing and window of ``_PACK_WINDOWS``;
-(3) cores in layer order (a core's layer: the mean of its slices', weighted by neurons or
-by synaptic memory, whichever path ends cheaper) along a boustrophedon path over each chip's
-mesh, chips filled in order, then bounded pairwise swaps that lower spike traffic x hop energy. Packings are laid
+(3) cores along a boustrophedon path over each chip's mesh, chips filled in order: four
+orders are tried, the cores in layer order (a core's layer: the mean of its slices', weighted
+by neurons or by synaptic memory) and each of those refined by the barycenter heuristic
+(``_barycentric``: cores move toward the traffic-weighted mean place of their partners), the
+one with the cheapest routes kept and improved by bounded pairwise swaps. Packings are laid
 out fewest cores first, and the first whose route energy is at most that of Lava's sequential
 fill of its slices is kept (if none is, the one with fewest cores).
 
@@ -95,15 +98,16 @@ _NOUN = {"neurons": "neurons", "in_axons": "input axons", "out_axons": "output a
 # a slice may share a core with slices at most this many layers away; each window is tried
 # (ties keep the first: nearer layers, shorter spike routes; wide windows save cores but can
 # lengthen routes, which the layout step checks)
-_PACK_WINDOWS = (8, 6, 16)
+_PACK_WINDOWS = (8, 16, 40)
 _ORDER_WEIGHTS = ("neurons", "synapse_bits")  # mesh orders tried: a core's mean layer by these
 _REMAINDER_PIECE = 0.45  # remainder channel tiles are cut into pieces of at most this core share
-_MEM_FILLS = (1.0, 0.96)  # slicings tried: a slice takes at most this share of a core's memory
+_MEM_FILLS = (1.0, 0.96, 0.92)  # slicings tried: a slice takes at most this share of memory
 _OUT_PIECE = 0.2  # output-axon/neuron-bound layers: spatial pieces of at most this core share
 _OUT_PIECE_AXONS = 1.05  # ... while their input axons grow by at most this factor
 _PACK_BIG = 0.3  # packing order: slices above this core share, then out-axon/neuron-bound ones
 _ROOM_WEIGHT = 0.5  # tiling score: weight of the room left by tiles over half a core ...
 _IMPOSED_WEIGHT = 0.5  # ... and of the output axons a tiling costs its producers
+_BARYCENTRIC_ROUNDS = 30  # layout: rounds of the barycenter refinement of a path order
 _SWAP_BUDGET = 200_000  # candidate swap evaluations (deterministic, bounds placement time)
 
 
@@ -735,18 +739,33 @@ class _Slicer:
                     break
                 tc, th, tw = best[1]
         tc, th, tw = best[1]
+        g = self.word_channels(p)
         for k in (2, 3):  # smaller channel tiles pair on a core where large ones cannot
             if tc >= k:
                 consider((-(-tc // k), th, tw))
+                if tc >= k * g:
+                    consider((-(-tc // (k * g)) * g, th, tw))
+        if tc > g:  # whole words per synapse list: no memory lost to word rounding
+            consider((tc // g * g, th, tw))
         return self.split_remainder(p, best[1], best[2])
+
+    def word_channels(self, p: _Pop) -> int:
+        """Channels whose synapses fill whole memory words (8 at 8-bit weights, 64-bit
+        words): a channel tile that is a multiple of it rounds no synapse list up."""
+        if not self.word:
+            return 1
+        return max(self.word // math.gcd(self.word, b) for b in p.wbits) if p.wbits else 1
 
     def split_out_bound(self, p: _Pop, tile, use) -> tuple[tuple, dict[str, np.ndarray]]:
         """A layer bound by output axons or neurons (in total over its tiles) is cut into
         spatial pieces of at most ``_OUT_PIECE`` of a core while its input axons grow by at
         most ``_OUT_PIECE_AXONS`` (free for a 1x1 conv: its producers' output axons do not
-        change). Such pieces fill the room that memory-bound slices leave in the cores' output
-        axons or compartments (Loihi 1's 1,024 neurons per core: ShuffleNet 1.218 -> 1.164,
-        SqueezeNet 1.468 -> 1.372 x the lower bound; loihi2 rows unchanged)."""
+        change); single-pixel tiles (a 1-D layer) are cut along channels (free where its
+        inputs are elementwise: AlexNet's fc6 behind its partial-sum relays, 128 cores full
+        in output axons, 1.129 -> 1.101 x the lower bound). Such pieces fill the room that
+        memory-bound slices leave in the cores' output axons or compartments (Loihi 1's
+        1,024 neurons per core: ShuffleNet 1.218 -> 1.164, SqueezeNet 1.468 -> 1.372 x the
+        lower bound; loihi2 rows unchanged)."""
         lim = self.limits
         if lim["out_axons"] is None:
             return tile, use
@@ -755,12 +774,17 @@ class _Slicer:
             return tile, use
         tc, th, tw = tile
         ins0 = float(use["in_axons"].sum())
-        while float(self.fraction(use).max()) > _OUT_PIECE and (th > 1 or tw > 1):
-            th2, tw2 = (-(-th // 2), tw) if th >= tw else (th, -(-tw // 2))
-            use2 = self.usage(p, (tc, th2, tw2))
+        while float(self.fraction(use).max()) > _OUT_PIECE:
+            if th > 1 or tw > 1:
+                t2 = (tc, -(-th // 2), tw) if th >= tw else (tc, th, -(-tw // 2))
+            elif isinstance(tc, int) and tc > 1:  # 1-D (or 1x1) tiles: cut channels
+                t2 = (-(-tc // 2), th, tw)
+            else:
+                break
+            use2 = self.usage(p, t2)
             if float(use2["in_axons"].sum()) > _OUT_PIECE_AXONS * ins0:
                 break
-            th, tw, use = th2, tw2, use2
+            (tc, th, tw), use = t2, use2
         return (tc, th, tw), use
 
     def split_remainder(self, p: _Pop, tile, use) -> tuple[tuple, dict[str, np.ndarray]]:
@@ -1058,7 +1082,7 @@ def _pack(items, limits, layer_of: np.ndarray, window: int) -> np.ndarray:
     ends = np.r_[starts[1:], n]
     free = np.empty((n, 4))
     layer = np.empty(n, np.int64)
-    open_at: dict[int, np.ndarray] = {}  # per first layer: cores with room left
+    open_ids = np.empty(0, np.int64)  # cores with room left, sorted by their first layer
     out = np.empty(n, np.int64)
     n_bins = 0
     eps = 1e-9
@@ -1068,25 +1092,26 @@ def _pack(items, limits, layer_of: np.ndarray, window: int) -> np.ndarray:
         lay = int(layer_of[idx[0]])
         m = len(idx)
         pos = 0
-        near = [L for L in range(lay - window, lay + window + 1) if L in open_at]
-        open_ = np.concatenate([open_at[L] for L in near]) if near else np.empty(0, int)
-        if len(open_):
-            with np.errstate(divide="ignore", invalid="ignore"):
-                cnt = np.where(u > 0, np.floor((free[open_] + eps) / np.where(u > 0, u, 1)),
-                               np.inf).min(1)
-            ok = np.flatnonzero(cnt >= 1)
-            if len(ok):
-                cand = open_[ok]
-                fit = np.round(free[cand] @ u, 4)  # most room where the slice needs it
-                pref = np.lexsort((cand, np.abs(layer[cand] - lay), -fit))
-                cand, c = cand[pref], np.minimum(cnt[ok][pref], m).astype(np.int64)
-                take = np.cumsum(c)
-                k = min(int(np.searchsorted(take, m)) + 1, len(take))
-                cand, c = cand[:k], c[:k]
-                c[-1] -= max(int(take[k - 1]) - m, 0)
-                out[idx[:int(c.sum())]] = np.repeat(cand, c)
-                free[cand] -= c[:, None] * u
-                pos = int(c.sum())
+        lo, hi = np.searchsorted(layer[open_ids], [lay - window, lay + window + 1])
+        open_ = open_ids[lo:hi]
+        need = u > 0
+        cand = open_[(free[open_][:, need] + eps >= u[need]).all(1)]  # cheap pre-filter
+        cnt = np.floor((free[cand][:, need] + eps) / u[need]).min(1, initial=np.inf)
+        cand, cnt = cand[cnt >= 1], cnt[cnt >= 1]
+        if len(cand):
+            fit = np.round(free[cand] @ u, 4)  # most room where the slice needs it
+            pref = np.lexsort((cand, np.abs(layer[cand] - lay), -fit))
+            cand, c = cand[pref], np.minimum(cnt[pref], m).astype(np.int64)
+            take = np.cumsum(c)
+            k = min(int(np.searchsorted(take, m)) + 1, len(take))
+            cand, c = cand[:k], c[:k]
+            c[-1] -= max(int(take[k - 1]) - m, 0)
+            out[idx[:int(c.sum())]] = np.repeat(cand, c)
+            free[cand] -= c[:, None] * u
+            pos = int(c.sum())
+            full = cand[free[cand].min(1) < 0.02]  # full in some resource: stop offering
+            if len(full):
+                open_ids = open_ids[~np.isin(open_ids, full)]
         if pos < m:  # new cores, each holding as many of the group as fit
             per = int(np.min(np.floor((1 + eps) / u[u > 0]))) if np.any(u > 0) else m
             per = max(per, 1)
@@ -1098,15 +1123,10 @@ def _pack(items, limits, layer_of: np.ndarray, window: int) -> np.ndarray:
             out[idx[pos:]] = np.repeat(new, cnt_new)
             free[new] = 1.0 - cnt_new[:, None] * u
             layer[new] = lay
-            open_at[lay] = np.concatenate([open_at.get(lay, np.empty(0, int)), new])
-            near = sorted(set(near) | {lay})
+            new = new[free[new].min(1) >= 0.02]
+            at = int(np.searchsorted(layer[open_ids], lay, side="right"))
+            open_ids = np.concatenate([open_ids[:at], new, open_ids[at:]])
             n_bins += nb
-        for L in near:  # full in some resource: stop offering it
-            keep = open_at[L][free[open_at[L]].min(1) >= 0.02]
-            if len(keep):
-                open_at[L] = keep
-            else:
-                del open_at[L]
     # renumber cores in order of first item (topological), so core ids follow layers
     first = np.full(n_bins, n, np.int64)
     np.minimum.at(first, out, np.arange(n))
@@ -1197,22 +1217,52 @@ def _cost_matrix_fn(target: TargetSpec):
 
 
 def _mesh_layout(target, n_cores, items, bins, by_name, src, dst, w):
-    """Cores along the mesh path in layer order, improved by swaps; two orders are tried (a
-    core's layer as its neurons' mean, and as its synaptic memory's: a core that mixes layers
-    sits nearer the slices that take most of its input) and the cheaper kept. Returns each
-    core's (chip, core) and each route's energy (pJ)."""
+    """Cores along the mesh path: two layer orders (a core's layer as its neurons' mean, and
+    as its synaptic memory's: a core that mixes layers sits nearer the slices that take most
+    of its input), each also refined by ``_barycentric``; the cheapest of the four is improved
+    by swaps (SqueezeNet, 92 % memory share, 40-layer window: 1.40 x the sequential fill's
+    route energy in layer order, 0.96 x refined). Returns each core's (chip, core) and each
+    route's energy (pJ)."""
     slots = _slots(target, n_cores)
     cost = _cost_matrix_fn(target)
     ca, cb = bins[src], bins[dst]
+    adj = _core_graph(n_cores, ca, cb, w)
     best = None
     for weight in _ORDER_WEIGHTS:
-        pos_of_core = np.empty(n_cores, np.int64)
-        pos_of_core[_core_order(items, bins, by_name, weight)] = np.arange(n_cores)
-        pos_of_core = _improve(pos_of_core, ca, cb, w, slots, cost)
-        route = cost(slots[pos_of_core[ca]], slots[pos_of_core[cb]])
-        if best is None or (w * route).sum() < (w * best[1]).sum():
-            best = (slots[pos_of_core], route)
-    return best
+        layer_order = _core_order(items, bins, by_name, weight)
+        for order in (layer_order, _barycentric(adj, layer_order)):
+            pos_of_core = np.empty(n_cores, np.int64)
+            pos_of_core[order] = np.arange(n_cores)
+            route = cost(slots[pos_of_core[ca]], slots[pos_of_core[cb]])
+            if best is None or (w * route).sum() < best[0]:
+                best = ((w * route).sum(), pos_of_core)
+    pos_of_core = _improve(best[1], adj, slots, cost)
+    return slots[pos_of_core], cost(slots[pos_of_core[ca]], slots[pos_of_core[cb]])
+
+
+def _core_graph(n: int, ca, cb, w):
+    """Symmetric core-to-core spike traffic (CSR), routes inside a core left out."""
+    from scipy.sparse import coo_matrix
+
+    keep = ca != cb
+    a, b, ww = ca[keep], cb[keep], w[keep]
+    adj = coo_matrix((np.concatenate([ww, ww]), (np.concatenate([a, b]), np.concatenate([b, a]))),
+                     shape=(n, n)).tocsr()
+    adj.sum_duplicates()
+    return adj
+
+
+def _barycentric(adj, order: np.ndarray) -> np.ndarray:
+    """A path order refined toward short spike routes: each core moves toward the traffic-
+    weighted mean position of its partners (half its own place), cores re-ranked, repeated
+    ``_BARYCENTRIC_ROUNDS`` times (the barycenter heuristic for linear arrangement)."""
+    deg = np.asarray(adj.sum(1)).ravel()
+    rank = np.empty(len(order))
+    rank[order] = np.arange(len(order))
+    for _ in range(_BARYCENTRIC_ROUNDS):
+        x = (adj @ rank + deg * rank) / np.maximum(2 * deg, 1e-12)
+        rank[np.argsort(np.where(deg > 0, x, rank), kind="stable")] = np.arange(len(order))
+    return np.argsort(rank, kind="stable")
 
 
 def _sequential_route(target: TargetSpec, n: int, src, dst, w) -> float:
@@ -1230,18 +1280,11 @@ def _sequential_route(target: TargetSpec, n: int, src, dst, w) -> float:
     return float((w * route).sum())
 
 
-def _improve(pos, ca, cb, w, slots, cost) -> np.ndarray:
+def _improve(pos, adj, slots, cost) -> np.ndarray:
     """Bounded deterministic pairwise swaps of cores at neighbouring path positions."""
     n = len(pos)
-    if n < 3 or not len(w):
+    if n < 3 or not adj.nnz:
         return pos
-    from scipy.sparse import coo_matrix
-
-    keep = ca != cb
-    a, b, ww = ca[keep], cb[keep], w[keep]
-    adj = coo_matrix((np.concatenate([ww, ww]), (np.concatenate([a, b]), np.concatenate([b, a]))),
-                     shape=(n, n)).tocsr()
-    adj.sum_duplicates()
     core_at = np.empty(n, np.int64)
     core_at[pos] = np.arange(n)
     budget = _SWAP_BUDGET
