@@ -740,13 +740,17 @@ class _Slicer:
                 tc, th, tw = best[1]
         tc, th, tw = best[1]
         g = self.word_channels(p)
+        channels = []
         for k in (2, 3):  # smaller channel tiles pair on a core where large ones cannot
             if tc >= k:
-                consider((-(-tc // k), th, tw))
+                channels.append(-(-tc // k))
                 if tc >= k * g:
-                    consider((-(-tc // (k * g)) * g, th, tw))
+                    channels.append(-(-tc // (k * g)) * g)
         if tc > g:  # whole words per synapse list: no memory lost to word rounding
-            consider((tc // g * g, th, tw))
+            channels.append(tc // g * g)
+        for c in dict.fromkeys(channels):  # each distinct tile once (ties keep the first)
+            if c != tc:
+                consider((c, th, tw))
         return self.split_remainder(p, best[1], best[2])
 
     def word_channels(self, p: _Pop) -> int:
@@ -1233,9 +1237,9 @@ def _mesh_layout(target, n_cores, items, bins, by_name, src, dst, w):
         for order in (layer_order, _barycentric(adj, layer_order)):
             pos_of_core = np.empty(n_cores, np.int64)
             pos_of_core[order] = np.arange(n_cores)
-            route = cost(slots[pos_of_core[ca]], slots[pos_of_core[cb]])
-            if best is None or (w * route).sum() < best[0]:
-                best = ((w * route).sum(), pos_of_core)
+            energy = float((w * cost(slots[pos_of_core[ca]], slots[pos_of_core[cb]])).sum())
+            if best is None or energy < best[0]:
+                best = (energy, pos_of_core)
     pos_of_core = _improve(best[1], adj, slots, cost)
     return slots[pos_of_core], cost(slots[pos_of_core[ca]], slots[pos_of_core[cb]])
 
