@@ -95,7 +95,7 @@ def test_densenet121_concatenations_place_within_bound(tmp_path):
     through its own BN-ReLU of the concatenation. Channel tiles within the concatenation's
     parts (3 x 1 strips of a whole 32-channel part) and bottlenecks cut into small pieces
     place it in 68,592 cores, 1.081 x the lower bound (1.306 with tiles across parts), at
-    0.36 x the sequential fill's route energy; measured 160 s on a loaded 2-core machine."""
+    0.36 x the sequential fill's route energy; placed in 132 s on this 2-core machine."""
     graph = snn_graph(next(p for p in LIGHT if "densenet121" in p.stem))
     target = big_target("loihi2", None, tmp_path)
     pl = place(graph, target)

@@ -762,20 +762,26 @@ class _Slicer:
         bounds = _channel_segments(p)
         if len(bounds) > 2:  # a concatenation: its parts come from different sources
             best = (best[0], tile, use)
-            for sp in dict.fromkeys([(th, tw), *_small_tiles(H, W)]):
-                piece = self.largest_segment_piece(p, bounds, sp)
+            shapes = list(dict.fromkeys([(th, tw), *_small_tiles(H, W)]))
+            pieces: dict[tuple[int, int], int] = {}  # a larger spatial tile fits no more
+            for sp in sorted(shapes, key=lambda t: t[0] * t[1]):
+                hi = min([v for (a, b), v in pieces.items() if a <= sp[0] and b <= sp[1]],
+                         default=int(np.diff(bounds).max()))
+                pieces[sp] = self.largest_segment_piece(p, bounds, sp, hi)
+            for sp in shapes:
+                piece = pieces[sp]
                 for c in dict.fromkeys([piece, -(-piece // 2), piece // g * g]):
                     if c:
                         consider((_segment_cuts(bounds, c), *sp))
             tile, use = best[1], best[2]
         return tile, use
 
-    def largest_segment_piece(self, p: _Pop, bounds, sp) -> int:
-        """Largest channel piece such that channel tiles cut within each segment at most
-        that long fit with spatial tile ``sp``; 0 if none."""
-        if not self.fits(p, (_segment_cuts(bounds, 1), *sp))[0]:
+    def largest_segment_piece(self, p: _Pop, bounds, sp, hi: int) -> int:
+        """Largest channel piece, at most ``hi``, such that channel tiles cut within each
+        segment at most that long fit with spatial tile ``sp``; 0 if none."""
+        if hi < 1 or not self.fits(p, (_segment_cuts(bounds, 1), *sp))[0]:
             return 0
-        lo, hi = 1, int(np.diff(bounds).max())
+        lo = 1
         while lo < hi:
             mid = (lo + hi + 1) // 2
             if self.fits(p, (_segment_cuts(bounds, mid), *sp))[0]:
