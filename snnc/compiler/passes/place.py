@@ -805,10 +805,9 @@ class _Slicer:
         bottlenecks: 64 input axons per pixel, 29 output axons per neuron); single-pixel
         tiles (a 1-D layer) are cut along channels (free where its inputs are elementwise:
         AlexNet's fc6 behind its partial-sum relays, 128 cores full in output axons, 1.129 ->
-        1.101 x the lower bound). Such pieces fill the room that
-        memory-bound slices leave in the cores' output axons or compartments (Loihi 1's
-        1,024 neurons per core: ShuffleNet 1.218 -> 1.164, SqueezeNet 1.468 -> 1.372 x the
-        lower bound; loihi2 rows unchanged)."""
+        1.101 x the lower bound). Such pieces fill the room that memory-bound slices leave in
+        the cores' output axons or compartments (Loihi 1's 1,024 neurons per core: ShuffleNet
+        1.218 -> 1.164, SqueezeNet 1.468 -> 1.372 x the lower bound; loihi2 rows unchanged)."""
         lim = self.limits
         if lim["out_axons"] is None:
             return tile, use
