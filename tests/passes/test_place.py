@@ -289,6 +289,16 @@ def test_neuron_fan_in_beyond_a_core_is_an_error(tmp):
         place(graph, t)
 
 
+def test_unlimited_input_axons_place(tmp):
+    """A custom target may leave input axons unbounded: cutting an output-axon-bound layer then
+    costs none (it once divided by the missing limit)."""
+    graph = load_artifact(_compiled(tmp, "resnet", "loihi2", "fs")).graph
+    t = load_target(tiny_target(tmp, 64, extra='[core]\nmax_in_axons = "unlimited"\n'))
+    pl = place(graph, t)
+    assert pl.cores_lower_bound <= pl.cores <= 64
+    assert all(s.out_axons <= t.core.max_out_axons for s in pl.slices)
+
+
 def test_multi_chip_spread_and_traffic(tmp):
     graph = load_artifact(_compiled(tmp, "resnet", "loihi2", "fs")).graph
     t = load_target(tiny_target(tmp, 16, chips=8))

@@ -826,7 +826,7 @@ class _Slicer:
             use2 = self.usage(p, t2)
             grow = float(use2["in_axons"].sum()) - ins0
             if grow > (_OUT_PIECE_AXONS - 1) * ins0 and \
-                    grow / lim["in_axons"] > _OUT_PIECE_TRADE * tot["out_axons"]:
+                    grow / (lim["in_axons"] or math.inf) > _OUT_PIECE_TRADE * tot["out_axons"]:
                 break
             (tc, th, tw), use = t2, use2
         return (tc, th, tw), use
