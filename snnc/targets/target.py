@@ -95,6 +95,7 @@ class CoreLimits:
     max_out_axons: int | None = _at_least(1)  # output axon slots (core-to-core edges)
     synapse_mem_bits: int | None = _at_least(1)  # synaptic memory
     synapse_word_bits: int | None = _at_least(1)  # synapse blocks round up to this word size
+    population_axons: bool  # conv-style axons: one per source pixel, weight sets shared
 
 
 @dataclass(frozen=True)

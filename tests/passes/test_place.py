@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from scipy import sparse
 
 from snnc.api import compile_model
 from snnc.artifact import load_artifact
@@ -32,11 +33,13 @@ LIMIT = {"neurons": "max_neurons", "in_axons": "max_in_axons", "out_axons": "max
 
 
 def _positive(op):
-    """The op with unit weights and zero bias: its output is nonzero exactly where a synapse is
-    stored (quantized mantissas may be 0, but their slots still take synaptic memory)."""
+    """The op with distinct positive weights (1, 2, ...) and zero bias: its output is nonzero
+    exactly where a synapse is stored (quantized mantissas may be 0, but their slots still take
+    synaptic memory), and equal values mean the same weight (population axons share a weight
+    set only between source pixels whose synapses carry the same weights)."""
     if isinstance(op, (ops.Conv2d, ops.Dense)):
-        return dataclasses.replace(op, weight=np.ones_like(op.weight),
-                                   bias=np.zeros_like(op.bias))
+        w = np.arange(1, op.weight.size + 1, dtype=np.float32).reshape(op.weight.shape)
+        return dataclasses.replace(op, weight=w, bias=np.zeros_like(op.bias, np.float32))
     if isinstance(op, ops.BatchNorm):
         return dataclasses.replace(op, scale=np.abs(op.scale), bias=np.zeros_like(op.bias),
                                    mean=np.zeros_like(op.mean))
@@ -65,9 +68,9 @@ def _rule(op):
     raise AssertionError(f"checker has no rule for {kind}")
 
 
-def incidence(graph, pop, source: str) -> tuple[np.ndarray, list[str]]:
-    """Bool (N_source, N_pop): which source neurons have a synapse onto which neurons; and
-    the names of the synaptic ops on the way."""
+def incidence(graph, pop, source: str) -> tuple[sparse.csc_matrix, list[str]]:
+    """(N_source, N_pop), sparse: the weight (``_positive``'s) of each source neuron's synapse
+    onto each neuron, 0 where there is none; and the names of the synaptic ops on the way."""
     prods = graph.producers()
     pops = {p.name for p in populations(graph)}
     sources = pops | {v.name for v in graph.inputs}
@@ -101,10 +104,10 @@ def incidence(graph, pop, source: str) -> tuple[np.ndarray, list[str]]:
 
         own = pop.name in sources and not isinstance(pop.op, neurons.NEURON_OPS)
         y = node_out(pop) if own or pop.name not in pops else value(pop.inputs[0])
-        out.append((y.reshape(k, -1).abs() > 0).numpy())
+        out.append(sparse.csr_matrix(y.reshape(k, -1).abs().numpy()))
     syn = sorted(t for t in touched if isinstance(prods[t].op, (ops.Conv2d, ops.Dense))
                  or hasattr(prods[t].op, "weight_bits"))
-    return np.concatenate(out), syn
+    return sparse.vstack(out).tocsc(), syn
 
 
 def feeding(graph, pop, sources: set[str]) -> set[str]:
@@ -125,10 +128,44 @@ def feeding(graph, pop, sources: set[str]) -> set[str]:
     return found
 
 
+def layout(shape) -> tuple[int, int, int]:
+    return tuple(shape) if len(shape) == 3 else (shape[0] if shape else 1, 1, 1)
+
+
 def box_index(shape, start, stop) -> np.ndarray:
-    lay = tuple(shape) if len(shape) == 3 else (shape[0] if shape else 1, 1, 1)
-    idx = np.arange(math.prod(lay)).reshape(lay)
+    idx = np.arange(math.prod(layout(shape))).reshape(layout(shape))
     return idx[start[0]:stop[0], start[1]:stop[1], start[2]:stop[2]].ravel()
+
+
+def population_axon_use(sub: sparse.csc_matrix, src_lay, bits: int, word: int) -> tuple[int, int]:
+    """(input axons, synaptic memory bits) of population axons from a (C, H, W) source into one
+    slice, ``sub`` its (source neurons x slice neurons) weights: one axon per source pixel with
+    a synapse there; one weight set per distinct pattern, a pixel's (channel, target offset
+    from its first target, weight) triples (the compartment base shifts a set to the pixel's
+    targets), each channel's list word aligned."""
+    coo = sub.tocoo()
+    hw = src_lay[1] * src_lay[2]
+    pixel, chan = coo.row % hw, coo.row // hw
+    order = np.lexsort((coo.col, chan, pixel))
+    pixel, chan, col, val = pixel[order], chan[order], coo.col[order], coo.data[order]
+    starts = np.flatnonzero(np.r_[True, pixel[1:] != pixel[:-1]])
+    base = np.minimum.reduceat(col, starts) if len(col) else col
+    rel = col - np.repeat(base, np.diff(np.r_[starts, len(col)]))
+    sets: dict[bytes, int] = {}
+    for a, b in zip(starts, np.r_[starts[1:], len(col)]):
+        key = np.stack([chan[a:b], rel[a:b], val[a:b].astype(np.int64)]).tobytes()
+        if key not in sets:
+            per_chan = np.bincount(chan[a:b])
+            per_chan = per_chan[per_chan > 0]
+            sets[key] = int((-(-per_chan * bits // word) * word).sum())
+    return len(starts), sum(sets.values())
+
+
+def uses_population_axons(target, src_lay, dst_lay) -> bool:
+    """The placer's rule (TARGETS.md, docs/targets.md): spatial source of 2 or more channels
+    into a spatial layer, on targets with population axons."""
+    return (target.core.population_axons and src_lay[1] * src_lay[2] > 1 and src_lay[0] >= 2
+            and dst_lay[1] * dst_lay[2] > 1)
 
 
 _INCIDENCE: dict[tuple, tuple] = {}
@@ -156,6 +193,7 @@ def check_artifact(path: Path, structure: tuple = ()) -> dict:
     recomputed = {id(s): dict.fromkeys(("neurons", "in_axons", "out_axons", "synapse_bits",
                                         "synapses"), 0) for s in slices}
     names = {p.name for p in pops} | {v.name for v in graph.inputs}
+    shapes = {p.name: p.output.shape for p in pops} | {v.name: v.shape for v in graph.inputs}
     # AMOS circuits (docs/amos.md): k neurons per gate, each a separate axon with its own
     # synapse to every consumer of the gate; inside a gate, x reaches the k neurons (one list
     # of k synapses) and neuron j < k inhibits the k - j later ones (one axon each, back into
@@ -179,7 +217,7 @@ def check_artifact(path: Path, structure: tuple = ()) -> dict:
                 _INCIDENCE[key] = incidence(graph, p, src)
             m, syn_names = _INCIDENCE[key]
             syn = [graph.producers()[t].op for t in syn_names]
-            if not m.any():
+            if not m.nnz:
                 continue
             # the quantizer's bits per weight where it set them, else the target's format
             mixed = any(np.min(o.weight) < 0 < np.max(o.weight) for o in syn)
@@ -187,16 +225,30 @@ def check_artifact(path: Path, structure: tuple = ()) -> dict:
                        [target.weights.mantissa_bits
                         + int(target.weights.mixed_sign_extra_bit and mixed)])
             k_src = k_of.get(src, 1)
+            src_shape = shapes[src]
+            pop_axons = uses_population_axons(target, layout(src_shape), layout(p.output.shape))
             reached = np.zeros(m.shape[0], np.int64)
+            src_slices = by_pop.get(src, [])
             for s in by_pop[p.name]:
-                per_axon = m[:, box_index(p.output.shape, s["start"], s["stop"])].sum(1)
+                sub = m[:, box_index(p.output.shape, s["start"], s["stop"])]
+                per_axon = np.asarray((sub != 0).sum(1)).ravel()
                 r = recomputed[id(s)]
-                r["in_axons"] += int((per_axon > 0).sum()) * k_src
                 r["synapses"] += int(per_axon.sum()) * k_src
-                r["synapse_bits"] += int((-(-per_axon * bits // word) * word).sum()) * k_src
-                reached += per_axon > 0
-            for s in by_pop.get(src, []):
-                src_shape = next(q for q in pops if q.name == src).output.shape
+                if not pop_axons:
+                    r["in_axons"] += int((per_axon > 0).sum()) * k_src
+                    r["synapse_bits"] += int((-(-per_axon * bits // word) * word).sum()) * k_src
+                    reached += per_axon > 0
+                    continue
+                axons, mem = population_axon_use(sub, layout(src_shape), bits, word)
+                r["in_axons"] += axons
+                r["synapse_bits"] += mem * k_src  # k atoms per channel, each its own weights
+                # 2 slots (pop32) per source pixel of a source slice and slice it reaches
+                hit = (per_axon > 0).reshape(layout(src_shape))
+                for q in src_slices:
+                    (c0, y0, x0), (c1, y1, x1) = q["start"], q["stop"]
+                    recomputed[id(q)]["out_axons"] += 2 * int(
+                        hit[c0:c1, y0:y1, x0:x1].any(0).sum())
+            for s in src_slices if not pop_axons else ():
                 recomputed[id(s)]["out_axons"] += k_src * int(
                     reached[box_index(src_shape, s["start"], s["stop"])].sum())
     cores: dict[tuple, dict] = {}
@@ -346,3 +398,47 @@ def test_word_channels_fill_whole_memory_words(tmp):
         assert pops, [p.wbits for p in _build_pops(graph, t)]
         g = _Slicer(t).word_channels(pops[0])
         assert g == {8: 8, 9: 64}[bits] and g * bits % t.core.synapse_word_bits == 0
+
+
+def pop_target(tmp: Path, base: str) -> Path:
+    f = tmp / f"{base}-pop.toml"
+    f.write_text(f'base = "{base}"\nname = "{base}-pop"\n[core]\npopulation_axons = true\n')
+    return f
+
+
+@pytest.mark.parametrize("method", ["rate", "fs", "amos", "ttfs"])
+@pytest.mark.parametrize("base", ["loihi2", "loihi1"])
+@pytest.mark.parametrize("example", ["lenet", "resnet"])
+def test_independent_checker_with_population_axons(tmp, example, base, method):
+    """Population axons (one per source pixel, weight sets shared between pixels with the same
+    window pattern): the checker counts pixels and distinct weight patterns from the weights
+    themselves (``population_axon_use``), the placer from the window structure."""
+    out = tmp / f"{example}-{base}-pop-{method}.snnc"
+    compile_model(EXAMPLES / example / f"{example}.onnx", target=base, method=method,
+                  target_file=pop_target(tmp, base), calib=EXAMPLES / example / "calib.npz",
+                  out=out)
+    m = check_artifact(out, (example, method))
+    discrete = load_artifact(_compiled(tmp, example, base, method)).manifest
+    assert m["cores"] <= discrete["cores"]
+    if example == "resnet" and method != "amos":
+        if base == "loihi2":  # 16-32 channels: shared 3x3 weight sets
+            assert 2 * m["cores"] <= discrete["cores"], (m["cores"], discrete["cores"])
+        else:  # 1,024 compartments per core bound both (40,768 neurons: 40 cores)
+            assert m["cores"] >= math.ceil(m["neurons"] / 1024)
+
+
+def test_shared_weight_patterns_along_an_axis():
+    from snnc.compiler.passes.place import _axis_stats, _window
+
+    conv = _window(13, 13, 3, 1, 1, 1)  # 3-tap window, stride 1, padding 1
+    whole = _axis_stats(conv, 13)
+    # edge rows reach 2 outputs, inner rows 3 through the same weights: 3 patterns, not 13
+    assert [tuple(map(tuple, h)) for h in whole.shared] == [((2, 3), (2, 1))]
+    tiles = _axis_stats(conv, 5)  # tiles [0, 5) [5, 10) [10, 13): cut windows at tile edges
+    vals, cnt = tiles.shared[tiles.shared_id[1]]
+    assert dict(zip(vals.tolist(), cnt.tolist())) == {1: 2, 2: 2, 3: 1}
+    stride2 = _axis_stats(_window(6, 13, 3, 2, 1, 1), 6)  # even and odd rows: own weights
+    assert sum(stride2.shared[0][1]) > 2
+    pool = _axis_stats(_window(6, 12, 2, 2, 0, 1, uniform=True), 6)  # 2x2 pooling: one set
+    assert [tuple(map(tuple, h)) for h in pool.shared] == [((1,), (1,))]
+    assert _axis_stats(_window(6, 12, 2, 2, 0, 1), 6).shared[0][1].tolist() == [2]

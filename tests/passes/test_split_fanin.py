@@ -195,3 +195,19 @@ def test_residual_network_split_inside_its_blocks(tmp):
             == arts["whole"].manifest["latency_steps"] + 4)
     acc = {k: simulate_artifact(a, resnet / "test.npz").accuracy for k, a in arts.items()}
     assert abs(acc["split"] - acc["whole"]) <= 0.003, acc
+
+
+def test_population_axons_leave_convolutions_whole(tmp):
+    """With population axons a conv neuron needs one input axon per source pixel of its window
+    (LeNet's conv2: 25, not 6 x 25 = 150), so on 64-axon cores only the dense layers, whose
+    inputs are one axon per neuron, are split; channel groups would not cut pixel axons."""
+    f = tmp / "loihi2-in64-pop.toml"
+    f.write_text('base = "loihi2"\nname = "loihi2-in64-pop"\n[core]\nmax_in_axons = 64\n'
+                 "population_axons = true\n")
+    out = tmp / "lenet-pop-64.snnc"
+    compile_model(LENET / "lenet.onnx", method="fs", calib=LENET / "calib.npz", out=out,
+                  target="loihi2", target_file=f)
+    graph = load_artifact(out).graph
+    split = {n.name.split("/part")[0] for n in graph.nodes if "/part" in n.name}
+    assert split == {FC1, READOUT}
+    check_artifact(out)

@@ -110,7 +110,7 @@ def test_loihi2_values_match_targets_md():
 def test_cpu_is_ideal_float_target():
     s = load_target("cpu")
     assert not s.fixed_point
-    assert s.core == type(s.core)(None, None, None, None, None)  # all unlimited
+    assert s.core == type(s.core)(None, None, None, None, None, False)  # all unlimited
     assert s.chip.cores_per_chip is None and s.chip.chips_per_system is None
     assert s.weights.mantissa_bits is None and s.neuron.uv_bits is None
     assert (s.neuron.u_overflow, s.neuron.v_overflow) == ("none", "none")

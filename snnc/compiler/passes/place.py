@@ -26,6 +26,17 @@ An AMOS gate (docs/amos.md) is k neurons: a source circuit's k neurons are k axo
 its own synapses to every consumer (in_axons, synapses, synaptic memory and out_axons x k), and
 each gate adds its own circuit (``_circuit``: x's list of k synapses and neuron j's inhibition
 of the k - j later ones, through k input and k - 1 output axons on its own core).
+Population axons (targets with ``core.population_axons``, off by default; nengo-loihi's conv
+connections): a term between spatial layers from a source of 2 or more channels
+(``uses_population_axons``) sends one axon per source pixel, the pixel's channels its atoms:
+    in_axons     source pixels with a synapse into the slice;
+    synapse_bits one weight set per distinct pattern of the pixels (per axis, input j's targets
+                 in the tile relative to j // stride, and j mod stride unless the weights are
+                 uniform, as in pooling: ``_shared_hists``), each atom's list word aligned;
+                 a pixel's set is shifted onto its targets by its compartment base;
+    out_axons    2 slots (pop32) per source pixel of the slice and destination slice reached by
+                 any of the slice's channels there.
+Axes that are not shift-invariant (layout maps, concatenations along space) share nothing.
 Per core, each resource is the sum over the core's slices (axons are not shared between slices
 on one core: an upper bound of the hardware's per-core count, so every placement that passes
 this model fits the chip).
@@ -41,7 +52,10 @@ placement valid under this model: splitting a population only adds input axons (
 needs its own axon per source neuron it hears), adds word rounding (ceil of a split synapse
 list >= ceil of the whole), and leaves neurons unchanged; output axons are bounded per source
 neuron by the cores its targets need (``_min_out_axons``); and per-core usage is additive, so
-no core holds more than its capacity of any resource's demand. (Were axons shared between
+no core holds more than its capacity of any resource's demand. With population axons the
+unsplit memory counts each window pattern once over the whole layer (a tile cuts windows at its
+edges, adding patterns; the independent checker asserts the bound on every placement it
+sees), and output axons are bounded per source pixel by compartments only. (Were axons shared between
 slices on one core, the input-axon term would have to count each source neuron once over all
 its consumer populations; the output-axon term would stay valid.)
 
@@ -190,12 +204,18 @@ def weight_bits(node: Node | None, mixed_sign: bool, target: TargetSpec) -> int:
 @dataclass(frozen=True)
 class _Axis:
     """Boolean incidence along one layout axis. ``kind``: 'eye' (identity), 'bcast' (every
-    output row equals the footprint ``m`` of shape (n_in,)), 'matrix' (``m`` is (n_out, n_in))."""
+    output row equals the footprint ``m`` of shape (n_in,)), 'matrix' (``m`` is (n_out, n_in)).
+    ``period``: the weights are shift-invariant, input j + period reaching output o + 1 through
+    the same weight as j reaches o (a window's stride; 1 for shifts); 0 when not known to be
+    (all-to-all, layout maps): population axons then share no weight set along this axis.
+    ``uniform``: every synapse along the axis has the same weight (pooling windows, shifts)."""
 
     kind: str
     n_out: int
     n_in: int
     m: np.ndarray | None = None
+    period: int = 0
+    uniform: bool = False
 
     def matrix(self) -> np.ndarray:
         if self.kind == "eye":
@@ -206,48 +226,52 @@ class _Axis:
 
 
 def _eye(n: int) -> _Axis:
-    return _Axis("eye", n, n)
+    return _Axis("eye", n, n, period=1, uniform=True)
 
 
 def _full(n_out: int, n_in: int) -> _Axis:
     return _Axis("bcast", n_out, n_in, np.ones(n_in, dtype=bool))
 
 
-def _mat(m: np.ndarray) -> _Axis:
+def _mat(m: np.ndarray, period: int = 0, uniform: bool = False) -> _Axis:
     m = np.asarray(m, dtype=bool)
     if m.shape[0] == m.shape[1] and m.sum() == m.shape[0] and np.all(np.diag(m)):
         return _eye(m.shape[0])
     if m.shape[0] > 0 and np.all(m == m[:1]):
-        return _Axis("bcast", m.shape[0], m.shape[1], m[0].copy())
-    return _Axis("matrix", m.shape[0], m.shape[1], m)
+        return _Axis("bcast", m.shape[0], m.shape[1], m[0].copy(), period, uniform)
+    return _Axis("matrix", m.shape[0], m.shape[1], m, period, uniform)
 
 
 def _compose(a: _Axis, b: _Axis) -> _Axis:
-    """a after b: out of a <- in of b."""
+    """a after b: out of a <- in of b. Shift-invariant only through a shift (period 1) and a
+    window: two windows in a row weigh edge inputs by fewer paths than inner ones."""
     if a.kind == "eye":
         return b
     if b.kind == "eye":
         return a
+    period = a.period * b.period if 1 in (a.period, b.period) else 0
+    uni = a.uniform and b.uniform
     if a.kind == "bcast":
         fp = b.m if b.kind == "bcast" and a.m.any() else (
             np.zeros(b.n_in, bool) if b.kind == "bcast" else b.m[a.m].any(0))
-        return _Axis("bcast", a.n_out, b.n_in, fp)
+        return _Axis("bcast", a.n_out, b.n_in, fp, period, uni)
     if b.kind == "bcast":
         rows = a.m.any(1)
         if rows.all():
-            return _Axis("bcast", a.n_out, b.n_in, b.m)
-        return _mat(rows[:, None] & b.m[None, :])
-    return _mat((a.m.astype(np.float32) @ b.m.astype(np.float32)) > 0)
+            return _Axis("bcast", a.n_out, b.n_in, b.m, period, uni)
+        return _mat(rows[:, None] & b.m[None, :], period, uni)
+    return _mat((a.m.astype(np.float32) @ b.m.astype(np.float32)) > 0, period, uni)
 
 
-def _window(n_out: int, n_in: int, k: int, s: int, pad: int, dil: int) -> _Axis:
+def _window(n_out: int, n_in: int, k: int, s: int, pad: int, dil: int,
+            uniform: bool = False) -> _Axis:
     m = np.zeros((n_out, n_in), dtype=bool)
     y = np.arange(n_out)[:, None] * s - pad + np.arange(k)[None, :] * dil
     rows = np.repeat(np.arange(n_out), k)
     cols = y.ravel()
     ok = (cols >= 0) & (cols < n_in)
     m[rows[ok], cols[ok]] = True
-    return _mat(m)
+    return _mat(m, s, uniform)
 
 
 def _layout(shape: Sequence[int]) -> tuple[int, int, int]:
@@ -357,8 +381,10 @@ class _Terms:
         if isinstance(op, (ops.AvgPool2d, ops.MaxPool2d)) or kind == "SumPool2d":
             dil = getattr(op, "dilation", (1, 1))
             pad = getattr(op, "padding", (0, 0, 0, 0))
-            rows = _window(out_lay[1], in_lay[1], op.kernel[0], op.stride[0], pad[0], dil[0])
-            cols = _window(out_lay[2], in_lay[2], op.kernel[1], op.stride[1], pad[1], dil[1])
+            rows = _window(out_lay[1], in_lay[1], op.kernel[0], op.stride[0], pad[0], dil[0],
+                           uniform=True)
+            cols = _window(out_lay[2], in_lay[2], op.kernel[1], op.stride[1], pad[1], dil[1],
+                           uniform=True)
             return (_eye(in_lay[0]), rows, cols), False, node
         if kind == "QScale":  # one-to-one synapses with a shared weight
             return _broadcast_axes(in_lay, out_lay), False, node
@@ -374,7 +400,7 @@ class _Terms:
                 if a == op.axis:
                     m = np.zeros((out_lay[a], in_lay[a]), bool)
                     m[off + np.arange(in_lay[a]), np.arange(in_lay[a])] = True
-                    axes.append(_mat(m))
+                    axes.append(_mat(m, 1, True))
                 else:
                     axes.append(_eye(out_lay[a]))
             return tuple(axes), False, None
@@ -394,7 +420,7 @@ class _Terms:
                 src = np.arange(out_lay[a]) - op.pads[a]
                 ok = (src >= 0) & (src < in_lay[a])
                 m[np.arange(out_lay[a])[ok], src[ok]] = True
-                axes.append(_mat(m))
+                axes.append(_mat(m, 1, True))
             return tuple(axes), False, None
         if isinstance(op, (ops.Add, ops.Sub, ops.Mul, ops.Div, ops.BatchNorm, ops.Identity,
                            ops.Activation)):
@@ -476,6 +502,10 @@ class _AxisStats:
     hist_id: np.ndarray  # per tile: index into hists
     hists: list[tuple[np.ndarray, np.ndarray]]  # (synapses per reached input, how many)
     reach: np.ndarray  # (tiles, n_in) bool: footprint per tile
+    # the same over distinct weight-set patterns (``_shared_hists``): a population axon's
+    # inputs with one pattern share a weight set
+    shared_id: np.ndarray | None = None
+    shared: list[tuple[np.ndarray, np.ndarray]] | None = None
 
 
 def _tiles(n: int, t) -> tuple[np.ndarray, np.ndarray]:
@@ -493,32 +523,88 @@ def _axis_stats(ax: _Axis, t: int) -> _AxisStats:
     if ax.kind == "eye":
         idx = np.arange(ax.n_in)
         reach = (idx[None, :] >= starts[:, None]) & (idx[None, :] < (starts + lens)[:, None])
-        return _AxisStats(starts, lens, lens.copy(), lens.copy(),
-                          *_hist_groups([(np.ones(1, np.int64), np.array([ln])) for ln in lens]),
-                          reach)
-    if ax.kind == "bcast":
+        st = _AxisStats(starts, lens, lens.copy(), lens.copy(),
+                        *_hist_groups([(np.ones(1, np.int64), np.array([ln])) for ln in lens]),
+                        reach)
+    elif ax.kind == "bcast":
         reach = np.broadcast_to(ax.m, (len(starts), ax.n_in))
         k = int(ax.m.sum())
         hists = [(np.array([ln]), np.array([k])) if k else
                  (np.zeros(0, np.int64), np.zeros(0, np.int64)) for ln in lens]
-        return _AxisStats(starts, lens, np.full(len(starts), k), lens * k,
-                          *_hist_groups(hists), reach)
-    counts = np.add.reduceat(ax.m.astype(np.int64), starts, axis=0)
-    reach = counts > 0
-    # per-tile histogram of synapses per input: one bincount over (tile, value) pairs
-    top = int(counts.max()) + 1
-    h = np.bincount((counts + top * np.arange(len(starts))[:, None]).ravel(),
-                    minlength=top * len(starts)).reshape(len(starts), top)[:, 1:]
+        st = _AxisStats(starts, lens, np.full(len(starts), k), lens * k,
+                        *_hist_groups(hists), reach)
+    else:
+        counts = np.add.reduceat(ax.m.astype(np.int64), starts, axis=0)
+        reach = counts > 0
+        st = _AxisStats(starts, lens, reach.sum(1), counts.sum(1),
+                        *_tile_hists(np.repeat(np.arange(len(starts)), counts.shape[1]),
+                                     counts.ravel(), len(starts)), reach)
+    st.shared_id, st.shared = _shared_hists(ax, starts, lens) or (st.hist_id, st.hists)
+    return st
+
+
+def _tile_hists(tile: np.ndarray, value: np.ndarray, n_tiles: int):
+    """(ids per tile, distinct histograms) of the positive ``value``s counted per ``tile``:
+    one bincount over (tile, value) pairs."""
+    ok = value > 0
+    tile, value = tile[ok], value[ok]
+    top = int(value.max()) + 1 if len(value) else 1
+    h = np.bincount(value + top * tile, minlength=top * n_tiles).reshape(n_tiles, top)[:, 1:]
     keys: dict[bytes, int] = {}
-    hists, ids = [], np.zeros(len(starts), np.int64)
-    for k in range(len(starts)):
+    hists, ids = [], np.zeros(n_tiles, np.int64)
+    for k in range(n_tiles):
         key = h[k].tobytes()
         if key not in keys:
             keys[key] = len(hists)
             vals = np.flatnonzero(h[k])
             hists.append((vals + 1, h[k][vals]))
         ids[k] = keys[key]
-    return _AxisStats(starts, lens, reach.sum(1), counts.sum(1), ids, hists, reach)
+    return ids, hists
+
+
+_SPAN_MAX = 24  # longest run of outputs one input reaches that weight sharing is tracked for
+
+
+def _shared_hists(ax: _Axis, starts: np.ndarray, lens: np.ndarray):
+    """Per tile, the histogram of synapses per distinct weight-set pattern along a
+    shift-invariant axis (``period`` p > 0), or None where none is known (no sharing). Input j
+    reaches outputs R_j of the tile; its pattern is (j mod p, R_j - j // p): equal patterns
+    mean equal relative targets through equal weights, so population axons whose inputs have
+    the same pattern (on every axis) use one weight set, offset by their compartment base
+    (nengo-loihi ``conv2d_loihi_weights``). Along a ``uniform`` axis (a pooling window) the
+    phase j mod p is left out: every synapse has the same weight."""
+    p = ax.period
+    q = 1 if ax.uniform else p  # phases with their own weights
+    if p == 0:
+        return None
+    n_t = len(starts)
+    if ax.kind == "eye":
+        return np.zeros(n_t, np.int64), [(np.ones(1, np.int64), np.ones(1, np.int64))]
+    m = np.ascontiguousarray(ax.matrix())
+    n_out, n_in = m.shape
+    o = np.arange(n_out)
+    # per output row and input: the first output at or after it that the input reaches
+    nxt = np.minimum.accumulate(np.where(m, o[:, None], n_out)[::-1], axis=0)[::-1]
+    last = np.where(m.any(0), n_out - 1 - np.argmax(m[::-1], axis=0), -1)
+    span = int((last - nxt[0] + 1).max(initial=0))
+    if span > _SPAN_MAX:
+        return None
+    first = nxt[starts]  # (tiles, n_in)
+    stop = (starts + lens)[:, None]
+    ok = first < stop
+    pattern = np.zeros(first.shape, np.int64)
+    for d in range(span):
+        y = first + d
+        pattern |= ((y < stop) & m[np.minimum(y, n_out - 1), np.arange(n_in)]).astype(
+            np.int64) << d
+    j = np.arange(n_in)[None, :]
+    rel = first - j // p + n_in // p + 1  # >= 0
+    r = n_out + n_in // p + 2
+    key = (((np.arange(n_t)[:, None] * q + j % q) * r + rel) << span) | pattern
+    uniq = np.unique(key[ok])
+    pat = uniq & ((1 << span) - 1)
+    count = sum((pat >> d) & 1 for d in range(span))
+    return _tile_hists(uniq // (q * r << span), np.asarray(count, np.int64), n_t)
 
 
 def _hist_groups(hists):
@@ -567,10 +653,13 @@ class _Pop:
     index: int
     npg: int = 1  # neurons per element (AMOS circuits: K)
     src_npg: list[int] = field(default_factory=list)  # per term: its source's neurons per element
+    pop_axons: list[bool] = field(default_factory=list)  # per term: population axons
     tile: tuple[int, int, int] | None = None
     stats: list[tuple[_AxisStats, ...]] = field(default_factory=list)
-    # out-axon weight per source coordinate, per axis, summed over consumer terms' tiles
-    out_terms: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list)
+    # per consumer term: (population axons?, channel part, per source row, per source column):
+    # discrete axons: per source channel, the consumer tiles it reaches along channels; population
+    # axons: (consumer channel tiles x source channels) reach, counted once per source tile
+    out_terms: list[tuple[bool, np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list)
 
 
 class _Slicer:
@@ -611,30 +700,43 @@ class _Slicer:
         circuit = _circuit(k_dst)
         ins = elements * circuit["in_axons"]
         syn = elements * circuit["synapses"]
+        imposed = ins.copy()  # output-axon slots the slice costs its producers
+        pop = p.pop_axons or [False] * len(p.terms)
         for k, s in enumerate(stats):
-            ins += _outer(*(x.footprint for x in s)) * k_src[k]
+            if pop[k]:  # one axon per source pixel: its channels are the axon's atoms
+                a = _outer(s[0].footprint > 0, s[1].footprint, s[2].footprint)
+                imposed += 2 * a  # pop32: 2 slots
+            else:
+                a = _outer(*(x.footprint for x in s)) * k_src[k]
+                imposed += a
+            ins += a
             syn += _outer(*(x.fanin for x in s)) * k_src[k]
         if over("in_axons", ins):
             return None
         out = elements * circuit["out_axons"]
-        for oc, orow, ocol in p.out_terms:
-            parts = [np.add.reduceat(w, _tiles(n, t)[0]) for w, n, t in
-                     zip((oc, orow, ocol), p.lay, tile)]
-            out += _outer(*parts)
+        for pop_term, oc, orow, ocol in p.out_terms:
+            starts = [_tiles(n, t)[0] for n, t in zip(p.lay, tile)]
+            if pop_term:  # 2 slots (pop32) per source pixel and consumer tile reached
+                ch = 2 * np.logical_or.reduceat(oc, starts[0], axis=1).sum(0)
+            else:
+                ch = np.add.reduceat(oc, starts[0])
+            out += _outer(ch, np.add.reduceat(orow, starts[1]), np.add.reduceat(ocol, starts[2]))
         if over("out_axons", out):
             return None
         mem = elements * self.circuit_bits(k_dst)
         for k, s in enumerate(stats):
             key = (p.index, k, tuple(tile))
+            # population axons: one weight set per distinct pattern, not per source pixel
+            hr, hx = ((s[1].shared_id, s[1].shared), (s[2].shared_id, s[2].shared)) if pop[k] \
+                else ((s[1].hist_id, s[1].hists), (s[2].hist_id, s[2].hists))
             if key not in self.mem_cache:
                 self.mem_cache[key] = np.array(
-                    [[[_mem_bits(hc, hr, hx, p.wbits[k], self.word, k_src[k])
-                       for hx in s[2].hists]
-                      for hr in s[1].hists] for hc in s[0].hists], dtype=np.int64)
-            mem += self.mem_cache[key][np.ix_(s[0].hist_id, s[1].hist_id, s[2].hist_id)]
+                    [[[_mem_bits(c, r, x, p.wbits[k], self.word, k_src[k]) for x in hx[1]]
+                      for r in hr[1]] for c in s[0].hists], dtype=np.int64)
+            mem += self.mem_cache[key][np.ix_(s[0].hist_id, hr[0], hx[0])]
         if over("synapse_bits", mem):
             return None
-        use.update(in_axons=ins, synapses=syn, synapse_bits=mem, out_axons=out)
+        use.update(in_axons=ins, synapses=syn, synapse_bits=mem, out_axons=out, imposed=imposed)
         return use
 
     def circuit_bits(self, k: int) -> int:
@@ -656,10 +758,11 @@ class _Slicer:
         """Estimated cores of a tiling: its demand in its binding resource (summed over tiles),
         plus half the room left by tiles over half a core (they cannot pair with each other,
         only with smaller slices), plus half the output axons it costs its producers (one per
-        source neuron and tile: finer channel tiles duplicate them)."""
+        source neuron, or two per source pixel for population axons, and tile: finer channel
+        tiles duplicate them)."""
         frac = self.fraction(use)
         total = max(float(use[r].sum()) / self.limits[r] for r in RESOURCES if self.limits[r])
-        imposed = float(use["in_axons"].sum()) / (self.limits["out_axons"] or np.inf)
+        imposed = float(use["imposed"].sum()) / (self.limits["out_axons"] or np.inf)
         return (total + _ROOM_WEIGHT * float(np.where(frac > 0.5, 1.0 - frac, 0.0).sum())
                 + _IMPOSED_WEIGHT * imposed)
 
@@ -815,7 +918,10 @@ class _Slicer:
         if max(tot, key=tot.get) not in ("out_axons", "neurons"):
             return tile, use
         tc, th, tw = tile
-        ins0 = float(use["in_axons"].sum())
+        # what a cut grows: input axons, and with population axons memory (fewer pixels share
+        # a weight set)
+        grows = ("in_axons", "synapse_bits") if any(p.pop_axons) else ("in_axons",)
+        base = {r: float(use[r].sum()) for r in grows}
         while float(self.fraction(use).max()) > _OUT_PIECE:
             if th > 1 or tw > 1:
                 t2 = (tc, -(-th // 2), tw) if th >= tw else (tc, th, -(-tw // 2))
@@ -824,9 +930,9 @@ class _Slicer:
             else:
                 break
             use2 = self.usage(p, t2)
-            grow = float(use2["in_axons"].sum()) - ins0
-            if grow > (_OUT_PIECE_AXONS - 1) * ins0 and \
-                    grow / (lim["in_axons"] or math.inf) > _OUT_PIECE_TRADE * tot["out_axons"]:
+            grow = {r: float(use2[r].sum()) - b for r, b in base.items()}
+            if any(g > (_OUT_PIECE_AXONS - 1) * base[r] and g / (lim[r] or math.inf)
+                   > _OUT_PIECE_TRADE * tot["out_axons"] for r, g in grow.items()):
                 break
             (tc, th, tw), use = t2, use2
         return (tc, th, tw), use
@@ -908,11 +1014,32 @@ def _build_pops(graph: Graph, target: TargetSpec) -> list[_Pop]:
             terms = finder.of_node(n)
         wb = [max([weight_bits(n, t.mixed, target) for n in t.nodes]
                   or [weight_bits(None, t.mixed, target)]) for t in terms]
-        pops.append(_Pop(n, _layout(n.output.shape), terms, wb, i, _npg(n)))
+        lay = _layout(n.output.shape)
+        pops.append(_Pop(n, lay, terms, wb, i, _npg(n),
+                         pop_axons=[uses_population_axons(t, lay, target) for t in terms]))
     npg = {p.node.name: p.npg for p in pops}
     for p in pops:
         p.src_npg = [npg.get(t.source, 1) for t in p.terms]
     return pops
+
+
+def uses_population_axons(term: _Term, lay: tuple[int, int, int], target: TargetSpec) -> bool:
+    """A term between two spatial layers (H x W > 1) from a source of 2 or more channels
+    sends population axons on targets that have them: one axon per source pixel, the pixel's
+    channels its atoms (nengo-loihi's conv connections, pop32 axons); 1-D layers keep one axon
+    per neuron, as in nengo-loihi."""
+    c, h, w = (a.n_in for a in term.axes)
+    return bool(target.core.population_axons) and h * w > 1 and c >= 2 and lay[1] * lay[2] > 1
+
+
+def term_axons(term: _Term, lay: tuple[int, int, int], target: TargetSpec,
+               k_src: int = 1) -> int:
+    """Input axons the widest single neuron of ``lay`` needs for ``term``: its source pixels
+    (population axons) or source neurons, an AMOS source's k per element."""
+    fan = [int(_rowsum(a).max()) for a in term.axes]
+    if uses_population_axons(term, lay, target):
+        return fan[1] * fan[2]
+    return math.prod(fan) * k_src
 
 
 def _npg(node: Node) -> int:
@@ -1010,8 +1137,11 @@ def _slice_all(pops: list[_Pop], by_name: dict, slicer: _Slicer):
         for k, t in enumerate(p.terms):
             if t.source in by_name:
                 ax = [s.reach.sum(0).astype(np.int64) for s in p.stats[k]]
-                ax[0] = ax[0] * p.src_npg[k]  # one axon per neuron of a source AMOS circuit
-                by_name[t.source].out_terms.append(tuple(ax))
+                if p.pop_axons[k]:
+                    ax[0] = p.stats[k][0].reach
+                else:
+                    ax[0] = ax[0] * p.src_npg[k]  # one axon per neuron of a source AMOS circuit
+                by_name[t.source].out_terms.append((p.pop_axons[k], *ax))
     items, offsets = [], {}
     for p in pops:
         offsets[p.node.name] = len(items)
@@ -1032,7 +1162,7 @@ def _demand(pops: list[_Pop], slicer: _Slicer) -> dict[str, int]:
     total = dict.fromkeys((*RESOURCES, "synapses"), 0)
     for p in pops:
         use = slicer.usage(_Pop(p.node, p.lay, p.terms, p.wbits, -1 - p.index, p.npg,
-                                p.src_npg), p.lay)
+                                p.src_npg, p.pop_axons), p.lay)
         for r in ("neurons", "in_axons", "synapse_bits", "synapses"):
             total[r] += int(use[r].sum())
     total["out_axons"] = _min_out_axons(pops, slicer.limits)
@@ -1064,11 +1194,18 @@ def _min_out_axons(pops: list[_Pop], limits: dict) -> int:
     at least their synapses x weight bits of synaptic memory and their compartments, so they
     span at least ceil(that memory / a core's) and ceil(compartments / a core's) cores; at
     least 1 for a neuron with any consumer. Per consumer and source only the term with most
-    synapses is counted (terms from one source may overlap), so nothing is counted twice."""
+    synapses is counted (terms from one source may overlap), so nothing is counted twice.
+    Population axons (``uses_population_axons``) are counted per source pixel: 2 slots per
+    core holding any neuron its channels reach, at least ceil(those compartments / a core's)
+    and ceil(the pixel's synapses x weight bits / a core's memory): weight sets are shared
+    between pixels, but each core a pixel reaches holds its set's synapses onto that core's
+    neurons."""
     mem, cap_n = limits["synapse_bits"], limits["neurons"]
     by_name = {p.node.name: p for p in pops}
     bits = {p.node.name: np.zeros(p.lay) for p in pops}
     count = {p.node.name: np.zeros(p.lay) for p in pops}
+    pixels = {p.node.name: np.zeros(p.lay[1:]) for p in pops}  # population-axon targets
+    pixel_bits = {p.node.name: np.zeros(p.lay[1:]) for p in pops}
     for q in pops:
         best: dict[str, int] = {}
         for k, t in enumerate(q.terms):
@@ -1077,11 +1214,18 @@ def _min_out_axons(pops: list[_Pop], limits: dict) -> int:
                 best[t.source] = (n_syn, k)
         chosen = [(k, q.terms[k]) for _, k in best.values()]
         # synaptic memory bits of each neuron of q, as a sum of separable parts
-        parts = [(q.wbits[k], [_rowsum(a) for a in t.axes]) for k, t in chosen]
+        parts = [(q.wbits[k], [_rowsum(a) for a in t.axes]) for k, t in chosen
+                 if not q.pop_axons[k]]  # shared weight sets bound no neuron's memory
         for k, t in chosen:
             if t.source not in by_name:
                 continue
             reach = [_tmul(a, np.ones(a.n_out)) for a in t.axes]
+            if q.pop_axons[k]:
+                any_ch = float((_rowsum(t.axes[0]) > 0).sum())
+                pixels[t.source] += any_ch * np.outer(reach[1], reach[2]) * q.npg
+                pixel_bits[t.source] += (q.wbits[k] * float(reach[0].sum())
+                                         * np.outer(reach[1], reach[2]))
+                continue
             count[t.source] += _outer_f(*reach) * q.npg
             for w, rs in parts:
                 bits[t.source] += w * _outer_f(*(_tmul(a, r) for a, r in zip(t.axes, rs)))
@@ -1092,7 +1236,13 @@ def _min_out_axons(pops: list[_Pop], limits: dict) -> int:
             need = np.maximum(need, np.ceil(bits[name] / mem - 1e-9))
         if cap_n:
             need = np.maximum(need, np.ceil(c / cap_n - 1e-9))
-        total += int(need.sum())
+        px = pixels[name]
+        need_px = (px > 0).astype(float)
+        if cap_n:
+            need_px = np.maximum(need_px, np.ceil(px / cap_n - 1e-9))
+        if mem:
+            need_px = np.maximum(need_px, np.ceil(pixel_bits[name] / mem - 1e-9))
+        total += int(need.sum()) + 2 * int(need_px.sum())
     return total
 
 

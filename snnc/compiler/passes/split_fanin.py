@@ -50,12 +50,8 @@ __all__ = ["split_fanin", "relay_levels", "split_summary"]
 _RELAY_SHARE = 2  # a relay neuron takes at most 1 / this of a core's input axons (see _plan)
 
 
-def _footprint(term) -> int:
-    """Input axons of the widest single neuron of a synaptic term (separable incidence)."""
-    return math.prod(int(_place._rowsum(a).max()) for a in term.axes)
-
-
-def _widest_synapse(graph: Graph, value: Value, finder, npg: dict) -> tuple[Node, int] | None:
+def _widest_synapse(graph: Graph, value: Value, finder, npg: dict,
+                    target: TargetSpec) -> tuple[Node, int] | None:
     """The Conv2d (groups=1) / Dense feeding ``value`` (through Add/Sub) with the widest
     single-neuron fan-in (axons: an AMOS source sends one per circuit neuron), and that
     fan-in."""
@@ -69,10 +65,20 @@ def _widest_synapse(graph: Graph, value: Value, finder, npg: dict) -> tuple[Node
             todo.extend(node.inputs)
         elif ((isinstance(node.op, ops.Conv2d) and node.op.groups == 1)
               or isinstance(node.op, ops.Dense)):
-            fan = sum(_footprint(t) * npg.get(t.source, 1) for t in finder.of_node(node))
-            if best is None or fan > best[1]:
+            fan = _discrete_fan(node, finder, npg, target)
+            if fan and (best is None or fan > best[1]):
                 best = (node, fan)
     return best
+
+
+def _discrete_fan(node: Node, finder, npg: dict, target: TargetSpec) -> int:
+    """Input axons of the widest neuron fed by ``node``'s op, 0 if any of them are
+    population axons (one per source pixel: channel groups would not cut them)."""
+    lay = _place._layout(node.output.shape)
+    terms = finder.of_node(node)
+    if any(_place.uses_population_axons(t, lay, target) for t in terms):
+        return 0
+    return sum(_place.term_axons(t, lay, target, npg.get(t.source, 1)) for t in terms)
 
 
 def _payload_max(graph: Graph, value: Value) -> int | None:
@@ -149,15 +155,16 @@ def _plans(graph: Graph, target: TargetSpec) -> dict[str, tuple]:
             continue  # a pool's window is its own synapse: nothing to cut here
         terms = (finder.of_value(pop.inputs[0]) if _place._is_population(pop)
                  else finder.of_node(pop))  # a linear readout: its own op is host-side
-        total = sum(_footprint(t) * npg.get(t.source, 1) for t in terms)
+        lay = _place._layout(pop.output.shape)
+        total = sum(_place.term_axons(t, lay, target, npg.get(t.source, 1)) for t in terms)
         if total <= limit:
             continue
         if not _place._is_population(pop) and (
                 (isinstance(pop.op, ops.Conv2d) and pop.op.groups == 1)
                 or isinstance(pop.op, ops.Dense)):  # a float graph's readout is its synapse
-            found = (pop, total)
+            found = (pop, total) if _discrete_fan(pop, finder, npg, target) else None
         else:
-            found = _widest_synapse(graph, pop.inputs[0], finder, npg)
+            found = _widest_synapse(graph, pop.inputs[0], finder, npg, target)
         if found is None:
             continue
         s, fan = found
