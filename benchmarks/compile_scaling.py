@@ -11,9 +11,11 @@ print the one-line error instead. On Loihi 2 such fan-ins are first spread over 
 (``split_fanin``; the ``relays`` column counts the relay populations it added). Times are wall-clock
 seconds of ``split_fanin`` + ``place`` (the frontend and conversion are not timed).
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/compile_scaling.py [--in-axons N] [MODEL...]
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/compile_scaling.py [--in-axons N]
+        [--population-axons] [--target loihi2|loihi1] [MODEL...]
 
 ``--in-axons N`` overrides max_in_axons (Loihi 2's is unpublished; 4,096 is Loihi 1's).
+``--population-axons`` places with conv-style population axons (README "Population axons").
 """
 
 from __future__ import annotations
@@ -66,13 +68,15 @@ def snn_graph(path: Path):
     return convert_fs(g, stats)
 
 
-def big_target(base: str, in_axons: int | None, tmp: Path):
+def big_target(base: str, in_axons: int | None, tmp: Path, population_axons: bool = False):
     system, chips = SYSTEMS[base]
-    text = f'base = "{base}"\nname = "{base}-{chips}"\n[chip]\nchips_per_system = {chips}\n' \
-           f'system = "{system}"\n'
+    suffix = "-pop" if population_axons else ""
+    text = f'base = "{base}"\nname = "{base}-{chips}{suffix}"\n[chip]\n' \
+           f'chips_per_system = {chips}\nsystem = "{system}"\n[core]\n' \
+           f"population_axons = {str(population_axons).lower()}\n"
     if in_axons:
-        text += f"[core]\nmax_in_axons = {in_axons}\n"
-    f = tmp / f"{base}.toml"
+        text += f"max_in_axons = {in_axons}\n"
+    f = tmp / f"{base}{suffix}.toml"
     f.write_text(text)
     return load_target(f)
 
@@ -81,10 +85,13 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("models", nargs="*")
     ap.add_argument("--in-axons", type=int, default=None)
+    ap.add_argument("--population-axons", action="store_true")
+    ap.add_argument("--target", choices=list(SYSTEMS), default=None)
     args = ap.parse_args()
     paths = [p for p in LIGHT if not args.models or any(m in p.stem for m in args.models)]
     tmp = Path(tempfile.mkdtemp())
-    targets = [big_target(b, args.in_axons, tmp) for b in SYSTEMS]
+    targets = [big_target(b, args.in_axons, tmp, args.population_axons) for b in SYSTEMS
+               if args.target in (None, b)]
     print(f"{'model':<22}{'target':<13}{'neurons':>11}{'place s':>9}{'cores':>8}{'bound':>8}"
           f"{'ratio':>7}  {'bound by':<14}{'hop E vs seq':>12}{'relays':>8}")
     for path in paths:
