@@ -431,14 +431,17 @@ def test_shared_weight_patterns_along_an_axis():
     from snnc.compiler.passes.place import _axis_stats, _window
 
     conv = _window(13, 13, 3, 1, 1, 1)  # 3-tap window, stride 1, padding 1
-    whole = _axis_stats(conv, 13)
+    whole = _axis_stats(conv, 13, shared=True)
     # edge rows reach 2 outputs, inner rows 3 through the same weights: 3 patterns, not 13
     assert [tuple(map(tuple, h)) for h in whole.shared] == [((2, 3), (2, 1))]
-    tiles = _axis_stats(conv, 5)  # tiles [0, 5) [5, 10) [10, 13): cut windows at tile edges
+    # tiles [0, 5) [5, 10) [10, 13): cut windows at tile edges
+    tiles = _axis_stats(conv, 5, shared=True)
     vals, cnt = tiles.shared[tiles.shared_id[1]]
     assert dict(zip(vals.tolist(), cnt.tolist())) == {1: 2, 2: 2, 3: 1}
-    stride2 = _axis_stats(_window(6, 13, 3, 2, 1, 1), 6)  # even and odd rows: own weights
+    # stride 2: even and odd rows have their own weights
+    stride2 = _axis_stats(_window(6, 13, 3, 2, 1, 1), 6, shared=True)
     assert sum(stride2.shared[0][1]) > 2
-    pool = _axis_stats(_window(6, 12, 2, 2, 0, 1, uniform=True), 6)  # 2x2 pooling: one set
+    # 2x2 pooling: one set
+    pool = _axis_stats(_window(6, 12, 2, 2, 0, 1, uniform=True), 6, shared=True)
     assert [tuple(map(tuple, h)) for h in pool.shared] == [((1,), (1,))]
-    assert _axis_stats(_window(6, 12, 2, 2, 0, 1), 6).shared[0][1].tolist() == [2]
+    assert _axis_stats(_window(6, 12, 2, 2, 0, 1), 6, shared=True).shared[0][1].tolist() == [2]

@@ -55,7 +55,8 @@ neuron by the cores its targets need (``_min_out_axons``); and per-core usage is
 no core holds more than its capacity of any resource's demand. With population axons the
 unsplit memory counts each window pattern once over the whole layer (a tile cuts windows at its
 edges, adding patterns; the independent checker asserts the bound on every placement it
-sees), and output axons are bounded per source pixel by compartments only. (Were axons shared between
+sees), and output axons are bounded per source pixel by its targets' compartments and its own
+synapses' memory (``_min_out_axons``). (Were axons shared between
 slices on one core, the input-axon term would have to count each source neuron once over all
 its consumer populations; the output-axon term would stay valid.)
 
@@ -518,7 +519,7 @@ def _tiles(n: int, t) -> tuple[np.ndarray, np.ndarray]:
     return starts, np.minimum(starts + t, n) - starts
 
 
-def _axis_stats(ax: _Axis, t: int) -> _AxisStats:
+def _axis_stats(ax: _Axis, t: int, shared: bool = False) -> _AxisStats:
     starts, lens = _tiles(ax.n_out, t)
     if ax.kind == "eye":
         idx = np.arange(ax.n_in)
@@ -539,7 +540,8 @@ def _axis_stats(ax: _Axis, t: int) -> _AxisStats:
         st = _AxisStats(starts, lens, reach.sum(1), counts.sum(1),
                         *_tile_hists(np.repeat(np.arange(len(starts)), counts.shape[1]),
                                      counts.ravel(), len(starts)), reach)
-    st.shared_id, st.shared = _shared_hists(ax, starts, lens) or (st.hist_id, st.hists)
+    if shared:  # population axons: only they share weight sets
+        st.shared_id, st.shared = _shared_hists(ax, starts, lens) or (st.hist_id, st.hists)
     return st
 
 
@@ -676,7 +678,7 @@ class _Slicer:
     def stats(self, p: _Pop, k: int, axis: int, t: int) -> _AxisStats:
         key = (p.index, k, axis, t)
         if key not in self.cache:
-            self.cache[key] = _axis_stats(p.terms[k].axes[axis], t)
+            self.cache[key] = _axis_stats(p.terms[k].axes[axis], t, p.pop_axons[k])
         return self.cache[key]
 
     def usage(self, p: _Pop, tile, check: bool = False) -> dict[str, np.ndarray] | None:
@@ -701,9 +703,8 @@ class _Slicer:
         ins = elements * circuit["in_axons"]
         syn = elements * circuit["synapses"]
         imposed = ins.copy()  # output-axon slots the slice costs its producers
-        pop = p.pop_axons or [False] * len(p.terms)
         for k, s in enumerate(stats):
-            if pop[k]:  # one axon per source pixel: its channels are the axon's atoms
+            if p.pop_axons[k]:  # one axon per source pixel: its channels are the axon's atoms
                 a = _outer(s[0].footprint > 0, s[1].footprint, s[2].footprint)
                 imposed += 2 * a  # pop32: 2 slots
             else:
@@ -714,8 +715,8 @@ class _Slicer:
         if over("in_axons", ins):
             return None
         out = elements * circuit["out_axons"]
+        starts = [_tiles(n, t)[0] for n, t in zip(p.lay, tile)]
         for pop_term, oc, orow, ocol in p.out_terms:
-            starts = [_tiles(n, t)[0] for n, t in zip(p.lay, tile)]
             if pop_term:  # 2 slots (pop32) per source pixel and consumer tile reached
                 ch = 2 * np.logical_or.reduceat(oc, starts[0], axis=1).sum(0)
             else:
@@ -727,8 +728,8 @@ class _Slicer:
         for k, s in enumerate(stats):
             key = (p.index, k, tuple(tile))
             # population axons: one weight set per distinct pattern, not per source pixel
-            hr, hx = ((s[1].shared_id, s[1].shared), (s[2].shared_id, s[2].shared)) if pop[k] \
-                else ((s[1].hist_id, s[1].hists), (s[2].hist_id, s[2].hists))
+            hr, hx = ([(x.shared_id, x.shared) for x in s[1:]] if p.pop_axons[k]
+                      else [(x.hist_id, x.hists) for x in s[1:]])
             if key not in self.mem_cache:
                 self.mem_cache[key] = np.array(
                     [[[_mem_bits(c, r, x, p.wbits[k], self.word, k_src[k]) for x in hx[1]]
