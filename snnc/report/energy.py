@@ -5,9 +5,10 @@
 
 A neuron update is counted for every neuron on every step of an image's window
 (``throughput_steps``), all as active updates (an upper bound: T2's inactive update is 52 pJ vs
-81 pJ). The routing energy of a spike is its population's mean over its slices of
-``E_spike_in_tile + hops x E_hop`` summed over the destination slices it reaches
-(``Placement.route_pj_per_spike``). Static leakage is left out (it depends on wall time).
+81 pJ), and so is every halo compartment of the placement (population axons: never spiking,
+but updated; the synops of their synapses are not counted). The routing energy of a spike is
+its population's mean over its slices of ``E_spike_in_tile + hops x E_hop`` summed over the
+destination slices it reaches (``Placement.route_pj_per_spike``). Static leakage is left out (it depends on wall time).
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ def loihi_energy(result, manifest: dict, target) -> dict:
     routes = manifest["placement"]["route_pj_per_spike"]
     mean_route = sum(routes.values()) / max(len(routes), 1)
     synops = sum(result.synops.values()) / samples
-    updates = sum(result.neurons.values()) * manifest["throughput_steps"]
+    compartments = (sum(result.neurons.values())  # per sample
+                    + manifest["placement"].get("halo_compartments", 0))
+    updates = compartments * manifest["throughput_steps"]
     routing = sum(count / samples * routes.get(name, mean_route)
                   for name, count in result.spikes.items())
     parts = {"synops": synops * e.E_synop * 1e-6,

@@ -137,6 +137,14 @@ def box_index(shape, start, stop) -> np.ndarray:
     return idx[start[0]:stop[0], start[1]:stop[1], start[2]:stop[2]].ravel()
 
 
+def halo_box(s: dict) -> tuple[list[int], list[int]]:
+    """A slice's compartments: its box grown by its halo (rows above, below, columns left,
+    right), never-spiking compartments that keep windows whole at the tile's edges."""
+    up, down, left, right = s.get("halo", (0, 0, 0, 0))
+    (c0, y0, x0), (c1, y1, x1) = s["start"], s["stop"]
+    return [c0, y0 - up, x0 - left], [c1, y1 + down, x1 + right]
+
+
 def population_axon_use(sub: sparse.csc_matrix, src_lay, bits: int, word: int) -> tuple[int, int]:
     """(input axons, synaptic memory bits) of population axons from a (C, H, W) source into one
     slice, ``sub`` its (source neurons x slice neurons) weights: one axon per source pixel with
@@ -206,7 +214,9 @@ def check_artifact(path: Path, structure: tuple = ()) -> dict:
         for s in by_pop[p.name]:
             e = len(box_index(p.output.shape, s["start"], s["stop"]))
             r = recomputed[id(s)]
-            r["neurons"] = e * k
+            lo, hi = halo_box(s)
+            assert min(lo) >= 0 and all(np.less_equal(hi, layout(p.output.shape))), s
+            r["neurons"] = len(box_index(p.output.shape, lo, hi)) * k
             r["in_axons"] += e * len(lists)
             r["out_axons"] += e * max(k - 1, 0)
             r["synapses"] += e * sum(lists)
@@ -239,11 +249,16 @@ def check_artifact(path: Path, structure: tuple = ()) -> dict:
                     r["synapse_bits"] += int((-(-per_axon * bits // word) * word).sum()) * k_src
                     reached += per_axon > 0
                     continue
-                axons, mem = population_axon_use(sub, layout(src_shape), bits, word)
+                # pixels reaching the slice, with their synapses on its halo compartments too
+                hit = (per_axon > 0).reshape(layout(src_shape))
+                pixel_rows = np.tile(hit.any(0).ravel(), layout(src_shape)[0])
+                sub_halo = sparse.diags(pixel_rows.astype(float)) @ m[
+                    :, box_index(p.output.shape, *halo_box(s))]
+                axons, mem = population_axon_use(sparse.csc_matrix(sub_halo),
+                                                 layout(src_shape), bits, word)
                 r["in_axons"] += axons
                 r["synapse_bits"] += mem * k_src  # k atoms per channel, each its own weights
                 # 2 slots (pop32) per source pixel of a source slice and slice it reaches
-                hit = (per_axon > 0).reshape(layout(src_shape))
                 for q in src_slices:
                     (c0, y0, x0), (c1, y1, x1) = q["start"], q["stop"]
                     recomputed[id(q)]["out_axons"] += 2 * int(
@@ -445,3 +460,56 @@ def test_shared_weight_patterns_along_an_axis():
     pool = _axis_stats(_window(6, 12, 2, 2, 0, 1, uniform=True), 6, shared=True)
     assert [tuple(map(tuple, h)) for h in pool.shared] == [((1,), (1,))]
     assert _axis_stats(_window(6, 12, 2, 2, 0, 1), 6, shared=True).shared[0][1].tolist() == [2]
+
+
+def test_halo_compartments_keep_whole_layer_patterns():
+    from snnc.compiler.passes.place import _axis_stats, _window
+
+    def hist(st, t):
+        vals, cnt = st.halo[st.halo_id[t]]
+        return dict(zip(vals.tolist(), cnt.tolist()))
+
+    conv = _window(13, 13, 3, 1, 1, 1)  # tiles [0,5) [5,10) [10,13)
+    whole = _axis_stats(conv, 5, shared=True, halo=1 << 20)
+    # inputs 4..10 reach the inner tile: one whole 3-tap pattern (cut at its edges: 5 patterns)
+    assert hist(whole, 1) == {3: 1}
+    # edge tiles add the layer's 2-tap edge pattern (padding), never a tile edge's
+    assert hist(whole, 0) == {2: 1, 3: 1} and hist(whole, 2) == {2: 1, 3: 1}
+    # the compartments span every output their inputs reach, within the layer
+    assert whole.lo.tolist() == [0, 3, 8] and whole.hi.tolist() == [7, 12, 13]
+    # a halo of one: the outermost inputs' windows are cut at its edges, 3 patterns
+    one = _axis_stats(conv, 5, shared=True, halo=1)
+    assert hist(one, 1) == {2: 2, 3: 1}
+    assert one.lo.tolist() == [0, 4, 9] and one.hi.tolist() == [6, 11, 13]
+    # stride 2: each phase keeps its own weights
+    s2 = _axis_stats(_window(7, 13, 3, 2, 1, 1), 3, shared=True, halo=1 << 20)
+    assert hist(s2, 1) == {1: 1, 2: 1}
+    assert s2.lo.tolist() == [0, 2, 5] and s2.hi.tolist() == [4, 7, 7]
+
+
+def test_independent_checker_with_halo_compartments(tmp, monkeypatch):
+    """A core of 96 kbit: the residual CNN's 3x3 convs tile, and halo compartments (never
+    spiking, around each tile) keep their windows whole, so fewer weight sets per core; the
+    checker recounts the patterns over each slice's compartments, halo included."""
+    import snnc.compiler.passes.place as place_pass
+
+    f = tmp / "loihi2-pop-96k.toml"
+    f.write_text('base = "loihi2"\nname = "loihi2-pop-96k"\n[core]\npopulation_axons = true\n'
+                 "synapse_mem_bits = 98304\n")
+
+    def compiled(name: str) -> Path:
+        out = tmp / name
+        compile_model(EXAMPLES / "resnet" / "resnet.onnx", target="loihi2", method="fs",
+                      target_file=f, calib=EXAMPLES / "resnet" / "calib.npz", out=out)
+        return out
+
+    halo = compiled("resnet-halo.snnc")
+    m = check_artifact(halo, ("resnet", "fs"))
+    slices = json.loads((halo / "placement.json").read_text())["slices"]
+    assert any(any(s.get("halo", ())) for s in slices)
+    # the manifest totals them (simulate --json counts their updates)
+    real = sum(p.output.type.size for p in populations(load_artifact(halo).graph))
+    assert m["placement"]["halo_compartments"] == sum(s["neurons"] for s in slices) - real > 0
+    monkeypatch.setattr(place_pass, "_HALOS", (0,))
+    plain = load_artifact(compiled("resnet-no-halo.snnc")).manifest
+    assert m["cores"] < plain["cores"], (m["cores"], plain["cores"])
