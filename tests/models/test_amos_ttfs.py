@@ -39,11 +39,11 @@ def test_amos_at_most_one_spike_and_fs_accuracy(tmp_path, name, latency):
 
 @pytest.mark.slow
 def test_ttfs_lenet_finetuned_within_1_5pp_of_ann(tmp_path):
-    """Fine-tunes on the full train split (4,000 images) for 1 epoch, to keep the suite fast;
-    the README reports the 10-epoch run."""
+    """The README's 10-epoch run on the full train split (4,000 images), ~40 s: after 1 epoch,
+    still at the peak learning rate, seed 0 sat at 96.4 %, below the converted 97.5 %."""
     d = EXAMPLES / "lenet"
-    art = _compile(tmp_path, "lenet", "ttfs", finetune=d / "train.npz", epochs=1, seed=0)
-    assert art.manifest["options"]["finetune_epochs"] == 1
+    art = _compile(tmp_path, "lenet", "ttfs", finetune=d / "train.npz", epochs=10, seed=0)
+    assert art.manifest["options"]["finetune_epochs"] == 10
     m = snnc.simulate(art, d / "test.npz")
     assert m["samples"] == 1000
     assert m["accuracy"] >= m["ann_accuracy"] - 0.015, m

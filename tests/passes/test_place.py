@@ -513,3 +513,51 @@ def test_independent_checker_with_halo_compartments(tmp, monkeypatch):
     monkeypatch.setattr(place_pass, "_HALOS", (0,))
     plain = load_artifact(compiled("resnet-no-halo.snnc")).manifest
     assert m["cores"] < plain["cores"], (m["cores"], plain["cores"])
+
+
+def test_producers_channel_tiles_scale_the_output_axons_a_tiling_costs(tmp):
+    """Each channel tile of a population-axon source sends its own axon per pixel, so the
+    tiling score charges a consumer tile's footprint once per channel tile its producer needs
+    at least: its channels over the most that fit a core on one output pixel (3x3 conv on 64
+    channels, 64 kbit: 9 one-tap weight sets of 64 word-aligned lists, 8 channels)."""
+    from snnc.compiler.passes.place import _build_pops, _Slicer, _source_channel_tiles
+
+    C, H, mem = 64, 8, 65536
+    with torch.random.fork_rng(devices=[]):  # leave the global RNG to the other tests
+        torch.manual_seed(0)
+        net = torch.nn.Sequential(
+            torch.nn.Conv2d(2, C, 3, padding=1), torch.nn.ReLU(),
+            torch.nn.Conv2d(C, C, 3, padding=1), torch.nn.ReLU(),
+            torch.nn.Conv2d(C, C, 3, padding=1), torch.nn.ReLU(),
+            torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(C, 10))
+    torch.onnx.export(net, torch.rand(1, 2, H, H), tmp / "chain.onnx", input_names=["x"],
+                      output_names=["y"])
+    np.savez(tmp / "chain-calib.npz",
+             x=np.random.default_rng(0).random((4, 2, H, H)).astype(np.float32))
+    f = tmp / "loihi2-pop-64k.toml"
+    f.write_text('base = "loihi2"\nname = "loihi2-pop-64k"\n[core]\npopulation_axons = true\n'
+                 f"synapse_mem_bits = {mem}\n")
+    out = tmp / "chain.snnc"
+    compile_model(tmp / "chain.onnx", target="loihi2", method="fs", target_file=f,
+                  calib=tmp / "chain-calib.npz", out=out)
+    check_artifact(out)
+    t = load_target(f)
+    pops = _build_pops(load_artifact(out).graph, t)
+    by_name = {p.node.name: p for p in pops}
+    _source_channel_tiles(pops, by_name, _Slicer(t))
+    word = t.core.synapse_word_bits
+    checked = 0
+    for p in pops:
+        for term, pop, tiles in zip(p.terms, p.pop_axons, p.src_tiles):
+            src = by_name.get(term.source)
+            if not pop or src is None:  # discrete axons, or the host's input
+                assert tiles == 1
+                continue
+            if src.terms[0].axes[0].n_in != C:  # the first conv hears the 2-channel input
+                continue
+            bits = src.wbits[0]
+            fit = max(c for c in range(1, C + 1)
+                      if 9 * C * -(-c * bits // word) * word <= mem)
+            assert tiles == -(-C // fit) > 1, (p.node.name, tiles, fit)
+            checked += 1
+    assert checked == 1  # the third conv's term from the second

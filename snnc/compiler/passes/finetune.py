@@ -40,7 +40,7 @@ __all__ = ["SpikingModule", "finetune", "ALPHA", "BETA", "TIME_WEIGHT", "LEARNIN
 ALPHA, BETA = 0.3, 0.01  # STDB surrogate (Datta et al. 2021, Rathi et al. 2020)
 TIME_WEIGHT = 0.1  # weight of the spike-time term of the loss
 LEARNING_RATE = 2e-3  # Adam, cosine-annealed to 0 over the run (docs/decisions.md)
-BATCH_SIZE = 32
+BATCH_SIZE = 16  # 250 Adam steps per epoch on 4,000 images (docs/decisions.md)
 SHIFT = 2  # random translation of training images, pixels (0: none)
 
 _TRAINABLE = (neurons.SingleSpikeNeurons, neurons.IFNeurons, neurons.FewSpikeNeurons,

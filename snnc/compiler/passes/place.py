@@ -66,7 +66,9 @@ its consumer populations; the output-axon term would stay valid.)
 
 Algorithm: (1) slice each population (consumers first, so output axons are known): for
 near-square spatial tiles, binary search the largest channel tile that fits, also try 1/2 and
-1/3 of it, and keep the tiling with the lowest estimated cores (``_Slicer.score``); the
+1/3 of it, and keep the tiling with the lowest estimated cores (``_Slicer.score``: with the
+output axons it costs its producers, per population-axon source pixel once per channel tile
+the source needs at least, ``_source_channel_tiles``); the
 remainder channel tile is cut in pieces of under half a core, so tiles are uneven along
 channels; channel tiles that fill whole memory words (``word_channels``) are tried too; a layer
 bound by output axons or neurons is cut into small spatial pieces, or channel pieces where its
@@ -712,6 +714,8 @@ class _Pop:
     npg: int = 1  # neurons per element (AMOS circuits: K)
     src_npg: list[int] = field(default_factory=list)  # per term: its source's neurons per element
     pop_axons: list[bool] = field(default_factory=list)  # per term: population axons
+    # per term: the fewest channel tiles its source can be cut in (``_source_channel_tiles``)
+    src_tiles: list[int] = field(default_factory=list)
     halo: int = 0  # halo compartments on each side of each tile (``_halo_stats``)
     tile: tuple[int, int, int] | None = None
     stats: list[tuple[_AxisStats, ...]] = field(default_factory=list)
@@ -766,7 +770,7 @@ class _Slicer:
         for k, s in enumerate(stats):
             if p.pop_axons[k]:  # one axon per source pixel: its channels are the axon's atoms
                 a = _outer(s[0].footprint > 0, s[1].footprint, s[2].footprint)
-                imposed += 2 * a  # pop32: 2 slots
+                imposed += 2 * a * p.src_tiles[k]  # pop32: 2 slots per source channel tile
             else:
                 a = _outer(*(x.footprint for x in s)) * k_src[k]
                 imposed += a
@@ -831,8 +835,8 @@ class _Slicer:
         """Estimated cores of a tiling: its demand in its binding resource (summed over tiles),
         plus half the room left by tiles over half a core (they cannot pair with each other,
         only with smaller slices), plus half the output axons it costs its producers (one per
-        source neuron, or two per source pixel for population axons, and tile: finer channel
-        tiles duplicate them)."""
+        source neuron, or two per source pixel for population axons, tile and channel tile
+        the source needs at least, ``_source_channel_tiles``: finer tiles duplicate them)."""
         frac = self.fraction(use)
         total = max(float(use[r].sum()) / self.limits[r] for r in RESOURCES if self.limits[r])
         imposed = float(use["imposed"].sum()) / (self.limits["out_axons"] or np.inf)
@@ -1148,6 +1152,7 @@ def place(graph: Graph, target: TargetSpec) -> Placement:
     by_name = {p.node.name: p for p in pops}
     slicer = _Slicer(target)
     candidates = []  # (cores, rank, uses, items, offsets, bins, per-population slicing)
+    _source_channel_tiles(pops, by_name, slicer)
     for fill in _MEM_FILLS:
         slicer.fill = fill
         for p in pops:
@@ -1256,6 +1261,27 @@ def _slice_all(pops: list[_Pop], by_name: dict, slicer: _Slicer):
     return uses, items, offsets
 
 
+def _source_channel_tiles(pops: list[_Pop], by_name: dict, slicer: _Slicer) -> None:
+    """Sets ``src_tiles``: per population-axon term, the fewest channel tiles its source can
+    be cut in (its channels over the most that fit a core on one pixel, where its own weight
+    set is smallest). Each channel tile of a source sends its own axon per pixel, so a
+    consumer tiling costs its producers that many times its footprint in output axons (VGG-19's
+    512-channel convs hold at most 28 channels per core: taking 4 channels of the whole layer
+    per consumer tile sent each source pixel to 128 tiles from each of 19 source tiles)."""
+    tiles: dict[str, int] = {}
+    for p in pops:
+        p.src_tiles = []
+        for k, t in enumerate(p.terms):
+            src = by_name.get(t.source)
+            if src is None or not p.pop_axons[k]:
+                p.src_tiles.append(1)
+                continue
+            if t.source not in tiles:
+                src.halo = 0  # the stats ``usage`` reads are keyed by it (``choose`` resets it)
+                tiles[t.source] = -(-src.lay[0] // max(slicer.largest_channels(src, 1, 1), 1))
+            p.src_tiles.append(tiles[t.source])
+
+
 def _demand(pops: list[_Pop], slicer: _Slicer) -> dict[str, int]:
     """Slicing-independent totals, each at most what any valid placement uses (see the
     module docstring): each population unsplit for neurons, input axons and synaptic memory;
@@ -1263,7 +1289,7 @@ def _demand(pops: list[_Pop], slicer: _Slicer) -> dict[str, int]:
     total = dict.fromkeys((*RESOURCES, "synapses"), 0)
     for p in pops:
         use = slicer.usage(_Pop(p.node, p.lay, p.terms, p.wbits, -1 - p.index, p.npg,
-                                p.src_npg, p.pop_axons), p.lay)
+                                p.src_npg, p.pop_axons, src_tiles=p.src_tiles), p.lay)
         for r in ("neurons", "in_axons", "synapse_bits", "synapses"):
             total[r] += int(use[r].sum())
     total["out_axons"] = _min_out_axons(pops, slicer.limits)
