@@ -1267,7 +1267,9 @@ def _source_channel_tiles(pops: list[_Pop], by_name: dict, slicer: _Slicer) -> N
     set is smallest). Each channel tile of a source sends its own axon per pixel, so a
     consumer tiling costs its producers that many times its footprint in output axons (VGG-19's
     512-channel convs hold at most 28 channels per core: taking 4 channels of the whole layer
-    per consumer tile sent each source pixel to 128 tiles from each of 19 source tiles)."""
+    per consumer tile sent each source pixel to 128 tiles from each of 19 source tiles).
+    Relies on ``pops`` being in topological order: ``largest_channels`` reads a source's own
+    ``src_tiles``, set when the loop passed it."""
     tiles: dict[str, int] = {}
     for p in pops:
         p.src_tiles = []
