@@ -145,6 +145,69 @@ def halo_box(s: dict) -> tuple[list[int], list[int]]:
     return [c0, y0 - up, x0 - left], [c1, y1 + down, x1 + right]
 
 
+def _keys(rows, cols, n_cols: int) -> np.ndarray:
+    return np.asarray(rows, np.int64) * n_cols + np.asarray(cols, np.int64)
+
+
+def continued(m: sparse.csc_matrix, src_lay, dst_lay, e: int) -> sparse.csc_matrix:
+    """(N_source, C x (H + 2e) x (W + 2e)): the incidence continued ``e`` outputs beyond each
+    spatial edge of the layer (halo compartments there), by translation: a window is shift
+    invariant, source pixel (y + sy n, x + sx n') reaching output (y' + n, x' + n') through the
+    same weight as (y, x) reaches (y', x'). The stride (sy, sx) is the one under which
+    translation reproduces the layer's own synapses; asserted for every translation used,
+    and that translations agree on every continued synapse."""
+    (cs, hs, ws), (c, h, w) = src_lay, dst_lay
+    coo = m.tocoo()
+    ci, ys, xs = np.unravel_index(coo.row, src_lay)
+    co, ty, tx = np.unravel_index(coo.col, dst_lay)
+    order = np.argsort(_keys(coo.row, coo.col, m.shape[1]))
+    known = _keys(coo.row, coo.col, m.shape[1])[order]
+    near = (ty < e) | (ty >= h - e) | (tx < e) | (tx >= w - e)  # may translate out
+
+    def translate(ny, nx, sy, sx, sel):
+        y2, x2, oy, ox = ys[sel] - ny * sy, xs[sel] - nx * sx, ty[sel] - ny, tx[sel] - nx
+        ok = (y2 >= 0) & (y2 < hs) & (x2 >= 0) & (x2 < ws)
+        inside = (oy >= 0) & (oy < h) & (ox >= 0) & (ox < w)
+        src = np.ravel_multi_index((ci[sel], np.clip(y2, 0, hs - 1), np.clip(x2, 0, ws - 1)),
+                                   src_lay)
+        # inside the layer, translation must find the layer's own synapse and weight
+        chk = ok & inside
+        key = _keys(src[chk], np.ravel_multi_index(
+            (co[sel][chk], oy[chk], ox[chk]), dst_lay), m.shape[1])
+        at = np.minimum(np.searchsorted(known, key), len(known) - 1)
+        hit = (known[at] == key) & (coo.data[order][at] == coo.data[sel][chk])
+        return src, oy, ox, ok & ~inside, int(hit.sum()), int((~hit).sum())
+
+    def stride(axis: int) -> int:  # the step that reproduces the most synapses, none missed
+        found = []
+        for st in range(1, 5):
+            _, _, _, _, good, bad = translate(axis == 0, axis == 1, st, st, near)
+            found.append((bad == 0, good, -st))
+        ok, good, st = max(found)
+        assert ok and good, ("not shift invariant", found)
+        return -st
+
+    sy, sx = stride(0) if h > 1 else 1, stride(1) if w > 1 else 1
+    rows, cols, vals = [coo.row], [np.ravel_multi_index((co, ty + e, tx + e),
+                                                       (c, h + 2 * e, w + 2 * e))], [coo.data]
+    for ny in (-e, 0, e):
+        for nx in (-e, 0, e):
+            if ny or nx:
+                src, oy, ox, out, _, bad = translate(ny, nx, sy, sx, near)
+                assert bad == 0, (ny, nx, bad)
+                rows.append(src[out])
+                cols.append(np.ravel_multi_index((co[near][out], oy[out] + e, ox[out] + e),
+                                                 (c, h + 2 * e, w + 2 * e)))
+                vals.append(coo.data[near][out])
+    rows, cols, vals = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
+    n_cols = c * (h + 2 * e) * (w + 2 * e)
+    key = _keys(rows, cols, n_cols)
+    uniq, first = np.unique(key, return_index=True)
+    assert len(np.unique(np.stack([key, vals.astype(np.int64)]), axis=1)[0]) == len(uniq)
+    return sparse.csc_matrix((vals[first], (rows[first], cols[first])),
+                             shape=(m.shape[0], n_cols))
+
+
 def population_axon_use(sub: sparse.csc_matrix, src_lay, bits: int, word: int) -> tuple[int, int]:
     """(input axons, synaptic memory bits) of population axons from a (C, H, W) source into one
     slice, ``sub`` its (source neurons x slice neurons) weights: one axon per source pixel with
@@ -214,9 +277,9 @@ def check_artifact(path: Path, structure: tuple = ()) -> dict:
         for s in by_pop[p.name]:
             e = len(box_index(p.output.shape, s["start"], s["stop"]))
             r = recomputed[id(s)]
-            lo, hi = halo_box(s)
-            assert min(lo) >= 0 and all(np.less_equal(hi, layout(p.output.shape))), s
-            r["neurons"] = len(box_index(p.output.shape, lo, hi)) * k
+            lo, hi = halo_box(s)  # halo compartments may lie beyond the layer's edges
+            assert 0 <= lo[0] < hi[0] <= layout(p.output.shape)[0], s
+            r["neurons"] = math.prod(np.subtract(hi, lo)) * k
             r["in_axons"] += e * len(lists)
             r["out_axons"] += e * max(k - 1, 0)
             r["synapses"] += e * sum(lists)
@@ -239,6 +302,13 @@ def check_artifact(path: Path, structure: tuple = ()) -> dict:
             pop_axons = uses_population_axons(target, layout(src_shape), layout(p.output.shape))
             reached = np.zeros(m.shape[0], np.int64)
             src_slices = by_pop.get(src, [])
+            lay = layout(p.output.shape)
+            e = max([0] + [max(-lo[1], -lo[2], hi[1] - lay[1], hi[2] - lay[2])
+                           for lo, hi in map(halo_box, by_pop[p.name])])
+            if e:  # halo compartments beyond the layer's edges
+                assert pop_axons, (p.name, src)
+                ext_lay = (lay[0], lay[1] + 2 * e, lay[2] + 2 * e)
+                m_ext = continued(m, layout(src_shape), lay, e)
             for s in by_pop[p.name]:
                 sub = m[:, box_index(p.output.shape, s["start"], s["stop"])]
                 per_axon = np.asarray((sub != 0).sum(1)).ravel()
@@ -252,8 +322,10 @@ def check_artifact(path: Path, structure: tuple = ()) -> dict:
                 # pixels reaching the slice, with their synapses on its halo compartments too
                 hit = (per_axon > 0).reshape(layout(src_shape))
                 pixel_rows = np.tile(hit.any(0).ravel(), layout(src_shape)[0])
-                sub_halo = sparse.diags(pixel_rows.astype(float)) @ m[
-                    :, box_index(p.output.shape, *halo_box(s))]
+                lo, hi = halo_box(s)
+                cols = (box_index(ext_lay, np.add(lo, (0, e, e)), np.add(hi, (0, e, e))) if e
+                        else box_index(p.output.shape, lo, hi))
+                sub_halo = sparse.diags(pixel_rows.astype(float)) @ (m_ext if e else m)[:, cols]
                 axons, mem = population_axon_use(sparse.csc_matrix(sub_halo),
                                                  layout(src_shape), bits, word)
                 r["in_axons"] += axons
@@ -473,24 +545,32 @@ def test_halo_compartments_keep_whole_layer_patterns():
     whole = _axis_stats(conv, 5, shared=True, halo=1 << 20)
     # inputs 4..10 reach the inner tile: one whole 3-tap pattern (cut at its edges: 5 patterns)
     assert hist(whole, 1) == {3: 1}
-    # edge tiles add the layer's 2-tap edge pattern (padding), never a tile edge's
-    assert hist(whole, 0) == {2: 1, 3: 1} and hist(whole, 2) == {2: 1, 3: 1}
-    # the compartments span every output their inputs reach, within the layer
-    assert whole.lo.tolist() == [0, 3, 8] and whole.hi.tolist() == [7, 12, 13]
+    # the window continues beyond the layer (padding): the edge tiles' compartments reach one
+    # row outside it, where inputs 0 and 12 keep the inner pattern, so no tile has a 2-tap one
+    assert hist(whole, 0) == {3: 1} and hist(whole, 2) == {3: 1}
+    assert whole.lo.tolist() == [-1, 3, 8] and whole.hi.tolist() == [7, 12, 14]
     # a halo of one: the outermost inputs' windows are cut at its edges, 3 patterns
     one = _axis_stats(conv, 5, shared=True, halo=1)
-    assert hist(one, 1) == {2: 2, 3: 1}
-    assert one.lo.tolist() == [0, 4, 9] and one.hi.tolist() == [6, 11, 13]
-    # stride 2: each phase keeps its own weights
+    assert hist(one, 1) == {2: 2, 3: 1} and hist(one, 0) == {2: 1, 3: 1}
+    assert one.lo.tolist() == [-1, 4, 9] and one.hi.tolist() == [6, 11, 14]
+    # stride 2: each phase keeps its own weights; no input's window is cut at the layer's
+    # edges here, so no compartment lies beyond them
     s2 = _axis_stats(_window(7, 13, 3, 2, 1, 1), 3, shared=True, halo=1 << 20)
-    assert hist(s2, 1) == {1: 1, 2: 1}
+    assert hist(s2, 1) == {1: 1, 2: 1} and hist(s2, 0) == {1: 1, 2: 1}
     assert s2.lo.tolist() == [0, 2, 5] and s2.hi.tolist() == [4, 7, 7]
+    # a valid (unpadded) window: edge inputs reach one output, continued to the full 5 taps
+    valid = _axis_stats(_window(8, 12, 5, 1, 0, 1), 4, shared=True, halo=1 << 20)
+    assert hist(valid, 0) == {5: 1} and valid.lo.tolist() == [-4, 0]
+    # where no output sees a whole window (a 5-tap window over 4 rows), nothing continues
+    small = _axis_stats(_window(4, 4, 5, 1, 2, 1), 2, shared=True, halo=1 << 20)
+    assert small.lo.tolist() == [0, 0] and small.hi.tolist() == [4, 4]
 
 
 def test_independent_checker_with_halo_compartments(tmp, monkeypatch):
     """A core of 96 kbit: the residual CNN's 3x3 convs tile, and halo compartments (never
-    spiking, around each tile) keep their windows whole, so fewer weight sets per core; the
-    checker recounts the patterns over each slice's compartments, halo included."""
+    spiking, around each tile, beyond the layer's edges too) keep their windows whole, so fewer
+    weight sets per core; the checker recounts the patterns over each slice's compartments,
+    halo included (beyond the layer: the incidence continued by translation, ``continued``)."""
     import snnc.compiler.passes.place as place_pass
 
     f = tmp / "loihi2-pop-96k.toml"
@@ -507,6 +587,10 @@ def test_independent_checker_with_halo_compartments(tmp, monkeypatch):
     m = check_artifact(halo, ("resnet", "fs"))
     slices = json.loads((halo / "placement.json").read_text())["slices"]
     assert any(any(s.get("halo", ())) for s in slices)
+    # edge tiles' halos reach beyond the layer, where the window continues (no edge weight set)
+    lays = {p.name: layout(p.output.shape) for p in populations(load_artifact(halo).graph)}
+    assert any(min(halo_box(s)[0]) < 0 or any(np.greater(halo_box(s)[1], lays[s["population"]]))
+               for s in slices)
     # the manifest totals them (simulate --json counts their updates)
     real = sum(p.output.type.size for p in populations(load_artifact(halo).graph))
     assert m["placement"]["halo_compartments"] == sum(s["neurons"] for s in slices) - real > 0

@@ -38,8 +38,8 @@ connections): a term between spatial layers from a source of 2 or more channels
                  any of the slice's channels there;
     neurons      with halo compartments (``_halo_stats``, chosen per layer): the tile grown by
                  never-spiking compartments on which its edge pixels' windows stay whole
-                 (patterns are then cut only at the halo's edge), recorded as the slice's
-                 ``halo``.
+                 (patterns are then cut only at the halo's edge; beyond the layer's edges too,
+                 where the window continues, ``_continued``), recorded as the slice's ``halo``.
 Axes that are not shift-invariant (layout maps, concatenations along space) share nothing.
 Per core, each resource is the sum over the core's slices (axons are not shared between slices
 on one core: an upper bound of the hardware's per-core count, so every placement that passes
@@ -57,9 +57,11 @@ needs its own axon per source neuron it hears), adds word rounding (ceil of a sp
 list >= ceil of the whole), and leaves neurons unchanged; output axons are bounded per source
 neuron by the cores its targets need (``_min_out_axons``); and per-core usage is additive, so
 no core holds more than its capacity of any resource's demand. With population axons the
-unsplit memory counts each window pattern once over the whole layer (a tile cuts windows at its
-edges, adding patterns; the independent checker asserts the bound on every placement it
-sees), and output axons are bounded per source pixel by its targets' compartments and its own
+unsplit memory counts each window pattern once over the whole layer, and where a window
+continues beyond the layer one weight set per stride phase (halo compartments there keep the
+edge pixels' windows whole): a tile cuts windows at its edges, adding patterns, and every
+tap of every channel pair must be stored on some slice of its channel tile (the independent
+checker asserts the bound on every placement it sees); and output axons are bounded per source pixel by its targets' compartments and its own
 synapses' memory (``_min_out_axons``). (Were axons shared between
 slices on one core, the input-axon term would have to count each source neuron once over all
 its consumer populations; the output-axon term would stay valid.)
@@ -100,6 +102,7 @@ which splits blocks between compartments but never one compartment's inputs.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -605,24 +608,44 @@ def _shared_hists(ax: _Axis, starts: np.ndarray, lens: np.ndarray):
 def _halo_stats(ax: _Axis, starts: np.ndarray, lens: np.ndarray, reach: np.ndarray,
                 halo: int):
     """Halo compartments along a window axis: each tile's compartments extend ``halo``
-    outputs beyond it on each side (never-spiking compartments, within the layer and the
-    outputs its inputs reach), so the inputs' patterns are cut only at the halo's edges: a
-    halo as wide as the window leaves one pattern per stride phase inside the layer. Returns
-    (ids, histograms, lo, hi): per tile the distinct patterns of the inputs reaching it and
-    its compartment range [lo, hi); None where the axis is not a shift-invariant window."""
+    outputs beyond it on each side (never-spiking compartments, up to the outputs its inputs
+    reach, beyond the layer's edges too where the window continues there, ``_continued``), so
+    the inputs' patterns are cut only at the halo's edges: a halo as wide as the window leaves
+    one pattern per stride phase. Returns (ids, histograms, lo, hi): per tile the distinct
+    patterns of the inputs reaching it and its compartment range [lo, hi) (in layer
+    coordinates: below 0 or above n_out outside it); None where the axis is not a
+    shift-invariant window."""
     if ax.kind != "matrix" or ax.period == 0:
         return None
-    o = np.arange(ax.n_out)[:, None]
-    first = np.where(ax.m, o, ax.n_out).min(0)  # per input: its first and last output
-    last = np.where(ax.m, o, -1).max(0)
+    m, e = _continued(ax)
+    o = np.arange(-e, ax.n_out + e)[:, None]
+    first = np.where(m, o, ax.n_out + e).min(0)  # per input: its first and last output
+    last = np.where(m, o, -e - 1).max(0)
     lo = np.minimum(starts, np.maximum(starts - halo, np.where(reach, first, ax.n_out).min(1)))
     hi = np.maximum(starts + lens,
                     np.minimum(starts + lens + halo, np.where(reach, last, -1).max(1) + 1))
-    keys = _pattern_keys(ax, lo, hi - lo)
+    keys = _pattern_keys(dataclasses.replace(ax, n_out=m.shape[0], m=m), lo + e, hi - lo)
     if keys is None:
         return None
     ids, hists = _distinct(keys[0], keys[1], reach)
     return ids, hists, lo, hi
+
+
+def _continued(ax: _Axis) -> tuple[np.ndarray, int]:
+    """(incidence, e): the window axis continued ``e`` outputs beyond each edge of the layer
+    (rows -e .. n_out + e - 1), the offsets of its widest output's inputs repeated with the
+    stride, where that reproduces every row inside the layer; else the axis itself (e = 0).
+    Compartments there hear a layer-edge input through the same weights as an inner one, so
+    a tile at the edge needs no weight set of its own for the edge."""
+    p, m = ax.period, ax.m
+    ref = int(np.argmax(m.sum(1)))
+    offsets = np.flatnonzero(m[ref]) - p * ref
+    e = -(-int(offsets.max() - offsets.min() + 1) // p)  # outputs an input reaches at most
+    o = np.arange(-e, ax.n_out + e)
+    ext = np.isin(np.arange(ax.n_in)[None, :] - p * o[:, None], offsets)
+    if not np.array_equal(ext[e:e + ax.n_out], m):
+        return m, 0
+    return ext, e
 
 
 def _pattern_keys(ax: _Axis, starts: np.ndarray, lens: np.ndarray):
@@ -1290,10 +1313,15 @@ def _demand(pops: list[_Pop], slicer: _Slicer) -> dict[str, int]:
     for output axons, per source neuron ``_min_out_axons``."""
     total = dict.fromkeys((*RESOURCES, "synapses"), 0)
     for p in pops:
-        use = slicer.usage(_Pop(p.node, p.lay, p.terms, p.wbits, -1 - p.index, p.npg,
-                                p.src_npg, p.pop_axons, src_tiles=p.src_tiles), p.lay)
+        whole = _Pop(p.node, p.lay, p.terms, p.wbits, -1 - p.index, p.npg, p.src_npg,
+                     p.pop_axons, src_tiles=p.src_tiles)
+        use = slicer.usage(whole, p.lay)
         for r in ("neurons", "in_axons", "synapse_bits", "synapses"):
             total[r] += int(use[r].sum())
+        if _halo_helps(p):  # halo compartments beyond the layer: one weight set per phase
+            whole.halo = _HALOS[-1]
+            total["synapse_bits"] -= max(
+                0, int(use["synapse_bits"].sum() - slicer.usage(whole, p.lay)["synapse_bits"]))
     total["out_axons"] = _min_out_axons(pops, slicer.limits)
     return total
 
