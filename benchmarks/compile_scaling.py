@@ -12,9 +12,11 @@ print the one-line error instead. On Loihi 2 such fan-ins are first spread over 
 seconds of ``split_fanin`` + ``place`` (the frontend and conversion are not timed).
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/compile_scaling.py [--in-axons N]
-        [--population-axons] [--target loihi2|loihi1] [MODEL...]
+        [--population-axons] [--target loihi2|loihi1] [--chips N] [MODEL...]
 
 ``--in-axons N`` overrides max_in_axons (Loihi 2's is unpublished; 4,096 is Loihi 1's).
+``--chips N`` places on a system of N chips instead (VGG-19 needs 1,285 loihi2 chips with
+discrete axons, more than Hala Point's 1,152).
 ``--population-axons`` places with conv-style population axons (README "Population axons").
 """
 
@@ -68,8 +70,12 @@ def snn_graph(path: Path):
     return convert_fs(g, stats)
 
 
-def big_target(base: str, in_axons: int | None, tmp: Path, population_axons: bool = False):
-    system, chips = SYSTEMS[base]
+def big_target(base: str, in_axons: int | None, tmp: Path, population_axons: bool = False,
+               chips: int | None = None):
+    system, default_chips = SYSTEMS[base]
+    if chips:
+        system = f"{chips:,} chips"
+    chips = chips or default_chips
     suffix = "-pop" if population_axons else ""
     text = f'base = "{base}"\nname = "{base}-{chips}{suffix}"\n[chip]\n' \
            f'chips_per_system = {chips}\nsystem = "{system}"\n[core]\n' \
@@ -87,11 +93,12 @@ def main() -> None:
     ap.add_argument("--in-axons", type=int, default=None)
     ap.add_argument("--population-axons", action="store_true")
     ap.add_argument("--target", choices=list(SYSTEMS), default=None)
+    ap.add_argument("--chips", type=int, default=None)
     args = ap.parse_args()
     paths = [p for p in LIGHT if not args.models or any(m in p.stem for m in args.models)]
     tmp = Path(tempfile.mkdtemp())
-    targets = [big_target(b, args.in_axons, tmp, args.population_axons) for b in SYSTEMS
-               if args.target in (None, b)]
+    targets = [big_target(b, args.in_axons, tmp, args.population_axons, args.chips)
+               for b in SYSTEMS if args.target in (None, b)]
     print(f"{'model':<22}{'target':<13}{'neurons':>11}{'place s':>9}{'cores':>8}{'bound':>8}"
           f"{'ratio':>7}  {'bound by':<14}{'hop E vs seq':>12}{'relays':>8}")
     for path in paths:
