@@ -61,8 +61,9 @@ unsplit memory counts each window pattern once over the whole layer, and where a
 continues beyond the layer one weight set per stride phase (halo compartments there keep the
 edge pixels' windows whole): a tile cuts windows at its edges, adding patterns, and every
 tap of every channel pair must be stored on some slice of its channel tile (the independent
-checker asserts the bound on every placement it sees); and output axons are bounded per source pixel by its targets' compartments and its own
-synapses' memory (``_min_out_axons``). (Were axons shared between
+checker asserts the bound on every placement it sees); and output axons are bounded per
+source pixel by its targets' compartments and its own synapses' memory
+(``_min_out_axons``). (Were axons shared between
 slices on one core, the input-axon term would have to count each source neuron once over all
 its consumer populations; the output-axon term would stay valid.)
 
@@ -1309,8 +1310,9 @@ def _source_channel_tiles(pops: list[_Pop], by_name: dict, slicer: _Slicer) -> N
 
 def _demand(pops: list[_Pop], slicer: _Slicer) -> dict[str, int]:
     """Slicing-independent totals, each at most what any valid placement uses (see the
-    module docstring): each population unsplit for neurons, input axons and synaptic memory;
-    for output axons, per source neuron ``_min_out_axons``."""
+    module docstring): each population unsplit for neurons, input axons and synaptic memory
+    (the lesser of without and with whole halo compartments); for output axons, per source
+    neuron ``_min_out_axons``."""
     total = dict.fromkeys((*RESOURCES, "synapses"), 0)
     for p in pops:
         whole = _Pop(p.node, p.lay, p.terms, p.wbits, -1 - p.index, p.npg, p.src_npg,
