@@ -160,8 +160,9 @@ def continued(m: sparse.csc_matrix, src_lay, dst_lay, e: int) -> sparse.csc_matr
     coo = m.tocoo()
     ci, ys, xs = np.unravel_index(coo.row, src_lay)
     co, ty, tx = np.unravel_index(coo.col, dst_lay)
-    order = np.argsort(_keys(coo.row, coo.col, m.shape[1]))
-    known = _keys(coo.row, coo.col, m.shape[1])[order]
+    keys = _keys(coo.row, coo.col, m.shape[1])
+    order = np.argsort(keys)
+    known, known_w = keys[order], coo.data[order]
     near = (ty < e) | (ty >= h - e) | (tx < e) | (tx >= w - e)  # may translate out
 
     def translate(ny, nx, sy, sx, sel):
@@ -175,7 +176,7 @@ def continued(m: sparse.csc_matrix, src_lay, dst_lay, e: int) -> sparse.csc_matr
         key = _keys(src[chk], np.ravel_multi_index(
             (co[sel][chk], oy[chk], ox[chk]), dst_lay), m.shape[1])
         at = np.minimum(np.searchsorted(known, key), len(known) - 1)
-        hit = (known[at] == key) & (coo.data[order][at] == coo.data[sel][chk])
+        hit = (known[at] == key) & (known_w[at] == coo.data[sel][chk])
         return src, oy, ox, ok & ~inside, int(hit.sum()), int((~hit).sum())
 
     def stride(axis: int) -> int:  # the step that reproduces the most synapses, none missed
@@ -284,6 +285,9 @@ def check_artifact(path: Path, structure: tuple = ()) -> dict:
             r["out_axons"] += e * max(k - 1, 0)
             r["synapses"] += e * sum(lists)
             r["synapse_bits"] += e * sum(-(-j * inh_bits // word) * word for j in lists)
+        lay = layout(p.output.shape)  # halo compartments up to e beyond the layer's edges
+        e = max([0] + [max(-lo[1], -lo[2], hi[1] - lay[1], hi[2] - lay[2])
+                       for lo, hi in map(halo_box, by_pop[p.name])])
         for src in sorted(feeding(graph, p, names)):
             key = (*structure, p.name, src)
             if not structure or key not in _INCIDENCE:
@@ -302,9 +306,6 @@ def check_artifact(path: Path, structure: tuple = ()) -> dict:
             pop_axons = uses_population_axons(target, layout(src_shape), layout(p.output.shape))
             reached = np.zeros(m.shape[0], np.int64)
             src_slices = by_pop.get(src, [])
-            lay = layout(p.output.shape)
-            e = max([0] + [max(-lo[1], -lo[2], hi[1] - lay[1], hi[2] - lay[2])
-                           for lo, hi in map(halo_box, by_pop[p.name])])
             if e:  # halo compartments beyond the layer's edges
                 assert pop_axons, (p.name, src)
                 ext_lay = (lay[0], lay[1] + 2 * e, lay[2] + 2 * e)

@@ -103,10 +103,9 @@ which splits blocks between compartments but never one compartment's inputs.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -625,7 +624,7 @@ def _halo_stats(ax: _Axis, starts: np.ndarray, lens: np.ndarray, reach: np.ndarr
     lo = np.minimum(starts, np.maximum(starts - halo, np.where(reach, first, ax.n_out).min(1)))
     hi = np.maximum(starts + lens,
                     np.minimum(starts + lens + halo, np.where(reach, last, -1).max(1) + 1))
-    keys = _pattern_keys(dataclasses.replace(ax, n_out=m.shape[0], m=m), lo + e, hi - lo)
+    keys = _pattern_keys(replace(ax, n_out=m.shape[0], m=m), lo + e, hi - lo)
     if keys is None:
         return None
     ids, hists = _distinct(keys[0], keys[1], reach)
@@ -1318,12 +1317,13 @@ def _demand(pops: list[_Pop], slicer: _Slicer) -> dict[str, int]:
         whole = _Pop(p.node, p.lay, p.terms, p.wbits, -1 - p.index, p.npg, p.src_npg,
                      p.pop_axons, src_tiles=p.src_tiles)
         use = slicer.usage(whole, p.lay)
-        for r in ("neurons", "in_axons", "synapse_bits", "synapses"):
+        for r in ("neurons", "in_axons", "synapses"):
             total[r] += int(use[r].sum())
+        bits = int(use["synapse_bits"].sum())
         if _halo_helps(p):  # halo compartments beyond the layer: one weight set per phase
             whole.halo = _HALOS[-1]
-            total["synapse_bits"] -= max(
-                0, int(use["synapse_bits"].sum() - slicer.usage(whole, p.lay)["synapse_bits"]))
+            bits = min(bits, int(slicer.usage(whole, p.lay)["synapse_bits"].sum()))
+        total["synapse_bits"] += bits
     total["out_axons"] = _min_out_axons(pops, slicer.limits)
     return total
 
