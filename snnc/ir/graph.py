@@ -20,6 +20,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from snnc.ir.ops import Op
+from snnc.ir.printer import format_graph
 from snnc.ir.types import TensorType, Value
 
 __all__ = ["Node", "Graph", "GraphBuilder"]
@@ -57,8 +58,6 @@ class Graph:
         return len(self.nodes)
 
     def __str__(self) -> str:
-        from snnc.ir.printer import format_graph
-
         return format_graph(self)
 
     def replace(self, **changes) -> Graph:

@@ -8,16 +8,17 @@ docstring gives the discrete-time update that snnc simulates; each backend imple
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
-from snnc.ir.ops import MaxPool2d, Op
+from snnc.ir.ops import MaxPool2d, Op, Role
 from snnc.ir.serialize import register_op_class
 from snnc.ir.types import Shape
 
 __all__ = ["IFNeurons", "FewSpikeNeurons", "SpikingMaxPool2d", "NEURON_OPS", "AmosNeurons",
            "SingleSpikeNeurons", "HybridInputNeurons", "FirstSpikeMaxPool2d",
-           "PartialSumRelay", "neurons_per_gate"]
+           "PartialSumRelay", "SPIKING_OPS", "neurons_per_gate"]
 
 
 @register_op_class
@@ -37,6 +38,8 @@ class IFNeurons(Op):
     amplitude approximates relu(x) clipped at lambda_l. This is Rueckauer's weight normalization
     W' = W lambda_{l-1}/lambda_l with threshold 1, written per population.
     """
+
+    role: ClassVar[Role] = Role.POPULATION
 
     threshold: float
     amplitude: float
@@ -64,6 +67,8 @@ class FewSpikeNeurons(Op):
     Downstream synapses see the spikes weighted by d(t) (graded spikes on Loihi 2).
     """
 
+    role: ClassVar[Role] = Role.POPULATION
+
     h: np.ndarray
     d: np.ndarray
     T: np.ndarray
@@ -85,9 +90,6 @@ class SpikingMaxPool2d(MaxPool2d):
     row-major window order). Input spikes are counted including the current step."""
 
 
-NEURON_OPS = (IFNeurons, FewSpikeNeurons)  # extended below by the amos/ttfs populations
-
-
 @register_op_class
 @dataclass(frozen=True, eq=False)
 class AmosNeurons(Op):
@@ -107,6 +109,8 @@ class AmosNeurons(Op):
     outgoing synapse to consumer m has weight W_{m,gate} d_i: the value seen downstream is
     y = sum_i d_i z_i. A gate layer takes k steps; images are pipelined one per step.
     """
+
+    role: ClassVar[Role] = Role.POPULATION
 
     h: np.ndarray
     d: np.ndarray
@@ -148,6 +152,8 @@ class SingleSpikeNeurons(Op):
     (convert_ttfs, docs/decisions.md).
     """
 
+    role: ClassVar[Role] = Role.POPULATION
+
     threshold: float | np.ndarray
     amplitude: float | np.ndarray
     timesteps: int
@@ -175,6 +181,8 @@ class HybridInputNeurons(Op):
     switches on a non-decaying current: a(1) = x; a(t) = x_max * [t >= t(x)] for t >= 2.
     """
 
+    role: ClassVar[Role] = Role.POPULATION
+
     x_max: float
     timesteps: int
 
@@ -200,14 +208,17 @@ class PartialSumRelay(Op):
     synapses of weight 1, so it sees the same sum one step later (Lava: one synapse more). The
     compiler proves every part fits the payload, so relays never saturate."""
 
+    role: ClassVar[Role] = Role.RELAY
+
     payload_bits: int = 24
 
     def infer(self, x: Shape) -> Shape:
         return x
 
 
-NEURON_OPS = NEURON_OPS + (AmosNeurons, SingleSpikeNeurons, HybridInputNeurons,
-                           PartialSumRelay)
+SPIKING_OPS = (IFNeurons, FewSpikeNeurons, SpikingMaxPool2d, AmosNeurons, SingleSpikeNeurons,
+               HybridInputNeurons, FirstSpikeMaxPool2d, PartialSumRelay)
+NEURON_OPS = tuple(c for c in SPIKING_OPS if c.role in (Role.POPULATION, Role.RELAY))
 
 
 def neurons_per_gate(op: Op) -> int:

@@ -10,6 +10,7 @@ Conventions, shared by every op:
 
 from __future__ import annotations
 
+import enum
 import math
 from dataclasses import dataclass, fields
 from typing import ClassVar
@@ -20,6 +21,8 @@ from snnc.ir.types import Shape
 
 __all__ = [
     "Op",
+    "Role",
+    "ops_with_role",
     "Constant",
     "Conv2d",
     "Dense",
@@ -43,6 +46,7 @@ __all__ = [
     "ACTIVATIONS",
     "ALL_OPS",
     "op_name",
+    "spatial_out",
 ]
 
 ACTIVATIONS = (
@@ -69,7 +73,7 @@ def _window_out(size: int, k: int, s: int, begin: int, end: int, dil: int, ceil:
     return out
 
 
-def _spatial_out(shape: Shape, kernel, stride, padding, dilation, ceil=False) -> tuple[int, int]:
+def spatial_out(shape: Shape, kernel, stride, padding, dilation, ceil=False) -> tuple[int, int]:
     _need(len(shape) == 3, f"expects a (C, H, W) input, got {shape}")
     return tuple(
         _window_out(shape[1 + i], kernel[i], stride[i], padding[i], padding[i + 2], dilation[i],
@@ -85,11 +89,29 @@ def _broadcast(*shapes: Shape) -> Shape:
         raise ShapeError(f"shapes {list(shapes)} do not broadcast") from e
 
 
+class Role(enum.Enum):
+    """What an op is in a spiking network, declared once per op class (``Op.role``); passes and
+    backends branch on it instead of keeping their own tuples of op classes."""
+
+    CONSTANT = "constant"  # a value without inputs
+    SYNAPTIC = "synaptic"  # weighted fan-in: convolutions, dense layers, sum/average pools
+    ELEMENTWISE = "elementwise"  # one synapse per element: Add, Sub, Mul, Div, BatchNorm, scales
+    ROUTING = "routing"  # moves values without arithmetic: reshape, transpose, concat, pad, slice
+    NONLINEAR = "nonlinear"  # ANN activations that conversion replaces by neurons
+    POOLING_GATE = "pooling_gate"  # max-pools: pass the winning input of each window
+    POPULATION = "population"  # neurons with state that emit spikes
+    RELAY = "relay"  # stateless neurons forwarding graded payloads (partial sums)
+    ENCODER = "encoder"  # host-side input coding
+    READOUT = "readout"  # host-side decoding of the output layer
+
+
 @dataclass(frozen=True, eq=False)
 class Op:
-    """Base of all ops. ``arity`` is the number of inputs (None: variadic)."""
+    """Base of all ops. ``arity`` is the number of inputs (None: variadic); ``role`` says what
+    the op is in a spiking network (``Role``)."""
 
     arity: ClassVar[int | None] = 1
+    role: ClassVar[Role]
 
     def infer(self, *shapes: Shape) -> Shape:  # pragma: no cover - every op overrides
         raise NotImplementedError
@@ -118,6 +140,8 @@ def op_name(op: Op | type[Op]) -> str:
 class Constant(Op):
     """A per-sample constant tensor, broadcast over the batch."""
 
+    role: ClassVar[Role] = Role.CONSTANT
+
     value: np.ndarray
     arity: ClassVar[int | None] = 0
 
@@ -132,6 +156,8 @@ class Conv2d(Op):
     ``weight``: (O, C/groups, kh, kw); ``bias``: (O,).
     """
 
+    role: ClassVar[Role] = Role.SYNAPTIC
+
     weight: np.ndarray
     bias: np.ndarray
     stride: tuple[int, int] = (1, 1)
@@ -143,13 +169,15 @@ class Conv2d(Op):
         _need(len(x) == 3, f"expects a (C, H, W) input, got {x}")
         _need(x[0] == self.weight.shape[1] * self.groups,
               f"input has {x[0]} channels, weight expects {self.weight.shape[1] * self.groups}")
-        return (self.weight.shape[0], *_spatial_out(
+        return (self.weight.shape[0], *spatial_out(
             x, self.weight.shape[2:], self.stride, self.padding, self.dilation))
 
 
 @dataclass(frozen=True, eq=False)
 class Dense(Op):
     """y = W x + b over the last axis. ``weight``: (out, in); ``bias``: (out,)."""
+
+    role: ClassVar[Role] = Role.SYNAPTIC
 
     weight: np.ndarray
     bias: np.ndarray
@@ -164,6 +192,8 @@ class Dense(Op):
 class Add(Op):
     """Elementwise sum of all inputs with numpy broadcasting."""
 
+    role: ClassVar[Role] = Role.ELEMENTWISE
+
     arity: ClassVar[int | None] = None
 
     def infer(self, *xs: Shape) -> Shape:
@@ -175,6 +205,8 @@ class Add(Op):
 class Sub(Op):
     """a - b with broadcasting."""
 
+    role: ClassVar[Role] = Role.ELEMENTWISE
+
     arity: ClassVar[int | None] = 2
 
     def infer(self, a: Shape, b: Shape) -> Shape:
@@ -184,6 +216,8 @@ class Sub(Op):
 @dataclass(frozen=True, eq=False)
 class Mul(Op):
     """a * b with broadcasting."""
+
+    role: ClassVar[Role] = Role.ELEMENTWISE
 
     arity: ClassVar[int | None] = 2
 
@@ -195,6 +229,8 @@ class Mul(Op):
 class Div(Op):
     """a / b with broadcasting."""
 
+    role: ClassVar[Role] = Role.ELEMENTWISE
+
     arity: ClassVar[int | None] = 2
 
     def infer(self, a: Shape, b: Shape) -> Shape:
@@ -204,6 +240,8 @@ class Div(Op):
 @dataclass(frozen=True, eq=False)
 class Concat(Op):
     """Concatenation along a per-sample ``axis``."""
+
+    role: ClassVar[Role] = Role.ROUTING
 
     axis: int = 0
     arity: ClassVar[int | None] = None
@@ -223,6 +261,8 @@ class Concat(Op):
 class MaxPool2d(Op):
     """Max over windows; padding never wins (it is -inf)."""
 
+    role: ClassVar[Role] = Role.POOLING_GATE
+
     kernel: tuple[int, int]
     stride: tuple[int, int]
     padding: tuple[int, int, int, int] = (0, 0, 0, 0)
@@ -230,7 +270,7 @@ class MaxPool2d(Op):
     ceil_mode: bool = False
 
     def infer(self, x: Shape) -> Shape:
-        return (x[0], *_spatial_out(x, self.kernel, self.stride, self.padding, self.dilation,
+        return (x[0], *spatial_out(x, self.kernel, self.stride, self.padding, self.dilation,
                                     self.ceil_mode))
 
 
@@ -240,6 +280,8 @@ class AvgPool2d(Op):
     (padding and ceil_mode cells included, as onnxruntime does); without it, by the number of
     input cells in the window."""
 
+    role: ClassVar[Role] = Role.SYNAPTIC
+
     kernel: tuple[int, int]
     stride: tuple[int, int]
     padding: tuple[int, int, int, int] = (0, 0, 0, 0)
@@ -247,13 +289,15 @@ class AvgPool2d(Op):
     count_include_pad: bool = False
 
     def infer(self, x: Shape) -> Shape:
-        return (x[0], *_spatial_out(x, self.kernel, self.stride, self.padding, (1, 1),
+        return (x[0], *spatial_out(x, self.kernel, self.stride, self.padding, (1, 1),
                                     self.ceil_mode))
 
 
 @dataclass(frozen=True, eq=False)
 class GlobalAvgPool(Op):
     """Mean over all spatial positions: (C, *spatial) -> (C, 1, ...)."""
+
+    role: ClassVar[Role] = Role.SYNAPTIC
 
     def infer(self, x: Shape) -> Shape:
         _need(len(x) >= 2, f"expects a (C, spatial...) input, got {x}")
@@ -263,6 +307,8 @@ class GlobalAvgPool(Op):
 @dataclass(frozen=True, eq=False)
 class Reshape(Op):
     """Row-major reshape to a fixed per-sample ``shape`` (Flatten, Squeeze... lower to it)."""
+
+    role: ClassVar[Role] = Role.ROUTING
 
     shape: tuple[int, ...]
 
@@ -276,6 +322,8 @@ class Reshape(Op):
 class Transpose(Op):
     """Permutation of the per-sample axes: out.shape[i] = x.shape[perm[i]]."""
 
+    role: ClassVar[Role] = Role.ROUTING
+
     perm: tuple[int, ...]
 
     def infer(self, x: Shape) -> Shape:
@@ -287,6 +335,8 @@ class Transpose(Op):
 class Pad(Op):
     """Pads each per-sample axis: ``pads`` = (begin_0, ..., begin_n, end_0, ..., end_n).
     ``mode`` is constant (with ``value``), reflect or edge. Negative pads crop."""
+
+    role: ClassVar[Role] = Role.ROUTING
 
     pads: tuple[int, ...]
     mode: str = "constant"
@@ -303,6 +353,8 @@ class Pad(Op):
 @dataclass(frozen=True, eq=False)
 class BatchNorm(Op):
     """Inference batch norm over axis 0: y = scale (x - mean) / sqrt(var + eps) + bias."""
+
+    role: ClassVar[Role] = Role.ELEMENTWISE
 
     scale: np.ndarray
     bias: np.ndarray
@@ -325,6 +377,8 @@ class Activation(Op):
     x max(0, min(1, x/6 + 1/2)); tanh; silu: x sigmoid(x).
     """
 
+    role: ClassVar[Role] = Role.NONLINEAR
+
     kind: str
     alpha: float = 0.0
     beta: float = 0.0
@@ -343,6 +397,8 @@ class Activation(Op):
 class Softmax(Op):
     """Softmax (or log-softmax with ``log``) along per-sample ``axis``."""
 
+    role: ClassVar[Role] = Role.NONLINEAR
+
     axis: int = -1
     log: bool = False
 
@@ -356,6 +412,8 @@ class LRN(Op):
     """Local response norm across channels (ONNX semantics):
     y = x / (bias + alpha/size * sum_{c' in window(c)} x[c']^2) ^ beta,
     window(c) = [c - floor((size-1)/2), c + ceil((size-1)/2)]."""
+
+    role: ClassVar[Role] = Role.NONLINEAR
 
     size: int
     alpha: float = 1e-4
@@ -372,6 +430,8 @@ class Slice(Op):
     """``y = x[start:stop]`` along the first (channel / feature) axis: routing only, no
     synapses (``split_fanin`` cuts a wide fan-in into channel groups with it)."""
 
+    role: ClassVar[Role] = Role.ROUTING
+
     start: int
     stop: int
 
@@ -386,6 +446,8 @@ class Slice(Op):
 class Identity(Op):
     """y = x (Dropout at inference lowers to it; canonicalize removes it)."""
 
+    role: ClassVar[Role] = Role.ROUTING
+
     def infer(self, x: Shape) -> Shape:
         return x
 
@@ -394,3 +456,8 @@ ALL_OPS: tuple[type[Op], ...] = (
     Constant, Conv2d, Dense, Add, Sub, Mul, Div, Concat, MaxPool2d, AvgPool2d, GlobalAvgPool,
     Reshape, Transpose, Pad, BatchNorm, Activation, Softmax, LRN, Identity, Slice,
 )
+
+
+def ops_with_role(role: Role, classes) -> tuple[type[Op], ...]:
+    """The op classes among ``classes`` whose role is ``role``."""
+    return tuple(c for c in classes if c.role is role)

@@ -5,10 +5,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from snnc.ir.graph import Graph, Node
 from snnc.ir.ops import op_name
+
+if TYPE_CHECKING:  # annotations only: graph.py prints itself with this module
+    from snnc.ir.graph import Graph, Node
 
 __all__ = ["format_node", "format_graph"]
 

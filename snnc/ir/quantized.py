@@ -25,11 +25,12 @@ rule never runs on integer parameters.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
 from snnc.ir import neurons
-from snnc.ir.ops import Conv2d, Dense, Op, ShapeError, _spatial_out
+from snnc.ir.ops import Conv2d, Dense, Op, Role, ShapeError, spatial_out
 from snnc.ir.serialize import register_op_class
 from snnc.ir.types import Shape
 
@@ -59,6 +60,8 @@ class InputQuantizer(Op):
     ``m = 2^(bits-1) - 1`` (``signed``), or ``clip(..., 0, 2^bits - 1)`` for non-negative inputs.
     The payload is presented once (few-spike) or every step (rate), as a graded spike (Loihi 2)
     or as a host-injected synaptic input of the first layer (Loihi 1)."""
+
+    role: ClassVar[Role] = Role.ENCODER
 
     scale: float
     bits: int = 8
@@ -95,6 +98,8 @@ class QScale(Op):
     """One-to-one synapses with a shared integer weight (identity/skip connections):
     ``a = shift(weight * p, weight_exp)`` elementwise."""
 
+    role: ClassVar[Role] = Role.SYNAPTIC
+
     weight: int
     weight_exp: int = 0
     weight_bits: int = 8
@@ -109,17 +114,21 @@ class SumPool2d(Op):
     """Sum of payloads over windows (an average pool whose 1/k went into the next synapse's
     weights): the fan-in of the next layer, routed. No padding."""
 
+    role: ClassVar[Role] = Role.SYNAPTIC
+
     kernel: tuple[int, int]
     stride: tuple[int, int]
 
     def infer(self, x: Shape) -> Shape:
-        return (x[0], *_spatial_out(x, self.kernel, self.stride, (0, 0, 0, 0), (1, 1)))
+        return (x[0], *spatial_out(x, self.kernel, self.stride, (0, 0, 0, 0), (1, 1)))
 
 
 @register_op_class
 @dataclass(frozen=True, eq=False)
 class GlobalSumPool(Op):
     """Sum of payloads over all spatial positions: (C, *spatial) -> (C, 1, ...)."""
+
+    role: ClassVar[Role] = Role.SYNAPTIC
 
     def infer(self, x: Shape) -> Shape:
         if len(x) < 2:
@@ -243,6 +252,8 @@ class QHybridInput(Op):
     Graded payloads on Loihi 2, host-injected synaptic input on Loihi 1, as the rate/fs input
     codes. Spikes counted: one per pixel with p > 0."""
 
+    role: ClassVar[Role] = Role.ENCODER
+
     scale: float
     bits: int = 8
     signed: bool = False
@@ -293,6 +304,8 @@ class QReadout(Op):
     once per window), 'mean' (rate) or 'integrate' (single-spike: a(t) are events switching
     persistent currents on, so the mean over t of the running sum ``sum_{t' <= t} a(t')``, the
     membrane v(T) / T). The bias stays float: it is added on the host."""
+
+    role: ClassVar[Role] = Role.READOUT
 
     scale: float
     bias: np.ndarray
