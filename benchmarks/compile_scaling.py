@@ -41,16 +41,16 @@ from snnc.compiler.frontend import load_onnx  # noqa: E402
 from snnc.compiler.passes.calibrate import ActivationStats  # noqa: E402
 from snnc.compiler.passes.approximate_lrn import approximate_lrn  # noqa: E402
 from snnc.compiler.passes.canonicalize import canonicalize  # noqa: E402
-from snnc.compiler.passes.convert_fs import convert_fs  # noqa: E402
+from snnc.compiler.convert.fs import convert_fs  # noqa: E402
 from snnc.compiler.passes.fold_bn import fold_batchnorm  # noqa: E402
-from snnc.compiler.passes.place import (  # noqa: E402
-    _LIMIT_FIELD,
+from snnc.compiler.passes.prepare_spiking import prepare_spiking  # noqa: E402
+from snnc.compiler.placement import (  # noqa: E402
+    LIMIT_FIELD,
     RESOURCES,
     place,
     sequential_fill_cost,
+    split_fanin,
 )
-from snnc.compiler.passes.prepare_spiking import prepare_spiking  # noqa: E402
-from snnc.compiler.passes.split_fanin import split_fanin  # noqa: E402
 from snnc.ir import neurons  # noqa: E402
 from snnc.errors import SnncError  # noqa: E402
 from snnc.ir import ops  # noqa: E402
@@ -120,7 +120,7 @@ def main() -> None:
             seq = sequential_fill_cost(pl, gs, t)
             relays = sum(isinstance(n.op, neurons.PartialSumRelay) for n in gs.nodes)
             ratio = pl.traffic["hop_energy_pj"] / seq if seq else float("nan")
-            limits = {r: getattr(t.core, _LIMIT_FIELD[r]) for r in RESOURCES}
+            limits = {r: getattr(t.core, LIMIT_FIELD[r]) for r in RESOURCES}
             bound_by = max((r for r in RESOURCES if limits[r]),
                            key=lambda r: pl.demand[r] / limits[r])
             print(f"{path.stem:<22}{t.name:<13}{pl.demand['neurons']:>11,}{dt:>9.1f}"

@@ -38,19 +38,28 @@ from dataclasses import replace
 
 import numpy as np
 
-from snnc.compiler.passes import place as _place
+from snnc.compiler.placement.axes import layout
+from snnc.compiler.placement.connectivity import (
+    Terms,
+    is_pool,
+    is_population,
+    npg,
+    populations,
+    term_axons,
+    uses_population_axons,
+)
 from snnc.ir import neurons, ops
 from snnc.ir import quantized as q
 from snnc.ir.graph import Graph, Node
 from snnc.ir.types import TensorType, Value
 from snnc.targets.target import TargetSpec
 
-__all__ = ["split_fanin", "relay_levels", "split_summary"]
+__all__ = ["part_max", "payload_max", "relay_levels", "split_fanin", "split_summary"]
 
 _RELAY_SHARE = 2  # a relay neuron takes at most 1 / this of a core's input axons (see _plan)
 
 
-def _widest_synapse(graph: Graph, value: Value, finder, npg: dict,
+def _widest_synapse(graph: Graph, value: Value, finder, per: dict,
                     target: TargetSpec) -> tuple[Node, int] | None:
     """The Conv2d (groups=1) / Dense feeding ``value`` (through Add/Sub) with the widest
     single-neuron fan-in (axons: an AMOS source sends one per circuit neuron), and that
@@ -65,23 +74,23 @@ def _widest_synapse(graph: Graph, value: Value, finder, npg: dict,
             todo.extend(node.inputs)
         elif ((isinstance(node.op, ops.Conv2d) and node.op.groups == 1)
               or isinstance(node.op, ops.Dense)):
-            fan = _discrete_fan(node, finder, npg, target)
+            fan = _discrete_fan(node, finder, per, target)
             if fan and (best is None or fan > best[1]):
                 best = (node, fan)
     return best
 
 
-def _discrete_fan(node: Node, finder, npg: dict, target: TargetSpec) -> int:
+def _discrete_fan(node: Node, finder, per: dict, target: TargetSpec) -> int:
     """Input axons of the widest neuron fed by ``node``'s op, 0 if any of them are
     population axons (one per source pixel: channel groups would not cut them)."""
-    lay = _place._layout(node.output.shape)
+    lay = layout(node.output.shape)
     terms = finder.of_node(node)
-    if any(_place.uses_population_axons(t, lay, target) for t in terms):
+    if any(uses_population_axons(t, lay, target) for t in terms):
         return 0
-    return sum(_place.term_axons(t, lay, target, npg.get(t.source, 1)) for t in terms)
+    return sum(term_axons(t, lay, target, per.get(t.source, 1)) for t in terms)
 
 
-def _payload_max(graph: Graph, value: Value) -> int | None:
+def payload_max(graph: Graph, value: Value) -> int | None:
     """The largest |payload| one step of a quantized value can carry; None if unknown."""
     node = graph.producers().get(value.name)
     if node is None:
@@ -98,15 +107,15 @@ def _payload_max(graph: Graph, value: Value) -> int | None:
     if isinstance(op, neurons.PartialSumRelay):
         return 2 ** (op.payload_bits - 1) - 1
     if isinstance(op, (ops.MaxPool2d, ops.Reshape, ops.Slice, ops.Identity, ops.Pad)):
-        return _payload_max(graph, node.inputs[0])
+        return payload_max(graph, node.inputs[0])
     if isinstance(op, q.SumPool2d):
-        m = _payload_max(graph, node.inputs[0])
+        m = payload_max(graph, node.inputs[0])
         return None if m is None else m * int(np.prod(op.kernel))
     if isinstance(op, q.GlobalSumPool):
-        m = _payload_max(graph, node.inputs[0])
+        m = payload_max(graph, node.inputs[0])
         return None if m is None else m * int(np.prod(node.inputs[0].shape[1:]))
     if isinstance(op, ops.Concat):
-        ms = [_payload_max(graph, v) for v in node.inputs]
+        ms = [payload_max(graph, v) for v in node.inputs]
         return None if None in ms else max(ms)
     return None
 
@@ -145,26 +154,26 @@ def split_fanin(graph: Graph, target: TargetSpec) -> Graph:
 def _plans(graph: Graph, target: TargetSpec) -> dict[str, tuple]:
     """Per synaptic op to split (by name): the op and its plan (``_plan``)."""
     limit, bits = target.core.max_in_axons, target.neuron.graded_spike_bits
-    nodes = _place.populations(graph)
-    finder = _place._Terms(graph, nodes)
+    nodes = populations(graph)
+    finder = Terms(graph, nodes)
     quantized = q.is_quantized(graph)
-    npg = {n.name: _place._npg(n) for n in nodes}
+    per = {n.name: npg(n) for n in nodes}
     plans: dict[str, tuple] = {}
     for pop in nodes:
-        if _place._is_pool(pop) or not pop.inputs:
+        if is_pool(pop) or not pop.inputs:
             continue  # a pool's window is its own synapse: nothing to cut here
-        terms = (finder.of_value(pop.inputs[0]) if _place._is_population(pop)
+        terms = (finder.of_value(pop.inputs[0]) if is_population(pop)
                  else finder.of_node(pop))  # a linear readout: its own op is host-side
-        lay = _place._layout(pop.output.shape)
-        total = sum(_place.term_axons(t, lay, target, npg.get(t.source, 1)) for t in terms)
+        lay = layout(pop.output.shape)
+        total = sum(term_axons(t, lay, target, per.get(t.source, 1)) for t in terms)
         if total <= limit:
             continue
-        if not _place._is_population(pop) and (
+        if not is_population(pop) and (
                 (isinstance(pop.op, ops.Conv2d) and pop.op.groups == 1)
                 or isinstance(pop.op, ops.Dense)):  # a float graph's readout is its synapse
-            found = (pop, total) if _discrete_fan(pop, finder, npg, target) else None
+            found = (pop, total) if _discrete_fan(pop, finder, per, target) else None
         else:
-            found = _widest_synapse(graph, pop.inputs[0], finder, npg, target)
+            found = _widest_synapse(graph, pop.inputs[0], finder, per, target)
         if found is None:
             continue
         s, fan = found
@@ -193,7 +202,7 @@ def _plan(graph: Graph, s: Node, fan: int, total: int, limit: int, bits: int,
     if m < 1:
         return None
     groups = -(-channels // m)
-    pmax = _payload_max(graph, x) if quantized else None
+    pmax = payload_max(graph, x) if quantized else None
     if quantized and pmax is None:
         return None
     lim = 2 ** (bits - 1) - 1
@@ -201,13 +210,15 @@ def _plan(graph: Graph, s: Node, fan: int, total: int, limit: int, bits: int,
         cuts = _cuts(channels, groups)
         if total - fan + len(cuts) > limit:
             return None  # the consumer cannot take that many parts
-        if not quantized or all(_part_max(s.op, lo, hi, per, pmax) <= lim for lo, hi in cuts):
+        if not quantized or all(part_max(s.op, lo, hi, per, pmax) <= lim for lo, hi in cuts):
             return src, per, cuts
         groups += 1
     return None
 
 
-def _part_max(op, lo: int, hi: int, per: int, pmax: int) -> int:
+def part_max(op, lo: int, hi: int, per: int, pmax: int) -> int:
+    """The largest |part| relay group [lo, hi) of ``op`` can carry in one step: the row L1
+    norm of its mantissas x the largest input payload ``pmax``, shifted by the weight exponent."""
     w = np.abs(_group_weights(op, lo, hi, per).astype(np.int64))
     rows = w.reshape(w.shape[0], -1).sum(1)
     return int(_shifted(rows * pmax, op.weight_exp).max()) if rows.size else 0

@@ -1,34 +1,31 @@
-"""Fan-in beyond a core's input axons, spread over partial-sum relays (passes/split_fanin.py).
+"""Fan-in beyond a core's input axons, spread over partial-sum relays (placement/split_fanin.py).
 
 LeNet on a Loihi 2 whose cores have 64 input axons: conv2 (5x5x6 = 150 inputs per neuron), fc1
 (256) and the readout (120) do not fit a core unless split."""
 
 from __future__ import annotations
 
-import sys
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from support.placement_checker import check_artifact
 
 from snnc.api import compile_model, float_graph, simulate_artifact
 from snnc.artifact import load_artifact
 from snnc.backends.lava.compare import reference_spikes
 from snnc.backends.reference.simulator import simulate
-from snnc.compiler.passes.place import place
-from snnc.compiler.passes.split_fanin import _part_max, _payload_max, relay_levels, split_fanin
+from snnc.compiler.placement import place, relay_levels, split_fanin
+from snnc.compiler.placement.split_fanin import part_max, payload_max
 from snnc.errors import TargetConstraintError
 from snnc.ir import neurons, ops
 from snnc.ir.graph import Graph
 from snnc.ir.verify import verify
 from snnc.targets import load_target
 
-sys.path.insert(0, str(Path(__file__).parent))
-from test_place import check_artifact  # noqa: E402
-
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 LENET = EXAMPLES / "lenet"
 
 
@@ -86,7 +83,7 @@ def test_split_network_fits_and_passes_the_independent_checker(tmp, method, in_a
     assert not _relays(float_graph(load_artifact(path)))
 
 
-@pytest.mark.parametrize("method", ["fs", "rate"])
+@pytest.mark.parametrize("method", ["fs", pytest.param("rate", marks=pytest.mark.slow)])
 def test_split_network_keeps_accuracy(tmp, method):
     """Bit-exact accuracy on the 1,000 test images within 0.3 pp of the unsplit network's (each
     group floors its own weight shift; issue #5's bit-exact tolerance; measured equal)."""
@@ -113,8 +110,8 @@ def test_relay_payloads_stay_within_the_proved_bound(tmp):
     prods = graph.producers()
     for relay in _relays(graph):
         part = prods[relay.inputs[0].name]
-        bound = _part_max(part.op, 0, part.op.weight.shape[1], 1,
-                          _payload_max(graph, part.inputs[0]))
+        bound = part_max(part.op, 0, part.op.weight.shape[1], 1,
+                         payload_max(graph, part.inputs[0]))
         assert 0 < bound <= 2 ** (relay.op.payload_bits - 1) - 1
         got = np.abs(trains[relay.name]).max()
         assert 0 < got <= bound, (relay.name, got, bound)
@@ -175,6 +172,7 @@ def test_group_sizes_respect_the_limit(tmp):
         assert max(sizes) - min(sizes) <= max(sizes) // 2 + 1
 
 
+@pytest.mark.slow
 def test_residual_network_split_inside_its_blocks(tmp):
     """The residual CNN on 140-axon cores: four 3x3 convs (inside both residual blocks, whose
     parts are added before the skip connection) are split; bit-exact accuracy on the 1,000

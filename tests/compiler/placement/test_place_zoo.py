@@ -13,22 +13,23 @@ import numpy as np
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
+# benchmarks/ is not a package: its zoo builder (``snn_graph``) is shared through sys.path
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from compile_scaling import LIGHT, big_target, snn_graph  # noqa: E402
 
-from snnc.compiler.passes.split_fanin import relay_levels, split_fanin  # noqa: E402
-from snnc.errors import TargetConstraintError  # noqa: E402
-from snnc.ir import neurons  # noqa: E402
-from snnc.compiler.passes.place import (  # noqa: E402
+from snnc.compiler.placement import (  # noqa: E402
     RESOURCES,
-    _build_pops,
-    _channel_segments,
     place,
     populations,
+    relay_levels,
     sequential_fill_cost,
+    split_fanin,
 )
+from snnc.compiler.placement.connectivity import build_pops, channel_segments  # noqa: E402
+from snnc.errors import TargetConstraintError  # noqa: E402
+from snnc.ir import neurons  # noqa: E402
 
 LIMIT = {"neurons": "max_neurons", "in_axons": "max_in_axons", "out_axons": "max_out_axons",
          "synapse_bits": "synapse_mem_bits"}
@@ -126,10 +127,10 @@ def test_concatenation_tiles_follow_its_parts(tmp_path):
     # 128-channel bottleneck (9,216 bits each)
     t = big_target("loihi2", None, tmp_path)
     pl = place(graph, t)
-    concat = [p for p in _build_pops(graph, t) if len(_channel_segments(p)) > 2]
+    concat = [p for p in build_pops(graph, t) if len(channel_segments(p)) > 2]
     assert len(concat) == 3  # the BN-ReLU of the 2nd and 3rd layers and of the head
     for p in concat:
-        bounds = _channel_segments(p)
+        bounds = channel_segments(p)
         assert list(bounds) == [0, *range(64, p.lay[0] + 1, 32)], bounds
         for s in pl.slices:
             if s.population == p.node.name:
