@@ -1,6 +1,12 @@
 """Lava backend: snnc's quantized graphs as Lava processes, run under
-``Loihi2SimCfg(select_tag="fixed_pt")`` (DESIGN.md "Lava backend", docs/decisions.md)."""
+``Loihi2SimCfg(select_tag="fixed_pt")`` (DESIGN.md "Lava backend", docs/decisions.md).
 
-from snnc.backends.lava.runner import LavaNetwork, LavaResult, build, check_supported, run
+``lowering.LOWERING`` maps each op class to the function creating its Lava process(es);
+``lowering.REFUSED`` names the op classes this backend does not run, with the reason.
+Importing this package does not import Lava: building a network does."""
 
-__all__ = ["LavaNetwork", "LavaResult", "build", "check_supported", "run"]
+from snnc.backends.lava.lowering import LOWERING, REFUSED, build, check_supported
+from snnc.backends.lava.network import LavaNetwork, LavaResult
+from snnc.backends.lava.runner import run
+
+__all__ = ["LOWERING", "REFUSED", "LavaNetwork", "LavaResult", "build", "check_supported", "run"]

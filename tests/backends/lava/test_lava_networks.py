@@ -1,85 +1,25 @@
 """Lava backend (snnc/backends/lava): real Lava processes under Loihi2SimCfg("fixed_pt") against
-the bit-exact reference simulator, spike for spike; clean stops on errors and Ctrl-C."""
+the bit-exact reference simulator, spike for spike, for every coding method and topology."""
 
 from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import textwrap
-import threading
-import time
-from pathlib import Path
 
 import numpy as np
 import pytest
+from support.lava import IMAGES, LENET, ROOT, STEPS
 
-from snnc.api import compile_model, simulate_artifact
-from snnc.backends.lava import build, run
+from snnc.api import compile_model
+from snnc.backends.lava import run
 from snnc.backends.lava.compare import reference_spikes
-from snnc.backends.lava.processes import pack, unpack
-from snnc.backends.lava.runner import _run
 from snnc.data import load_dataset
-from snnc.errors import BackendError
 from snnc.ir import neurons, ops
 from snnc.ir import quantized as q
 
 pytestmark = pytest.mark.lava
-
-ROOT = Path(__file__).resolve().parents[2]
-LENET = ROOT / "examples" / "lenet"
-STEPS = 16
-IMAGES = 20
-
-
-@pytest.fixture(scope="module")
-def rate_artifact(tmp_path_factory):
-    out = tmp_path_factory.mktemp("lava") / "lenet-rate.snnc"
-    return compile_model(LENET / "lenet.onnx", target="loihi2", method="rate",
-                         timesteps=STEPS, calib=LENET / "calib.npz", out=out)
-
-
-@pytest.fixture(scope="module")
-def images(rate_artifact):
-    return load_dataset(LENET / "test.npz", rate_artifact.graph.inputs[0].shape,
-                        limit=IMAGES).x
-
-
-def _children(pid: int) -> list[int]:
-    """Live child processes of ``pid`` (from /proc), without multiprocessing's resource
-    tracker (one per interpreter, started by the first shared-memory use; it lives as long as
-    the interpreter by design)."""
-    out = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{d}/stat").read_text()
-            cmd = Path(f"/proc/{d}/cmdline").read_bytes()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2:].split()
-        if int(fields[1]) == pid and fields[0] != "Z" and b"resource_tracker" not in cmd:
-            out.append(int(d))
-    return out
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return state[state.rindex(")") + 2] != "Z"
-
-
-def test_pack_roundtrip():
-    rng = np.random.default_rng(0)
-    for bits in (1, 16):
-        v = rng.integers(0, 2**bits, 1001)
-        assert np.array_equal(unpack(pack(v, bits), bits, len(v)), v)
-        assert np.all(pack(v, bits) < 2**48)  # exact through Var.get's float64
 
 
 def test_rate_lenet_spike_for_spike(rate_artifact, images):
@@ -138,6 +78,7 @@ def test_fs_lenet_spike_for_spike(tmp_path, images, target):
     assert d[0] < d[1] < d[2]
 
 
+@pytest.mark.slow
 def test_fs_resnet_spike_for_spike(tmp_path):
     """The residual CNN, fs on loihi2: skip connections (1:1 QScale synapses, a 1x1 projection
     conv) join the main path in an aligned dendritic sum (the earlier stream delayed), a
@@ -190,6 +131,7 @@ def test_amos_lenet_spike_for_spike(tmp_path, images, target):
     assert [res.delays[n.name] for n in pops] == [1, 20, 39]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["fs", "rate"])
 def test_split_fanin_lenet_spike_for_spike(tmp_path, images, method):
     """LeNet for a core of 64 input axons: split_fanin cuts conv2, fc1 and the logits into
@@ -264,14 +206,14 @@ def test_ttfs_lenet_spike_for_spike(tmp_path, images, target):
 def test_ttfs_split_fanin_relays(tmp_path, images):
     """Partial-sum relays in a ttfs graph pass each step's events (not window sums): the
     quantized LeNet split for 128-axon cores (its hybrid input sends signed 8-bit events)."""
-    from snnc.compiler.passes import split_fanin as sf
+    from snnc.compiler.placement import split_fanin
     from snnc.targets import load_target
 
     art = compile_model(LENET / "lenet.onnx", target="loihi2", method="ttfs",
                         calib=LENET / "calib.npz", out=tmp_path / "ttfs.snnc")
     target = tmp_path / "narrow.toml"
     target.write_text('base = "loihi2"\nname = "loihi2-narrow"\n[core]\nmax_in_axons = 128\n')
-    split = sf.split_fanin(art.graph, load_target(target))
+    split = split_fanin(art.graph, load_target(target))
     relays = [n.name for n in split.nodes if isinstance(n.op, neurons.PartialSumRelay)]
     assert {r.split("/relay")[0] for r in relays} == {"/conv2/Conv_output_0",
                                                        "/fc1/Gemm_output_0"}
@@ -294,132 +236,6 @@ def test_ttfs_resnet_spike_for_spike(tmp_path):
     x = np.load(d / "test.npz")["x"][:3]
     _ttfs_equal(art.graph, x, delays=[1, 2, 3, 4, 5])
 
-
-def _concat_model(tmp_path) -> tuple[Path, Path]:
-    """A small CNN whose two conv branches are concatenated before one population: quantizable
-    (a concatenation of synaptic input), not runnable on the Lava backend."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    rng = np.random.default_rng(0)
-    ws = {"w1": rng.normal(size=(2, 1, 3, 3)), "w2": rng.normal(size=(2, 1, 3, 3)),
-          "w3": rng.normal(size=(3, 144))}
-    nodes = [helper.make_node("Conv", ["x", "w1"], ["a"], pads=[1, 1, 1, 1]),
-             helper.make_node("Conv", ["x", "w2"], ["b"], pads=[1, 1, 1, 1]),
-             helper.make_node("Concat", ["a", "b"], ["c"], axis=1),
-             helper.make_node("Relu", ["c"], ["r"]),
-             helper.make_node("Flatten", ["r"], ["f"]),
-             helper.make_node("Gemm", ["f", "w3"], ["y"], transB=1)]
-    graph = helper.make_graph(
-        nodes, "concat", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 1, 6, 6])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 3])],
-        [numpy_helper.from_array(w.astype(np.float32), k) for k, w in ws.items()])
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]),
-              tmp_path / "concat.onnx")
-    np.savez(tmp_path / "data.npz", x=rng.random((8, 1, 6, 6)).astype(np.float32))
-    return tmp_path / "concat.onnx", tmp_path / "data.npz"
-
-
-def test_unsupported_artifact_names_layer(tmp_path):
-    model, data = _concat_model(tmp_path)
-    art = compile_model(model, target="loihi2", method="fs", calib=data,
-                        out=tmp_path / "concat.snnc")
-    with pytest.raises(BackendError, match=r"layer %c uses Concat"):
-        simulate_artifact(art, data, backend="lava", limit=2)
-    r = subprocess.run([sys.executable, "-m", "snnc.cli", "simulate", str(art.path), "--data",
-                        str(data), "--limit", "2", "--backend", "lava", "-q"],
-                       capture_output=True, text=True, timeout=120)
-    assert r.returncode == 2
-    assert r.stderr.strip().splitlines() == [r.stderr.strip()]  # one line
-    assert r.stderr.startswith("error: lava backend: layer %c uses Concat")
-    assert "rate, fs, amos and ttfs networks" in r.stderr
-
-
-def test_float_graph_rejected(tmp_path):
-    art = compile_model(LENET / "lenet.onnx", target="cpu", method="rate", timesteps=4,
-                        calib=LENET / "calib.npz", out=tmp_path / "cpu.snnc")
-    with pytest.raises(BackendError, match="quantized"):
-        simulate_artifact(art, LENET / "test.npz", backend="lava", limit=1)
-
-
-def test_failing_run_leaves_no_processes(rate_artifact, images):
-    """A process model that raises inside the run (the input source stepped past its data):
-    BackendError naming the cause, promptly (Lava itself would deadlock), and every Lava actor
-    process is gone."""
-    before = set(_children(os.getpid()))
-    net = build(rate_artifact, images[:2])
-    start = time.perf_counter()
-    with pytest.raises(BackendError, match="stepped past its 2 samples"):
-        _run(net, net.num_steps + 5)
-    assert time.perf_counter() - start < 60
-    actors = net.source.runtime._messaging_infrastructure.actors
-    assert len(actors) >= 5  # it did start Lava processes
-    assert not any(_alive(a.pid) for a in actors)
-    assert set(_children(os.getpid())) <= before
-    # and a normal run afterwards still works and stops cleanly
-    res = run(rate_artifact, images[:1])
-    assert res.spikes and set(_children(os.getpid())) <= before
-
-
-def _default_sigint() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
-def test_interrupt_leaves_no_processes(rate_artifact, images, tmp_path):
-    """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) during a long Lava
-    run: the run stops, the program exits, and no Lava process is left behind."""
-    script = tmp_path / "long_run.py"
-    script.write_text(textwrap.dedent(f"""
-        import threading, time
-        import numpy as np
-        from snnc.api import load
-        from snnc.backends.lava import run
-        from snnc.data import load_dataset
-
-        def announce():  # "running" once Lava's run thread steps: Ctrl-C lands mid-run
-            while not any(t.name == "snnc-lava-run" for t in threading.enumerate()):
-                time.sleep(0.1)
-            time.sleep(1.0)
-            print("running", flush=True)
-
-        art = load({str(rate_artifact.path)!r})
-        x = load_dataset({str(LENET / "test.npz")!r}, art.graph.inputs[0].shape, limit=20).x
-        threading.Thread(target=announce, daemon=True).start()
-        run(art, np.concatenate([x] * 50))  # 1000 samples: about a minute
-        print("finished")
-    """))
-    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True,
-                            # A runner started in the background (`make test &`) ignores
-                            # SIGINT, and children inherit that; a terminal's program does not.
-                            preexec_fn=_default_sigint,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
-    try:
-        # Signal only once the run is stepping, so the interrupt lands mid-run.
-        guard = threading.Timer(180, os.killpg, (proc.pid, signal.SIGKILL))  # never hang CI
-        guard.start()
-        line = proc.stdout.readline()
-        guard.cancel()
-        assert line.strip() == "running", proc.communicate()
-        deadline = time.time() + 60
-        kids: list[int] = []
-        while time.time() < deadline and len(kids) < 6:  # Lava actors started
-            time.sleep(0.2)
-            kids = _children(proc.pid)
-            assert proc.poll() is None, proc.communicate()
-        assert len(kids) >= 6, "Lava never started"
-        os.killpg(proc.pid, signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    assert "finished" not in out
-    assert "KeyboardInterrupt" in err
-    deadline = time.time() + 10
-    while time.time() < deadline and any(_alive(k) for k in kids):
-        time.sleep(0.2)
-    assert not [k for k in kids if _alive(k)]
 
 
 @pytest.mark.slow

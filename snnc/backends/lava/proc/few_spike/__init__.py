@@ -1,0 +1,1 @@
+"""Graded few-spike populations: few-spike neurons and AMOS circuits."""

@@ -1,0 +1,1 @@
+"""Binary-spike populations stepping with their input: IF and single-spike neurons."""

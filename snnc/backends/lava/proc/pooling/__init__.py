@@ -1,0 +1,1 @@
+"""Pooling gates: rate, first-spike and decoded max-pools, sum-pools."""

@@ -1,0 +1,1 @@
+"""Payload relays: partial-sum relay neurons and channel slices."""

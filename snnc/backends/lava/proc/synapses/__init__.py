@@ -1,0 +1,1 @@
+"""Integer synapses: convolutions, dense layers, one-to-one scales, aligned sums."""
