@@ -1,0 +1,93 @@
+"""quantize: converted (float) SNN graph -> fixed-point graph for a Loihi-class target.
+
+Formats come only from the target (docs/targets.md §2 and §5; formats.py). The pass walks the graph
+three times, each walk dispatching on the op class through one table: what each value carries
+(payloads.PAYLOAD_RULES; lowering.REFUSED names what it refuses), the state scale and integer
+parameters of each destination (scales.SCALES), and the integer op(s) of each float op
+(lowering.LOWERING). Everything that cannot be represented is counted (``saturated``) in the
+report (report.py).
+"""
+
+from __future__ import annotations
+
+import math
+
+from snnc.compiler.quantize.context import QuantizeContext
+from snnc.compiler.quantize.destinations import bias_maps, find_destinations
+from snnc.compiler.quantize.formats import NotQuantizable, check_target, input_code_max
+from snnc.compiler.quantize.lowering import NOT_YET_QUANTIZABLE, REFUSED, lower_graph
+from snnc.compiler.quantize.payloads import (
+    PAYLOAD_RULES,
+    SENDS,
+    FsPayload,
+    PayloadMap,
+    Sends,
+    describe,
+    fs_payloads,
+)
+from snnc.compiler.quantize.report import quantization_report
+from snnc.compiler.quantize.scales import plan_scales
+from snnc.ir.graph import Graph
+from snnc.targets.target import TargetSpec
+
+__all__ = ["analyse_payloads", "quantize", "quantize_with_report"]
+
+
+def analyse_payloads(graph: Graph, s_in: float, fs: dict[str, FsPayload]) -> PayloadMap:
+    """What every value carries (``PAYLOAD_RULES``), in graph order; raises NotQuantizable at
+    the first layer it cannot express (``REFUSED``'s reason for refused op classes)."""
+    pm = PayloadMap.of_inputs(graph, s_in, fs)
+    for n in graph.nodes:
+        rule = PAYLOAD_RULES.get(type(n.op))
+        if rule is None:
+            raise NotQuantizable(f"{describe(n)}: {REFUSED.get(type(n.op), NOT_YET_QUANTIZABLE)}")
+        pm.record(n.name, rule(n, [pm.flow(v.name) for v in n.inputs], pm))
+    return pm
+
+
+def quantize(graph: Graph, target: TargetSpec, *, input_absmax: float = 1.0,
+             input_signed: bool = True) -> Graph:
+    """Requires: a converted graph (convert_rate, convert_fs, convert_amos or convert_ttfs: IF,
+    FS, AMOS or single-spike populations, synaptic Conv2d/Dense layers each feeding one
+    population or output, routing, pools, Add/Sub) and a fixed-point target.
+    ``input_absmax``: the largest |input| (from calibration data), which sets the 8-bit input
+    code scale; ``input_signed=False`` (non-negative inputs, e.g. pixels) spends all 8 bits on
+    the magnitude.
+    Ensures: an all-integer graph (``snnc.ir.quantized`` ops): input encoder, QConv2d/QDense
+    (per-layer exponent, bias moved to the neurons), QScale 1:1 synapses for skip connections,
+    sum-pools, QIFNeurons/QFewSpikeNeurons/QAmosNeurons in 24-bit state units (AMOS circuits get
+    exactly the integer table an FS population would), QReadout of each output. ttfs: the
+    hybrid encoder becomes a QHybridInput on the graph input, populations QSingleSpikeNeurons
+    with per-step thresholds whose current provably never wraps, each per-channel amplitude
+    goes into the consumers' weights (a skip with per-channel units becomes a depthwise 1x1
+    QConv2d), and the readout integrates (v(T) / T). Every
+    stored integer fits its target format (clipped values are counted in the report). Same value
+    names as the input graph, plus ``<name>/skip<i>``, ``<name>/in``, ``<input>/code`` and
+    ``<output>/acc`` (the output's integer synaptic input; the readout keeps the output's name).
+    Raises NotQuantizable (an SnncError) naming the first layer it cannot express."""
+    return quantize_with_report(graph, target, input_absmax=input_absmax,
+                                input_signed=input_signed)[0]
+
+
+def quantize_with_report(graph: Graph, target: TargetSpec, *, input_absmax: float = 1.0,
+                         input_signed: bool = True) -> tuple[Graph, dict]:
+    """``quantize`` plus its report: per synaptic layer the weight exponent, mantissa bits used,
+    max |quantization error| relative to the layer's weight range and saturated weights; per
+    population its state scale, threshold and bias format and saturated biases."""
+    check_target(target)
+    if not (math.isfinite(input_absmax) and input_absmax > 0):
+        input_absmax = 1.0
+    s_in = float(input_absmax) / input_code_max(input_signed)
+    fs = fs_payloads(graph, target)  # first: general FS tables' units are needed downstream
+    pm = analyse_payloads(graph, s_in, fs)
+    dest_of, dests = find_destinations(graph, pm)
+    sends = {SENDS.get(type(n.op)) for n in graph.nodes}
+    reduce = ("sum" if Sends.FS_TABLE in sends else "integrate" if Sends.SINGLE_SPIKE in sends
+              else "mean")
+    ctx = QuantizeContext(graph, target, s_in, bool(input_signed), fs, pm, dest_of, dests,
+                          bias_maps(graph, pm), reduce)
+    scales = plan_scales(ctx)
+    qgraph, synapses = lower_graph(ctx, scales)
+    report = quantization_report(target, s_in, input_signed, input_absmax, synapses,
+                                 scales.report)
+    return qgraph, report
