@@ -13,7 +13,7 @@ import numpy as np
 
 import snnc
 from snnc.backends.reference.simulator import simulate
-from snnc.report.metrics import ann_predict
+from snnc.metrics.inference import ann_predict
 
 LENET = Path(__file__).resolve().parents[1] / "examples" / "lenet"
 

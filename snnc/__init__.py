@@ -1,8 +1,7 @@
 """snnc: compile trained ANNs (ONNX) into spiking networks for Loihi-class hardware."""
 
-__version__ = "0.1.0"
-
-from snnc.errors import SnncError  # noqa: E402
+from snnc.errors import SnncError
+from snnc.version import __version__
 
 
 def load_onnx(path_or_model):

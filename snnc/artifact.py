@@ -29,7 +29,6 @@ import io
 import json
 import os
 import re
-import secrets
 import shutil
 import sys
 import time
@@ -39,7 +38,10 @@ from pathlib import Path
 
 import numpy as np
 
-from snnc.errors import ArtifactError, SnncError
+from snnc.errors import ArtifactError
+from snnc.evaluate import export_artifact, simulate_artifact
+from snnc.files import atomic_file, temp_sibling
+from snnc.version import __version__
 from snnc.ir.graph import Graph
 from snnc.ir.serialize import graph_from_json, graph_to_json, npz_bytes
 
@@ -53,8 +55,6 @@ __all__ = [
     "write_artifact",
     "load_artifact",
     "verify_artifact",
-    "temp_sibling",
-    "atomic_file",
 ]
 
 # 2: adds manifest_sha256 (integrity of the manifest itself, graph section included).
@@ -88,23 +88,18 @@ class Artifact:
     manifest: dict
     source_model: bytes
 
-    # Convenience methods mirroring the CLI; the work lives in snnc.api (imported lazily: api
-    # imports this module).
+    # Convenience methods mirroring the CLI; the work lives in snnc.evaluate.
     def simulate(self, data, *, backend: str = "cpu", limit: int | None = None,
                  float_mode: bool = False, batch_size: int | None = None, **kwargs):
-        """Simulate on data (DATA.npz path or in-memory samples); returns ``snnc.api.Metrics``
+        """Simulate on data (DATA.npz path or in-memory samples); returns ``snnc.evaluate.Metrics``
         (accuracy, spikes_per_neuron, latency_steps, ... as keys and attributes).
-        See :func:`snnc.api.simulate_artifact`."""
-        from snnc.api import simulate_artifact
-
+        See :func:`snnc.evaluate.simulate_artifact`."""
         return simulate_artifact(self, data, backend=backend, limit=limit,
                                  float_mode=float_mode, batch_size=batch_size, **kwargs)
 
     def export(self, fmt: str, out: str | Path) -> Path:
         """Export a rate artifact to ``fmt`` "nir" or "netx" at ``out``; returns the path.
-        See :func:`snnc.api.export_artifact`."""
-        from snnc.api import export_artifact
-
+        See :func:`snnc.evaluate.export_artifact`."""
         return export_artifact(self, fmt, out)
 
     def summary(self) -> dict:
@@ -116,28 +111,6 @@ class Artifact:
         return {"path": None if self.path is None else str(self.path),
                 **{k: m[k] for k in keys if k in m},
                 "layers": len(m.get("layers", ())), "populations": len(m.get("populations", ()))}
-
-
-def temp_sibling(out: Path, kind: str = "tmp") -> Path:
-    """A hidden, unique name beside ``out`` (``.NAME.KIND-PID-HEX``): the writer's pid lets a
-    later write tell leftovers of dead writers apart."""
-    return out.parent / f".{out.name}.{kind}-{os.getpid()}-{secrets.token_hex(6)}"
-
-
-@contextlib.contextmanager
-def atomic_file(out: Path):
-    """Yield a temp path beside ``out`` to write one file into; it replaces ``out`` atomically
-    when the block completes and is removed otherwise, so ``out`` is never partial. An OSError
-    becomes one SnncError line naming ``out``."""
-    tmp = temp_sibling(out)
-    try:
-        yield tmp
-        os.replace(tmp, out)
-    except OSError as e:
-        raise SnncError(f"cannot write {out}: {e.strerror or e}") from None
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def _sha256(data: bytes) -> str:
@@ -255,8 +228,6 @@ def _build_files(graph: Graph, manifest: dict, source_model: bytes,
         raise ValueError(f"manifest keys {clash} are reserved for artifact integrity")
     for name in extra_files:
         _check_extra_name(name)
-    import snnc
-
     doc, arrays = graph_to_json(graph)
     tensors = npz_bytes(arrays)
     # Hash each entry as stored (the .npy serialization: dtype + shape + data), so that load can
@@ -266,7 +237,7 @@ def _build_files(graph: Graph, manifest: dict, source_model: bytes,
     full = dict(manifest)
     full.update({
         "schema_version": SCHEMA_VERSION,
-        "snnc_version": snnc.__version__,
+        "snnc_version": __version__,
         "source_sha256": _sha256(source),
         "tensors_sha256": _sha256(tensors),
         "tensor_sha256": {k: _sha256(v) for k, v in sorted(entries.items())},

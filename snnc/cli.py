@@ -41,7 +41,7 @@ def inspect(
         return
     from snnc.compiler.frontend import load_onnx
     from snnc.compiler.passes.canonicalize import canonicalize
-    from snnc.report.model_stats import layer_table
+    from snnc.metrics.model_stats import layer_table
 
     graph = canonicalize(load_onnx(model))
     rows = layer_table(graph)
@@ -191,28 +191,7 @@ def compile(
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     with _progress(err, quiet) as progress:
-        def running(done: int) -> str:  # the pass now running, from the plan
-            return f"compiling: {plan[done]}" if plan and done < len(plan) else "compiling"
-
-        passes = progress.add_task(running(0), total=len(plan) if plan else None, info="")
-
-        def on_pass(name: str, seconds: float) -> None:
-            timings[name] = seconds
-            progress.update(passes, advance=1, description=running(len(timings)),
-                            info=f"{name} {seconds * 1e3:,.1f} ms")
-
-        epochs_task = None
-
-        def on_epoch(epoch: int, total: int, loss: float | None, acc: float | None) -> None:
-            nonlocal epochs_task
-            if epochs_task is None:
-                epochs_task = progress.add_task("fine-tuning", total=total, info="")
-            if epoch > 0:
-                info = f"loss {loss:.4f}  train acc {acc:.2%}"
-                progress.update(epochs_task, completed=epoch, info=info)
-                if verbose:
-                    progress.console.print(f"  epoch {epoch}/{total}  {info}")
-
+        passes, on_pass, on_epoch = _compile_progress(progress, plan, timings, verbose)
         artifact = compile_model(model, target=target, method=method, calib=calib,
                                  timesteps=timesteps, percentile=percentile, out=out,
                                  on_pass=on_pass, finetune=finetune, epochs=epochs, seed=seed,
@@ -231,6 +210,35 @@ def compile(
         if "placement" in artifact.manifest:
             _print_placement(artifact.manifest)
     _print_compile_summary(artifact, seconds, estimate)
+
+
+def _compile_progress(progress, plan: list[str] | None, timings: dict[str, float],
+                      verbose: bool):
+    """The compile's progress task (one step per pass, named after the pass now running) and
+    its callbacks: ``on_pass`` records each pass's time, ``on_epoch`` adds a fine-tuning bar."""
+    def running(done: int) -> str:  # the pass now running, from the plan
+        return f"compiling: {plan[done]}" if plan and done < len(plan) else "compiling"
+
+    passes = progress.add_task(running(0), total=len(plan) if plan else None, info="")
+
+    def on_pass(name: str, seconds: float) -> None:
+        timings[name] = seconds
+        progress.update(passes, advance=1, description=running(len(timings)),
+                        info=f"{name} {seconds * 1e3:,.1f} ms")
+
+    epochs_task = None
+
+    def on_epoch(epoch: int, total: int, loss: float | None, acc: float | None) -> None:
+        nonlocal epochs_task
+        if epochs_task is None:
+            epochs_task = progress.add_task("fine-tuning", total=total, info="")
+        if epoch > 0:
+            info = f"loss {loss:.4f}  train acc {acc:.2%}"
+            progress.update(epochs_task, completed=epoch, info=info)
+            if verbose:
+                progress.console.print(f"  epoch {epoch}/{total}  {info}")
+
+    return passes, on_pass, on_epoch
 
 
 def _check_verbosity(quiet: bool, verbose: bool) -> None:

@@ -7,6 +7,7 @@ naming the file.
 from __future__ import annotations
 
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
@@ -73,6 +74,37 @@ def _check_labels(y: np.ndarray, n: int, num_classes: int | None, fail) -> np.nd
     return y.astype(np.int64, copy=False)
 
 
+def _read_npz(path: Path, fail: Callable[[str], NoReturn]):
+    """The keys, ``x`` and ``y`` (or None) of an .npz archive; ``fail`` names what is wrong with
+    the file (missing, unreadable, not an archive, no ``x``)."""
+    if not path.exists():
+        fail("does not exist")
+    if not path.is_file():
+        fail("is not a file")
+    try:
+        with open(path, "rb") as f:
+            head = f.read(len(_NPY_MAGIC))
+    except OSError as e:
+        fail(f"cannot be read ({e.strerror or e})")
+    if head == _NPY_MAGIC:
+        fail("is a single .npy array, not an .npz archive (save with np.savez(path, x=x, y=y))")
+    # np.load on a non-zip file with allow_pickle=False reports a misleading pickle error, so
+    # check the container first; truncated archives lack the zip end record and fail here too.
+    if not zipfile.is_zipfile(path):
+        fail("is not a valid .npz archive (not a zip file, or truncated)")
+    try:
+        npz = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+        fail(f"is not a valid .npz archive ({e})")
+    with npz:
+        keys = sorted(npz.files)
+        if "x" not in keys:
+            fail(f"missing key 'x' (keys present: {', '.join(keys) or 'none'})")
+        x = _read_key(npz, "x", fail)
+        y = _read_key(npz, "y", fail) if "y" in keys else None
+    return keys, x, y
+
+
 def load_dataset(path: str | Path, input_shape: tuple[int, ...], *,
                  num_classes: int | None = None, limit: int | None = None,
                  require_labels: bool = False, what: str = "data") -> Dataset:
@@ -100,31 +132,7 @@ def load_dataset(path: str | Path, input_shape: tuple[int, ...], *,
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, np.integer))
                               or limit < 1):
         fail(f"limit must be a positive integer, got {limit!r}")
-    if not path.exists():
-        fail("does not exist")
-    if not path.is_file():
-        fail("is not a file")
-    try:
-        with open(path, "rb") as f:
-            head = f.read(len(_NPY_MAGIC))
-    except OSError as e:
-        fail(f"cannot be read ({e.strerror or e})")
-    if head == _NPY_MAGIC:
-        fail("is a single .npy array, not an .npz archive (save with np.savez(path, x=x, y=y))")
-    # np.load on a non-zip file with allow_pickle=False reports a misleading pickle error, so
-    # check the container first; truncated archives lack the zip end record and fail here too.
-    if not zipfile.is_zipfile(path):
-        fail("is not a valid .npz archive (not a zip file, or truncated)")
-    try:
-        npz = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
-        fail(f"is not a valid .npz archive ({e})")
-    with npz:
-        keys = sorted(npz.files)
-        if "x" not in keys:
-            fail(f"missing key 'x' (keys present: {', '.join(keys) or 'none'})")
-        x = _read_key(npz, "x", fail)
-        y = _read_key(npz, "y", fail) if "y" in keys else None
+    keys, x, y = _read_npz(path, fail)
 
     if x.dtype == np.bool_ or not np.issubdtype(x.dtype, np.number) \
             or np.issubdtype(x.dtype, np.complexfloating):

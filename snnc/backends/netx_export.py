@@ -37,7 +37,8 @@ from snnc.errors import BackendError
 from snnc.ir import neurons, ops
 from snnc.ir.graph import Graph
 
-__all__ = ["write_netx", "simulate_netx", "netx_layers", "INPUT_EXP", "INPUT_MESSAGE_BITS"]
+__all__ = ["write_netx", "simulate_netx", "netx_layers", "INPUT_EXP", "INPUT_MESSAGE_BITS",
+           "NETX_LAYERS", "REFUSED"]
 
 INPUT_EXP = 6  # default analog input x -> graded spike round(x 2^6); the file's snnc/input_exp
 INPUT_MESSAGE_BITS = 16  # pass to netx.hdf5.Network(input_message_bits=...)
@@ -48,6 +49,21 @@ _INPUT_EXP_MAX = 12
 _SYNAPSE_GAIN = 64  # Lava's Dense/Conv deliver 64 w s (6 fractional weight bits, as on Loihi)
 _BIAS_MAX = 4095
 _V_LIMIT = (1 << 23) - 1
+
+
+# What a netx file holds: conv/dense synapses, each followed by IF (CUBA) neurons, and a flatten
+# to a vector before a dense layer (see _blocks).
+NETX_LAYERS = (ops.Conv2d, ops.Dense, neurons.IFNeurons, ops.Reshape)
+_UNEXPRESSED = "netx cannot express this op (only conv/dense + CUBA, flatten)"
+REFUSED: dict[type[ops.Op] | ops.Role, str] = {
+    neurons.SpikingMaxPool2d: "spiking max-pool gate (netx has no pooling layers)",
+    ops.Role.POPULATION: "only rate IF neurons map to netx CUBA neurons",
+    ops.Role.RELAY: "only rate IF neurons map to netx CUBA neurons",
+    **{role: _UNEXPRESSED for role in (ops.Role.CONSTANT, ops.Role.SYNAPTIC,
+                                       ops.Role.ELEMENTWISE, ops.Role.ROUTING,
+                                       ops.Role.NONLINEAR, ops.Role.POOLING_GATE,
+                                       ops.Role.ENCODER, ops.Role.READOUT)},
+}
 
 
 def _netx_weight_shift(weight: np.ndarray) -> int:
@@ -98,12 +114,8 @@ def _blocks(graph: Graph, method: str):
                 syn, flatten = None, False
         elif isinstance(op, ops.Reshape) and len(op.shape) == 1 and syn is None:
             flatten = True
-        elif isinstance(op, neurons.SpikingMaxPool2d):
-            bad.append(f"{what}: spiking max-pool gate (netx has no pooling layers)")
-        elif isinstance(op, neurons.NEURON_OPS):
-            bad.append(f"{what}: only rate IF neurons map to netx CUBA neurons")
         else:
-            bad.append(f"{what}: netx cannot express this op (only conv/dense + CUBA, flatten)")
+            bad.append(f"{what}: {ops.refusal(op, REFUSED) or _UNEXPRESSED}")
     if syn is not None:
         blocks.append((syn, None, flatten))
     if not blocks:

@@ -25,6 +25,7 @@ Mapping (docs/decisions.md "NIR export"):
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -33,11 +34,9 @@ from snnc.errors import BackendError
 from snnc.ir import neurons, ops
 from snnc.ir.graph import Graph, Node
 
-__all__ = ["to_nir", "write_nir", "nir_node_name"]
+__all__ = ["to_nir", "write_nir", "nir_node_name", "NIR_NODES", "REFUSED"]
 
 _FOLD_THROUGH = (ops.Reshape, ops.AvgPool2d, ops.Identity)
-# ops with a NIR node (others are reported as such, not as blocking the amplitude folding)
-_NIR_OPS = (ops.Conv2d, ops.Dense, neurons.IFNeurons) + _FOLD_THROUGH
 
 
 def nir_node_name(name: str) -> str:
@@ -46,38 +45,59 @@ def nir_node_name(name: str) -> str:
     return out if out not in ("", "input", "output") else f"{out}_"
 
 
+def _conv_problem(n: Node) -> str | None:
+    t, l, b, r = n.op.padding
+    return f"asymmetric padding {n.op.padding}" if (t, l) != (b, r) else None
+
+
+def _pool_problem(n: Node) -> str | None:
+    return "padded or ceil_mode average pooling" if any(n.op.padding) or n.op.ceil_mode else None
+
+
+def _reshape_problem(n: Node) -> str | None:
+    return (f"reshape to {n.op.shape} (only flatten to a vector)" if len(n.op.shape) != 1
+            else None)
+
+
+# ops with a NIR node, each with the check of what NIR can express of it (IF populations are
+# checked against their consumers: their amplitude is folded into the next weights)
+NIR_NODES: dict[type[ops.Op], Callable[[Node], str | None]] = {
+    ops.Conv2d: _conv_problem,
+    ops.Dense: lambda n: None,
+    ops.AvgPool2d: _pool_problem,
+    ops.Reshape: _reshape_problem,
+    ops.Identity: lambda n: None,
+    neurons.IFNeurons: lambda n: None,
+}
+_NO_NODE = "no NIR node for this op"
+REFUSED: dict[type[ops.Op] | ops.Role, str] = {
+    neurons.SpikingMaxPool2d: "spiking max-pool gate (no NIR node selects spikes by count)",
+    ops.Role.POPULATION: "only rate-coded IF neurons map to NIR",
+    ops.Role.RELAY: "only rate-coded IF neurons map to NIR",
+    **{role: _NO_NODE for role in (ops.Role.CONSTANT, ops.Role.SYNAPTIC, ops.Role.ELEMENTWISE,
+                                   ops.Role.ROUTING, ops.Role.NONLINEAR, ops.Role.POOLING_GATE,
+                                   ops.Role.ENCODER, ops.Role.READOUT)},
+}
+
+
+def _nir_check(op: ops.Op) -> Callable[[Node], str | None] | None:
+    return next((NIR_NODES[c] for c in type(op).__mro__ if c in NIR_NODES), None)
+
+
 def _problems(graph: Graph) -> list[str]:
     """Every node NIR export cannot express, as ``'name' (op): why``."""
     consumers = graph.consumers()
     out_names = {v.name for v in graph.outputs}
     bad = []
-
-    def add(n: Node, why: str) -> None:
-        bad.append(f"'{n.name}' ({type(n.op).__name__}): {why}")
-
     for n in graph.nodes:
-        op = n.op
-        if isinstance(op, neurons.IFNeurons):
-            for reason in _unfoldable(n, consumers, out_names):
-                add(n, reason)
-        elif isinstance(op, ops.Conv2d):
-            t, l, b, r = op.padding
-            if (t, l) != (b, r):
-                add(n, f"asymmetric padding {op.padding}")
-        elif isinstance(op, ops.AvgPool2d):
-            if any(op.padding) or op.ceil_mode:
-                add(n, "padded or ceil_mode average pooling")
-        elif isinstance(op, ops.Reshape):
-            if len(op.shape) != 1:
-                add(n, f"reshape to {op.shape} (only flatten to a vector)")
-        elif isinstance(op, (ops.Dense, ops.Identity)):
-            pass
-        elif isinstance(op, neurons.SpikingMaxPool2d):
-            add(n, "spiking max-pool gate (no NIR node selects spikes by count)")
-        elif isinstance(op, neurons.NEURON_OPS):
-            add(n, "only rate-coded IF neurons map to NIR")
+        check = _nir_check(n.op)
+        if isinstance(n.op, neurons.IFNeurons):
+            reasons = _unfoldable(n, consumers, out_names)
+        elif check is not None:
+            reasons = [r for r in (check(n),) if r is not None]
         else:
-            add(n, "no NIR node for this op")
+            reasons = [ops.refusal(n.op, REFUSED) or _NO_NODE]
+        bad += [f"'{n.name}' ({type(n.op).__name__}): {why}" for why in reasons]
     return bad
 
 
@@ -91,7 +111,9 @@ def _unfoldable(n: Node, consumers, out_names) -> list[str]:
         for c in consumers.get(m.name, []):
             if isinstance(c.op, _FOLD_THROUGH):
                 frontier.append(c)
-            elif not isinstance(c.op, (ops.Conv2d, ops.Dense)) and isinstance(c.op, _NIR_OPS):
+            elif (not isinstance(c.op, (ops.Conv2d, ops.Dense))
+                  and _nir_check(c.op) is not None):  # ops without a NIR node are reported
+                # as such, not as blocking the amplitude folding
                 reasons.append(f"its spikes reach '{c.name}' ({type(c.op).__name__}), not a "
                                "Conv2d/Dense (amplitude cannot be folded)")
     return reasons

@@ -11,12 +11,12 @@ import numpy as np
 from snnc.compiler.frontend import load_onnx
 from snnc.compiler.passes.calibrate import DEFAULT_PERCENTILE, ActivationStats, calibrate
 from snnc.compiler.passes.canonicalize import canonicalize
-from snnc.compiler.passes.convert_amos import circuit_depth, convert_amos
-from snnc.compiler.passes.convert_common import neuron_depth
-from snnc.compiler.passes.convert_fs import DEFAULT_K, convert_fs
-from snnc.compiler.passes.convert_rate import DEFAULT_TIMESTEPS, convert_rate
-from snnc.compiler.passes.convert_ttfs import DEFAULT_TIMESTEPS as TTFS_TIMESTEPS
-from snnc.compiler.passes.convert_ttfs import convert_ttfs
+from snnc.compiler.convert.amos import circuit_depth, convert_amos
+from snnc.compiler.convert.common import neuron_depth
+from snnc.compiler.convert.fs import DEFAULT_K, convert_fs
+from snnc.compiler.convert.rate import DEFAULT_TIMESTEPS, convert_rate
+from snnc.compiler.convert.ttfs import DEFAULT_TIMESTEPS as TTFS_TIMESTEPS
+from snnc.compiler.convert.ttfs import convert_ttfs
 from snnc.compiler.passes.fold_bn import fold_batchnorm
 from snnc.compiler.passes.prepare_spiking import prepare_spiking
 from snnc.errors import PassError, SnncError
@@ -64,9 +64,9 @@ class CompileResult:
     ann: Graph
     pass_seconds: dict[str, float] = field(default_factory=dict)
     calibration: dict[str, dict] = field(default_factory=dict)
-    placement: object | None = None  # passes.place.Placement for Loihi-class targets
+    placement: object | None = None  # placement.Placement for Loihi-class targets
     quantized: Graph | None = None  # fixed-point targets: the integer graph (graph stays float)
-    quantization: dict | None = None  # its report (passes.quantize.quantize_with_report)
+    quantization: dict | None = None  # its report (compiler.quantize.quantize_with_report)
     lrn_approximation: dict | None = None  # passes.approximate_lrn's report, when asked for
 
 
@@ -123,7 +123,7 @@ def compile_graph(source, calib_x: np.ndarray, options: CompileOptions,
                   on_epoch: Callable[..., None] | None = None) -> CompileResult:
     """Run the pass pipeline on an ONNX model (path, bytes or ModelProto). With
     ``finetune_data`` (a Dataset with labels) and ``options.finetune_epochs`` > 0 the converted
-    network is fine-tuned (passes/finetune.py); ``on_epoch`` receives its progress."""
+    network is fine-tuned (convert/finetune.py); ``on_epoch`` receives its progress."""
     if options.method not in METHODS:
         raise SnncError(f"unknown method {options.method!r}; available: {', '.join(METHODS)}")
     seconds: dict[str, float] = {}
@@ -166,20 +166,19 @@ def compile_graph(source, calib_x: np.ndarray, options: CompileOptions,
     else:
         snn = run("convert_fs", convert_fs, ann, stats, options.timesteps or DEFAULT_K)
     if finetune_data is not None and options.finetune_epochs > 0:
-        from snnc.compiler.passes.finetune import finetune
+        from snnc.compiler.convert.finetune import finetune
 
         snn = run("finetune", lambda g: finetune(g, finetune_data.x, finetune_data.y,
                                                  epochs=options.finetune_epochs,
                                                  seed=options.seed, on_epoch=on_epoch), snn)
     quantized, quant_report, placement = None, None, None
     if options.target != "cpu":  # Loihi-class targets: integer formats, fan-in splits, placement
-        from snnc.compiler.passes.place import place
-        from snnc.compiler.passes.quantize import quantize_with_report
-        from snnc.compiler.passes.split_fanin import split_fanin
+        from snnc.compiler.quantize import quantize_with_report
+        from snnc.compiler.placement import place, split_fanin
         from snnc.targets import load_target
 
         spec = load_target(options.target)
-        if spec.fixed_point:  # passes/quantize.py
+        if spec.fixed_point:  # compiler/quantize/
             absmax = float(np.abs(calib_x).max()) if np.size(calib_x) else 1.0
             signed = bool(np.min(calib_x) < 0) if np.size(calib_x) else True
             quantized, quant_report = run(

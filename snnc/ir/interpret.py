@@ -21,20 +21,21 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from snnc.ir import ops
+from snnc.ir import neurons, ops, quantized
 from snnc.ir.graph import Graph, Node
 
-__all__ = ["Interpreter", "ANN_RULES", "run_ann"]
+__all__ = ["Interpreter", "ANN_RULES", "REFUSED", "node_rules", "run_ann", "pad2d"]
 
-Rule = Callable[..., torch.Tensor]
+Rule = Callable[..., torch.Tensor]  # fn(op, *inputs): the ANN rules, keyed by op class
+NodeRule = Callable[..., object]  # fn(node, *inputs): what the Interpreter calls
 
 
 class Interpreter:
-    """Executes graphs with a rule table ``{op class: fn(op, *input_tensors) -> tensor}``."""
+    """Executes graphs with a rule table ``{op class: fn(node, *inputs) -> output}``: each rule
+    gets the node (its op, name and types) and the values of its inputs."""
 
-    def __init__(self, rules: Mapping[type, Rule]) -> None:
+    def __init__(self, rules: Mapping[type, NodeRule]) -> None:
         self.rules = rules
-        self.node: Node | None = None  # the node being executed, for rules that need its name
 
     def run(
         self,
@@ -49,9 +50,8 @@ class Interpreter:
             rule = self.rules.get(type(n.op))
             if rule is None:
                 raise NotImplementedError(f"no rule for {type(n.op).__name__} (node %{n.name})")
-            self.node = n
             try:
-                out = rule(n.op, *(env[v.name] for v in n.inputs))
+                out = rule(n, *(env[v.name] for v in n.inputs))
             except Exception as e:
                 raise RuntimeError(f"while executing %{n.name} ({type(n.op).__name__}): {e}") from e
             env[n.name] = out
@@ -67,7 +67,7 @@ def _t(a: np.ndarray, like: torch.Tensor) -> torch.Tensor:
     return torch.as_tensor(a, dtype=like.dtype, device=like.device)
 
 
-def _pad2d(x: torch.Tensor, op, value: float, explicit: float | None = None) -> torch.Tensor:
+def pad2d(x: torch.Tensor, op, value: float, explicit: float | None = None) -> torch.Tensor:
     """Explicit (top, left, bottom, right) padding with ``explicit`` (default ``value``), then the
     extra bottom/right cells ceil_mode needs, with ``value``."""
     t, l, b, r = op.padding
@@ -89,16 +89,16 @@ def conv2d(op: ops.Conv2d, x: torch.Tensor) -> torch.Tensor:
 
 
 def max_pool2d(op: ops.MaxPool2d, x: torch.Tensor) -> torch.Tensor:
-    return F.max_pool2d(_pad2d(x, op, -torch.inf), op.kernel, op.stride, 0, op.dilation)
+    return F.max_pool2d(pad2d(x, op, -torch.inf), op.kernel, op.stride, 0, op.dilation)
 
 
 def avg_pool2d(op: ops.AvgPool2d, x: torch.Tensor) -> torch.Tensor:
     k = op.kernel[0] * op.kernel[1]
-    total = F.avg_pool2d(_pad2d(x, op, 0.0), op.kernel, op.stride) * k
+    total = F.avg_pool2d(pad2d(x, op, 0.0), op.kernel, op.stride) * k
     if op.count_include_pad:  # as onnxruntime: every window divides by the full kernel size
         return total / k
     ones = torch.ones((1, 1, *x.shape[2:]), dtype=x.dtype, device=x.device)
-    return total / (F.avg_pool2d(_pad2d(ones, op, 0.0), op.kernel, op.stride) * k)
+    return total / (F.avg_pool2d(pad2d(ones, op, 0.0), op.kernel, op.stride) * k)
 
 
 def _expand_batch(xs: Sequence[torch.Tensor]) -> list[torch.Tensor]:
@@ -174,6 +174,19 @@ ANN_RULES: dict[type, Rule] = {
 }
 
 
+# Ops of converted graphs have no ANN meaning: the spiking simulators (snnc.sim) run them.
+REFUSED: dict[type[ops.Op], str] = {
+    **{cls: "spiking op: runs in the spiking simulators (snnc.sim)" for cls in neurons.SPIKING_OPS},
+    **{cls: "integer op of a quantized graph: runs in the bit-exact rules (snnc.sim)"
+       for cls in quantized.QUANTIZED_OPS},
+}
+
+
+def node_rules(rules: Mapping[type, Rule]) -> dict[type, NodeRule]:
+    """Op-level rules ``fn(op, *inputs)`` as the Interpreter's node-level rules."""
+    return {cls: (lambda f: lambda node, *xs: f(node.op, *xs))(f) for cls, f in rules.items()}
+
+
 def run_ann(
     graph: Graph,
     *inputs: np.ndarray,
@@ -182,7 +195,7 @@ def run_ann(
     observe: Callable[[Node, torch.Tensor], None] | None = None,
 ) -> list[np.ndarray]:
     """Run the ANN graph on numpy inputs (leading batch axis), in chunks of ``batch_size``."""
-    interp = Interpreter(ANN_RULES)
+    interp = Interpreter(node_rules(ANN_RULES))
     n = inputs[0].shape[0]
     chunks: list[list[np.ndarray]] = []
     with torch.no_grad():

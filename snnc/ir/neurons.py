@@ -202,7 +202,7 @@ class FirstSpikeMaxPool2d(MaxPool2d):
 @dataclass(frozen=True, eq=False)
 class PartialSumRelay(Op):
     """Partial-sum relay neurons (Loihi 2 graded spikes) for a fan-in wider than a core's input
-    axons (``passes/split_fanin.py``): each step every neuron sends the synaptic input it
+    axons (``compiler/placement/split_fanin.py``): each step every neuron sends the synaptic input it
     received, one channel group's part of its consumer's sum, as a graded payload of
     ``payload_bits`` (signed); no state, no threshold. The consumer adds the parts through 1:1
     synapses of weight 1, so it sees the same sum one step later (Lava: one synapse more). The

@@ -23,6 +23,7 @@ __all__ = [
     "Op",
     "Role",
     "ops_with_role",
+    "refusal",
     "Constant",
     "Conv2d",
     "Dense",
@@ -461,3 +462,13 @@ ALL_OPS: tuple[type[Op], ...] = (
 def ops_with_role(role: Role, classes) -> tuple[type[Op], ...]:
     """The op classes among ``classes`` whose role is ``role``."""
     return tuple(c for c in classes if c.role is role)
+
+
+def refusal(op: Op | type[Op], refused) -> str | None:
+    """Why a concern refuses ``op`` (an op or op class): the reason its ``refused`` table gives
+    for the class (or the nearest base class), else for its role; None when neither is listed."""
+    cls = op if isinstance(op, type) else type(op)
+    for base in cls.__mro__:
+        if base in refused:
+            return refused[base]
+    return refused.get(cls.role)

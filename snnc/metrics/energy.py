@@ -1,4 +1,4 @@
-"""Loihi event energy per inference (TARGETS.md §4b, T2 numbers from the target file).
+"""Loihi event energy per inference (docs/targets.md §4b, T2 numbers from the target file).
 
     E = synops x E_synop + neuron updates x E_neuron_active
         + sum over populations of spikes x (routing energy of one spike from the placement)

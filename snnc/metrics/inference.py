@@ -13,7 +13,7 @@ import numpy as np
 
 from snnc.ir import neurons
 from snnc.ir.graph import Graph
-from snnc.report.model_stats import macs
+from snnc.metrics.model_stats import macs
 
 __all__ = ["E_MAC_PJ", "E_AC_PJ", "analog_macs", "ann_predict", "build_metrics"]
 

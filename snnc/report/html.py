@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from snnc.artifact import atomic_file
+from snnc.files import atomic_file
 from snnc.errors import SnncError
 
 __all__ = ["FIGURES", "core_table", "default_report_path", "with_timesteps", "write_report"]
@@ -177,7 +177,7 @@ def _accuracy_points(art, ds, metrics, report) -> tuple[list[dict], str, str]:
     metric = "accuracy" if labelled else "agreement with ANN top-1"
     ann_top = None
     if not labelled:
-        from snnc.report.metrics import ann_predict
+        from snnc.metrics.inference import ann_predict
 
         ann_top = ann_predict(art.source_model, ds.x).reshape(len(ds), -1).argmax(1)
 
@@ -221,7 +221,7 @@ def _accuracy_points(art, ds, metrics, report) -> tuple[list[dict], str, str]:
 def _k_sweep(art, main: float, label: str, mode: str, score, report, metric: str):
     """fs/amos: the compiled network plus its float network refitted at other K from the
     artifact's own calibration statistics (what ``compile --timesteps K`` gives)."""
-    from snnc.compiler.passes.convert_fs import DEFAULT_K
+    from snnc.compiler.convert.fs import DEFAULT_K
     from snnc.compiler.pipeline import prepared_ann, reconvert
 
     m = art.manifest
@@ -268,7 +268,7 @@ def core_table(art) -> list[dict] | None:
     None for artifacts without placement.json (cpu target)."""
     import json
 
-    from snnc.compiler.passes.place import _LIMIT_FIELD, RESOURCES, core_xy
+    from snnc.compiler.placement import LIMIT_FIELD, RESOURCES, core_xy
     from snnc.targets import load_target
 
     path = art.path / "placement.json"
@@ -276,7 +276,7 @@ def core_table(art) -> list[dict] | None:
         return None
     slices = json.loads(path.read_text())["slices"]
     target = load_target(art.manifest["target"])
-    limits = {r: getattr(target.core, _LIMIT_FIELD[r]) for r in RESOURCES}
+    limits = {r: getattr(target.core, LIMIT_FIELD[r]) for r in RESOURCES}
     cores: dict[tuple[int, int], dict] = {}
     for s in slices:
         c = cores.setdefault((s["chip"], s["core"]),
@@ -325,7 +325,7 @@ def _energy_figure(metrics: dict):
     """Loihi-target artifacts: the event energy breakdown of ``simulate``; others: Datta's
     compute energy (metrics.py) split into analog-input MACs and synaptic events."""
     from snnc.report import figures as F
-    from snnc.report.metrics import E_AC_PJ, E_MAC_PJ
+    from snnc.metrics.inference import E_AC_PJ, E_MAC_PJ
 
     ann = metrics.get("ann_energy_uj_per_sample")
     if "energy_breakdown_uj" in metrics:
@@ -390,7 +390,7 @@ def _summary_rows(art, metrics: dict) -> list[tuple[str, str]]:
 
 
 def _page(art, data_path, metrics: dict, images: dict[str, bytes]) -> str:
-    from snnc import __version__ as version
+    from snnc.version import __version__ as version
 
     e = html.escape
     name = art.path.name

@@ -4,6 +4,7 @@ Built-in targets ship as TOML files in this package (``loihi2``, ``loihi1``, ``c
 load their own file with ``load_target("path/to/chip.toml")``. See ``snnc.targets.target``.
 """
 
+from snnc.targets.table import format_targets
 from snnc.targets.target import (
     UNLIMITED,
     ChipSpec,
@@ -14,7 +15,6 @@ from snnc.targets.target import (
     TimingModel,
     WeightFormat,
     builtin_targets,
-    format_targets,
     load_target,
     target_from_dict,
     target_to_dict,

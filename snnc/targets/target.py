@@ -2,15 +2,15 @@
 
 A target is a TOML file. ``loihi2``, ``loihi1`` and ``cpu`` ship as package data next to this
 module; users pass a path to their own file for other chips. Every field of the shipped files
-carries a one-line comment citing its source (TARGETS.md). Passes read limits and formats only from
-the ``TargetSpec`` returned by ``load_target``.
+carries a one-line comment citing its source (docs/targets.md). Passes read limits and formats only
+from the ``TargetSpec`` returned by ``load_target``.
 
 Conventions:
     * ``None`` means "no hardware bound / not applicable" (the ideal ``cpu`` target). It is spelled
       ``"unlimited"`` in TOML and ``null`` in JSON. ``0`` is a real value (e.g. ``graded_spike_bits
       = 0``: binary spikes only), never "unlimited".
     * Units: counts and bits; energy in pJ (static power in mW per chip); timing in ns.
-    * ``unconfirmed`` lists ``"table.field"`` paths whose values TARGETS.md marks ``?``.
+    * ``unconfirmed`` lists ``"table.field"`` paths whose values docs/targets.md §5 marks ``?``.
     * A user file may set ``base = "loihi2"`` (a built-in name or a path relative to the file) and
       then only lists what differs. Without ``unconfirmed`` it inherits the base's list minus the
       fields it overrides; ``name`` defaults to the file's stem.
@@ -32,7 +32,7 @@ import typing
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable, Literal, Mapping
+from typing import Any, Literal, Mapping
 
 from snnc.errors import BadData
 
@@ -58,7 +58,6 @@ __all__ = [
     "builtin_targets",
     "target_to_dict",
     "target_from_dict",
-    "format_targets",
 ]
 
 UNLIMITED = "unlimited"  # TOML spelling of None ("no bound")
@@ -88,7 +87,7 @@ class ChipSpec:
 
 @dataclass(frozen=True)
 class CoreLimits:
-    """Per-core hard constraints a placement must respect (TARGETS.md §3a)."""
+    """Per-core hard constraints a placement must respect (docs/targets.md §3a)."""
 
     max_neurons: int | None = _at_least(1)  # compartments per core
     max_in_axons: int | None = _at_least(1)  # input axon slots (fan-in lists)
@@ -111,7 +110,7 @@ class WeightFormat:
 
 @dataclass(frozen=True)
 class NeuronSpec:
-    """Native neuron (CUBA LIF) state formats and semantics (TARGETS.md §2a)."""
+    """Native neuron (CUBA LIF) state formats and semantics (docs/targets.md §2a)."""
 
     programmable: bool  # custom neuron models (microcode) available
     uv_bits: int | None = _at_least(1)  # signed width of current u and voltage v
@@ -455,49 +454,3 @@ def target_from_dict(data: Mapping[str, Any], source: str = "target dict") -> Ta
     if not isinstance(data, Mapping):
         raise BadData(f"{source}: must be a mapping, got {type(data).__name__}")
     return _build(copy.deepcopy(dict(data)), source)
-
-
-def _count(n: int | None) -> str:
-    return "∞" if n is None else f"{n:,}"
-
-
-def _memory(bits: int | None) -> str:
-    if bits is None:
-        return "∞"
-    return f"{bits // 8192:,} KiB" if bits % 8192 == 0 else f"{bits:,} b"
-
-
-def format_targets(specs: Iterable[TargetSpec]) -> Any:
-    """A ``rich.table.Table`` for ``snnc targets``; ``?`` marks unconfirmed values (caption)."""
-    from rich.table import Table
-
-    specs = list(specs)
-    table = Table(title="snnc targets", caption_justify="left")
-    table.add_column("name")
-    for col in ("cores/chip", "neurons/core", "synapse memory/core", "weight bits", "state bits",
-                "delay", "graded spikes", "E_synop"):
-        table.add_column(col, justify="right")
-    for s in specs:
-        def cell(path: str, text: str, s: TargetSpec = s) -> str:
-            return f"{text}?" if s.is_unconfirmed(path) else text
-
-        w, n = s.weights, s.neuron
-        wbits = "float" if w.mantissa_bits is None else (
-            f"{w.mantissa_bits}+sign" if w.mixed_sign_extra_bit else str(w.mantissa_bits)
-        )
-        graded = {None: "float", 0: "binary"}.get(n.graded_spike_bits, f"{n.graded_spike_bits} b")
-        table.add_row(
-            s.name,
-            cell("chip.cores_per_chip", _count(s.chip.cores_per_chip)),
-            cell("core.max_neurons", _count(s.core.max_neurons)),
-            cell("core.synapse_mem_bits", _memory(s.core.synapse_mem_bits)),
-            cell("weights.mantissa_bits", wbits),
-            cell("neuron.uv_bits", "float" if n.uv_bits is None else str(n.uv_bits)),
-            cell("neuron.max_delay_steps", _count(n.max_delay_steps)),
-            cell("neuron.graded_spike_bits", graded),
-            cell("energy.E_synop", f"{s.energy.E_synop:g} pJ"),
-        )
-    notes = [f"{s.name}: {', '.join(s.unconfirmed)}" for s in specs if s.unconfirmed]
-    if notes:
-        table.caption = "? unconfirmed (placeholder values, see TARGETS.md): " + "; ".join(notes)
-    return table

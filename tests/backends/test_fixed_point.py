@@ -15,9 +15,11 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from snnc.backends.reference.fixed_point import _FixedRules, overflow, shift_round
-from snnc.backends.reference.simulator import Signal, _Counters, simulate
-from snnc.compiler.passes.quantize import quantize
+from snnc.sim.fixed_rules import FixedRules
+from snnc.sim.integers import overflow, shift_round
+from snnc.backends.reference.simulator import simulate
+from snnc.sim.signals import Counters, Signal
+from snnc.compiler.quantize import quantize
 from snnc.compiler.pipeline import CompileOptions, compile_graph
 from snnc.ir import GraphBuilder, TensorType, neurons, quantized as q, verify
 from snnc.ir.interpret import Interpreter
@@ -27,11 +29,11 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 LIM = 2**23
 
 
-def _run(graph, x: np.ndarray) -> tuple[list[Signal], _Counters]:
+def _run(graph, x: np.ndarray) -> tuple[list[Signal], Counters]:
     """The rules' raw output signals (spike trains / payloads per step), not readouts."""
-    counters = _Counters()
-    rules = _FixedRules(counters)
-    interp = rules.interp = Interpreter(rules)
+    counters = Counters()
+    rules = FixedRules(counters)
+    interp = Interpreter(rules)
     with torch.no_grad():
         outs = interp.run(graph, [Signal(torch.as_tensor(x, dtype=torch.float64).unsqueeze(0))])
     return outs, counters
@@ -79,7 +81,7 @@ def test_if_threshold_compare_is_strict():
 
 
 def _lava_lif(a: np.ndarray, vth_mant: int, bias_mant: int, bias_exp: int) -> np.ndarray:
-    """Lava PyLifModelBitAcc (TARGETS.md 2a) in numpy int64 with du = dv = 4095 -> no memory in
+    """Lava PyLifModelBitAcc (docs/targets.md §2a) in numpy int64 with du = dv = 4095 -> no memory in
     u, and dv = 0 -> no leak in v; reset to zero. Independent of snnc's code."""
     u = np.zeros(a.shape[1:], np.int64)
     v = np.zeros(a.shape[1:], np.int64)
@@ -109,9 +111,9 @@ def test_if_neuron_matches_lava_lif_equations_with_wrap_and_saturation():
     x = b.input("a", TensorType((n,)))
     pop = b.add("pop", q.QIFNeurons(1.0, 1.0, T, vth_mant=5000, bias_mant=np.full(n, -3, np.int32),
                                     bias_exp=5, reset="zero"), x)
-    counters = _Counters()
-    rules = _FixedRules(counters)
-    interp = rules.interp = Interpreter(rules)
+    counters = Counters()
+    rules = FixedRules(counters)
+    interp = Interpreter(rules)
     with torch.no_grad():
         (sig,) = interp.run(verify(b.build([pop])),
                             [Signal(torch.as_tensor(a, dtype=torch.float64))])
@@ -150,10 +152,10 @@ def test_fs_relu_population_is_an_exact_integer_quantizer():
     popcount = sum(bin(int(c)).count("1") for c in code)
     trains = []
     for closed_form in (False, True):  # the K-step loop, and the simulator's closed form
-        counters = _Counters()
-        rules = _FixedRules(counters)
+        counters = Counters()
+        rules = FixedRules(counters)
         rules.relu_closed_form = closed_form
-        interp = rules.interp = Interpreter(rules)
+        interp = Interpreter(rules)
         with torch.no_grad():
             (sig,) = interp.run(verify(b.build([pop])),
                                 [Signal(torch.as_tensor(a, dtype=torch.float64).unsqueeze(0)[0])])
@@ -218,7 +220,7 @@ def test_exact_linear_splits_wide_integers_into_float32_limbs():
     """Synaptic sums beyond 2^24 (wide payloads, e.g. sum-pooled or 16-bit FS payloads) are
     computed as float32 limbs combined in float64: equal to the float64 convolution, which is
     exact here (every partial sum below 2^53)."""
-    from snnc.backends.reference.fixed_point import _exact_linear
+    from snnc.sim.integers import exact_linear
     from snnc.ir import ops
 
     rng = np.random.default_rng(3)
@@ -228,7 +230,7 @@ def test_exact_linear_splits_wide_integers_into_float32_limbs():
     for top in (2**8, 2**16, 2**23):  # one limb, two, three
         x = torch.as_tensor(rng.integers(-top, top, (5, 4, 9, 9)), dtype=torch.float64)
         want = torch.nn.functional.conv2d(x, torch.as_tensor(w), padding=1)
-        got = _exact_linear(base, x, row_l1)
+        got = exact_linear(base, x, row_l1)
         assert torch.equal(got.to(torch.float64), want), top
 
 
@@ -241,9 +243,9 @@ def _gate_pair(x: torch.Tensor, kernel=(2, 2)) -> list[Signal]:
     g = verify(b.build([gate]))
     outs = []
     for fast in (True, False):
-        rules = _FixedRules(_Counters())
+        rules = FixedRules(Counters())
         rules.fast_gates = fast
-        interp = rules.interp = Interpreter(rules)
+        interp = Interpreter(rules)
         with torch.no_grad():
             (sig,) = interp.run(g, [Signal(x, x.sum(0))])
         outs.append(sig)
@@ -291,10 +293,10 @@ def test_rate_network_fast_gates_equal_the_general_gates(model, target):
     x = torch.as_tensor(np.load(EXAMPLES / model / "test.npz")["x"][:12], dtype=torch.float64)
     runs = []
     for fast in (True, False):
-        counters = _Counters()
-        rules = _FixedRules(counters)
+        counters = Counters()
+        rules = FixedRules(counters)
         rules.fast_gates = fast
-        interp = rules.interp = Interpreter(rules)
+        interp = Interpreter(rules)
         trains: dict[str, np.ndarray] = {}
         with torch.no_grad():
             (o,) = interp.run(qg, [Signal(x.unsqueeze(0))],
@@ -338,10 +340,10 @@ def test_window_sum_shortcut_is_exact(model):
     x = torch.as_tensor(np.load(EXAMPLES / model / "test.npz")["x"][:32], dtype=torch.float64)
     outs = []
     for window_sum in (False, True):
-        counters = _Counters()
-        rules = _FixedRules(counters)
+        counters = Counters()
+        rules = FixedRules(counters)
         rules.window_sum = window_sum
-        interp = rules.interp = Interpreter(rules)
+        interp = Interpreter(rules)
         with torch.no_grad():
             (o,) = interp.run(qg, [Signal(x.unsqueeze(0))])
         outs.append((o.x.numpy(), counters.spikes, counters.synops))

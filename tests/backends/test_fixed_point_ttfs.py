@@ -10,9 +10,14 @@ import numpy as np
 import pytest
 import torch
 
-from snnc.backends.reference.fixed_point import _FixedRules, hybrid_events
-from snnc.backends.reference.simulator import Signal, _Counters, hybrid_input, simulate
-from snnc.compiler.passes.quantize import quantize_with_report
+from snnc.sim.fixed_rules import FixedRules
+from snnc.sim.integers import hybrid_events
+from snnc.backends.reference.simulator import simulate
+from snnc.ir.graph import Node
+from snnc.ir.types import Value
+from snnc.sim.kernels import hybrid_input
+from snnc.sim.signals import Counters, Signal
+from snnc.compiler.quantize import quantize_with_report
 from snnc.compiler.pipeline import CompileOptions, compile_graph
 from snnc.ir import GraphBuilder, TensorType, neurons, quantized as q, verify
 from snnc.targets import load_target
@@ -66,17 +71,23 @@ def test_hybrid_events_integrate_to_the_float_encoder(timesteps):
     assert float(events.abs().max()) <= 255  # every event fits the 8-bit code range + sign
 
 
+def _node(op, shape) -> Node:
+    """A node of its own for calling one rule directly."""
+    return Node(op, (), Value(type(op).__name__, TensorType(shape)))
+
+
 def test_first_spike_max_pool_on_events_and_integrating_readout():
-    rules = _FixedRules(_Counters())
+    rules = FixedRules(Counters())
     # one 2x2 window: cells spike in steps 3, 2, never, 4 -> the window fires in step 2 only
     ev = torch.zeros(4, 1, 1, 2, 2)
     ev[2, 0, 0, 0, 0] = ev[1, 0, 0, 0, 1] = ev[3, 0, 0, 1, 1] = 1
     pool = neurons.FirstSpikeMaxPool2d((2, 2), (2, 2))
-    out = rules.first_spike_events(pool, Signal(ev, ev.sum(0)))
+    out = rules.first_spike_events(_node(pool, (1, 1, 1)), Signal(ev, ev.sum(0)))
     assert out.x.flatten().tolist() == [0, 1, 0, 0] and float(out.events.sum()) == 1
     # readout of events a = (3, 0, 2, 0) over T = 4: running sums 3 3 5 5 -> mean 4
     acc = torch.tensor([3.0, 0.0, 2.0, 0.0]).reshape(4, 1, 1)
-    y = rules.readout(q.QReadout(0.5, np.array([1.0], np.float32), "integrate"), Signal(acc))
+    readout = q.QReadout(0.5, np.array([1.0], np.float32), "integrate")
+    y = rules.readout(_node(readout, (1,)), Signal(acc))
     assert y.x.flatten().tolist() == [4 * 0.5 + 1.0]
 
 

@@ -319,6 +319,7 @@ QUICK_RANGE = (-2.0, 3.0)
 QUICK_MSE = 2e-3
 
 
+@pytest.mark.slow
 def test_fit_quick_is_accurate_deterministic_and_cached(tmp_path, monkeypatch):
     monkeypatch.setenv("SNNC_CACHE_DIR", str(tmp_path))
     a = fit(_clipped_relu, 12, QUICK_RANGE, cache=False, **QUICK)

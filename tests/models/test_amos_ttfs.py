@@ -61,7 +61,7 @@ def test_ttfs_resnet_finetuned_within_1_5pp_of_ann():
     per neuron. Conversion alone (bias correction, per-channel step thresholds) must already be
     far above the 14 % of a per-layer constant threshold."""
     from snnc.backends.reference.simulator import simulate
-    from snnc.compiler.passes.finetune import finetune
+    from snnc.compiler.convert.finetune import finetune
     from snnc.compiler.pipeline import CompileOptions, compile_graph
     from snnc.ir.interpret import run_ann
 
@@ -80,7 +80,7 @@ def test_ttfs_resnet_finetuned_within_1_5pp_of_ann():
     assert acc_after >= ann - 0.015, (ann, acc_before, acc_after)
     assert max(after.max_spikes.values()) == 1.0 and after.spikes_per_neuron <= 1.0
     # bit-exact on loihi2 (measured 97.5 % vs float 97.1 %): still within 1.5 pp of the ANN
-    from snnc.compiler.passes.quantize import quantize
+    from snnc.compiler.quantize import quantize
     from snnc.targets import load_target
 
     qg = quantize(tuned, load_target("loihi2"), input_absmax=1.0, input_signed=False)

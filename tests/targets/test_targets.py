@@ -1,4 +1,4 @@
-"""Target files: built-ins match TARGETS.md; custom files inherit; bad files fail clearly."""
+"""Target files: built-ins match docs/targets.md; custom files inherit; bad files fail clearly."""
 
 from __future__ import annotations
 
@@ -97,7 +97,7 @@ def test_loihi2_values_match_targets_md():
     assert (s.neuron.vth_shift, s.neuron.uv_bits, s.neuron.max_delay_steps) == (6, 24, 63)
     assert s.neuron.graded_spike_bits == 24 and s.neuron.programmable
     assert s.energy.E_synop == 23.6
-    # '?' values of TARGETS.md §5 are flagged
+    # '?' values of docs/targets.md §5 are flagged
     for path in ("core.max_neurons", "core.max_in_axons", "core.synapse_mem_bits",
                  "weights.exp_min", "neuron.graded_spike_bits", "chip.chips_per_system",
                  "energy.E_synop", "timing.t_synop"):

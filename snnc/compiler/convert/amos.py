@@ -9,8 +9,8 @@ population.
 from __future__ import annotations
 
 from snnc.compiler.passes.calibrate import ActivationStats
-from snnc.compiler.passes.convert_common import neuron_depth
-from snnc.compiler.passes.convert_fs import DEFAULT_K, convert_fs
+from snnc.compiler.convert.common import neuron_depth
+from snnc.compiler.convert.fs import DEFAULT_K, convert_fs
 from snnc.ir import neurons
 from snnc.ir.graph import Graph
 

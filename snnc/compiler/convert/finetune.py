@@ -33,19 +33,16 @@ from snnc.errors import SnncError
 from snnc.ir import neurons, ops
 from snnc.ir.graph import Graph, Node
 from snnc.ir.interpret import ANN_RULES
+from snnc.sim.kernels import first_spike_max_pool, gather_windows, hybrid_input
 
 __all__ = ["SpikingModule", "finetune", "ALPHA", "BETA", "TIME_WEIGHT", "LEARNING_RATE",
-           "BATCH_SIZE", "SHIFT", "SURROGATES"]
+           "BATCH_SIZE", "SHIFT", "SURROGATES", "random_translation"]
 
 ALPHA, BETA = 0.3, 0.01  # STDB surrogate (Datta et al. 2021, Rathi et al. 2020)
 TIME_WEIGHT = 0.1  # weight of the spike-time term of the loss
 LEARNING_RATE = 2e-3  # Adam, cosine-annealed to 0 over the run (docs/decisions.md)
 BATCH_SIZE = 16  # 250 Adam steps per epoch on 4,000 images (docs/decisions.md)
 SHIFT = 2  # random translation of training images, pixels (0: none)
-
-_TRAINABLE = (neurons.SingleSpikeNeurons, neurons.IFNeurons, neurons.FewSpikeNeurons,
-              neurons.HybridInputNeurons)
-
 
 class _TriangleSpike(torch.autograd.Function):
     """Heaviside of u = v/threshold - 1 with the pseudo-derivative max(0, 1 - |u|)."""
@@ -109,7 +106,7 @@ class SpikingModule(torch.nn.Module):
                                                                     dtype=torch.float32))
                 self.biases[key] = torch.nn.Parameter(torch.tensor(n.op.bias,
                                                                    dtype=torch.float32))
-            elif not isinstance(n.op, _TRAINABLE + _ROUTED):
+            elif type(n.op) not in RULES:
                 raise SnncError(f"fine-tuning: layer '{n.name}' ({ops.op_name(n.op)}) has no "
                                 "differentiable rule")
 
@@ -131,32 +128,14 @@ class SpikingModule(torch.nn.Module):
             nodes.append(n)
         return self.graph.replace(nodes=tuple(nodes))
 
-    # ---- one rule per op; tensors are (T or 1, N, ...), time folded into the batch for ops
+    # ---- tensors are (T or 1, N, ...); RULES holds one differentiable rule per op
     def _run(self, n: Node, xs: list[torch.Tensor]) -> torch.Tensor:
+        return RULES[type(n.op)](self, n, xs)
+
+    def _time_folded(self, n: Node, xs: list[torch.Tensor]) -> torch.Tensor:
+        """Synapses (with the trainable weights) and routing: once over time folded into the
+        batch."""
         op = n.op
-        if isinstance(op, ops.Constant):
-            return ANN_RULES[ops.Constant](op).float().unsqueeze(0)
-        if isinstance(op, neurons.SingleSpikeNeurons):
-            return self._single_spike(op, xs[0])
-        if isinstance(op, neurons.HybridInputNeurons):
-            from snnc.backends.reference.simulator import hybrid_input
-
-            return hybrid_input(op, xs[0][0])[0]
-        if isinstance(op, neurons.FirstSpikeMaxPool2d):
-            from snnc.backends.reference.simulator import first_spike_max_pool
-
-            return first_spike_max_pool(op, xs[0])
-        if isinstance(op, neurons.IFNeurons):
-            return self._if(op, xs[0])
-        if isinstance(op, neurons.FewSpikeNeurons):
-            return self._few_spike(op, xs[0].mean(0, keepdim=True))
-        if isinstance(op, neurons.SpikingMaxPool2d):
-            from snnc.backends.reference.simulator import _gather_windows
-
-            x = xs[0]
-            counts = torch.cumsum((x != 0).to(x.dtype), 0).flatten(0, 1)
-            out = _gather_windows(op, x.flatten(0, 1), counts)
-            return out.reshape(x.shape[0], x.shape[1], *out.shape[1:])
         steps = max(x.shape[0] for x in xs)
         batch = max(x.shape[1] for x in xs)
         folded = [x.expand(steps, batch if len(xs) > 1 else x.shape[1], *x.shape[2:])
@@ -169,6 +148,12 @@ class SpikingModule(torch.nn.Module):
         else:
             out = ANN_RULES[type(op)](op, *folded)
         return out.reshape(steps, -1, *out.shape[1:])
+
+    def _rate_max_pool(self, n: Node, xs: list[torch.Tensor]) -> torch.Tensor:
+        x = xs[0]
+        counts = torch.cumsum((x != 0).to(x.dtype), 0).flatten(0, 1)
+        out = gather_windows(n.op, x.flatten(0, 1), counts)
+        return out.reshape(x.shape[0], x.shape[1], *out.shape[1:])
 
     def _single_spike(self, op: neurons.SingleSpikeNeurons, current: torch.Tensor) -> torch.Tensor:
         v = torch.zeros_like(current[0])
@@ -207,9 +192,21 @@ class SpikingModule(torch.nn.Module):
         return y.unsqueeze(0)
 
 
-_ROUTED = (ops.Conv2d, ops.Dense, ops.AvgPool2d, ops.GlobalAvgPool, ops.BatchNorm, ops.Add,
-           ops.Sub, ops.Mul, ops.Div, ops.Concat, ops.Reshape, ops.Transpose, ops.Pad,
-           ops.Identity, ops.Constant, ops.MaxPool2d, neurons.SpikingMaxPool2d)
+# op class -> differentiable rule (module, node, inputs): the simulator's dynamics with
+# surrogate gradients for the neurons, the ANN rules (trainable weights) for the rest
+RULES: dict[type[ops.Op], Callable[[SpikingModule, Node, list], torch.Tensor]] = {
+    ops.Constant: lambda m, n, xs: ANN_RULES[ops.Constant](n.op).float().unsqueeze(0),
+    neurons.SingleSpikeNeurons: lambda m, n, xs: m._single_spike(n.op, xs[0]),
+    neurons.HybridInputNeurons: lambda m, n, xs: hybrid_input(n.op, xs[0][0])[0],
+    neurons.FirstSpikeMaxPool2d: lambda m, n, xs: first_spike_max_pool(n.op, xs[0]),
+    neurons.IFNeurons: lambda m, n, xs: m._if(n.op, xs[0]),
+    neurons.FewSpikeNeurons: lambda m, n, xs: m._few_spike(n.op, xs[0].mean(0, keepdim=True)),
+    neurons.SpikingMaxPool2d: SpikingModule._rate_max_pool,
+    **{cls: SpikingModule._time_folded for cls in (
+        ops.Conv2d, ops.Dense, ops.AvgPool2d, ops.GlobalAvgPool, ops.BatchNorm, ops.Add, ops.Sub,
+        ops.Mul, ops.Div, ops.Concat, ops.Reshape, ops.Transpose, ops.Pad, ops.Identity,
+        ops.MaxPool2d)},
+}
 
 
 def _conv2d(op: ops.Conv2d, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -246,7 +243,7 @@ def _channels_last(graph: Graph) -> bool:
     return False
 
 
-def _translated(x: torch.Tensor, shift: int, rng: np.random.Generator) -> torch.Tensor:
+def random_translation(x: torch.Tensor, shift: int, rng: np.random.Generator) -> torch.Tensor:
     """Every image of x (N, C, H, W) moved by a random (dy, dx) in [-shift, shift]^2, zero
     fill: a random crop of the image padded by ``shift`` (Rathi et al.'s augmentation)."""
     h, w = x.shape[2:]
@@ -299,7 +296,7 @@ def finetune(graph: Graph, x: np.ndarray, y: np.ndarray, *, epochs: int = 10, se
         model.train()
         for lo in range(0, len(x), batch_size):
             idx = torch.as_tensor(order[lo:lo + batch_size])
-            out = model(_translated(xt[idx], shift, shift_rng) if shift else xt[idx])
+            out = model(random_translation(xt[idx], shift, shift_rng) if shift else xt[idx])
             loss = _loss(out, yt[idx], theta)
             opt.zero_grad()
             loss.backward()

@@ -8,7 +8,7 @@ import numpy as np
 
 from snnc.compiler import fs_params
 from snnc.compiler.passes.calibrate import ActivationStats
-from snnc.compiler.passes.convert_common import is_linear, reject
+from snnc.compiler.convert.common import is_linear, reject
 from snnc.ir import neurons, ops
 from snnc.ir.graph import Graph
 

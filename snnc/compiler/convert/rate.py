@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from snnc.compiler.passes.calibrate import ActivationStats
-from snnc.compiler.passes.convert_common import is_linear, reject
+from snnc.compiler.convert.common import is_linear, reject
 from snnc.ir import neurons, ops
 from snnc.ir.graph import Graph
 

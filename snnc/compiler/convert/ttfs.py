@@ -18,12 +18,17 @@ import dataclasses
 import numpy as np
 import torch
 
-from snnc.compiler.passes.convert_common import is_linear, reject
+from snnc.compiler.convert.common import is_linear, reject
 from snnc.ir import neurons, ops
 from snnc.ir.graph import Graph, Node
+from snnc.ir.interpret import run_ann
 from snnc.ir.types import Value
+from snnc.sim.float_rules import FloatRules
+from snnc.sim.run import run_once
+from snnc.sim.signals import Counters, Signal
 
-__all__ = ["convert_ttfs", "calibrate_thresholds", "DEFAULT_TIMESTEPS"]
+__all__ = ["convert_ttfs", "calibrate_thresholds", "fit_single_spike", "fit_step_thresholds",
+           "DEFAULT_TIMESTEPS"]
 
 DEFAULT_TIMESTEPS = 5
 _CALIB_SAMPLES = 500  # threshold search runs on one batch of at most this many samples
@@ -82,12 +87,9 @@ def calibrate_thresholds(graph: Graph, ann: Graph, x: np.ndarray) -> Graph:
        layer that feeds the population (so the membrane's drift is removed for every image);
     2. per channel (conv populations; layer-wide for dense ones), the step thresholds
        theta(1..T) and the amplitude A minimizing sum (A (T + 1 - t_s) [fired] - T a)^2 over
-       the calibration samples (_fit_step_thresholds): a spike in step t_s delivers
+       the calibration samples (fit_step_thresholds): a spike in step t_s delivers
        A (T + 1 - t_s) to the next membranes, where the ANN value a delivers T a over the T
        steps (the bias is added every step)."""
-    from snnc.backends.reference.simulator import Signal, _Counters, _Rules
-    from snnc.ir.interpret import Interpreter, run_ann
-
     producers = graph.producers()
     pre_names = {n.inputs[0].name: n.name for n in ann.nodes if isinstance(n.op, ops.Activation)}
     acts: dict[str, np.ndarray] = {}
@@ -103,41 +105,41 @@ def calibrate_thresholds(graph: Graph, ann: Graph, x: np.ndarray) -> Graph:
     found: dict[str, neurons.SingleSpikeNeurons] = {}
     bias_shift: dict[str, np.ndarray] = {}
 
-    class _Calibrating(_Rules):
-        def single_spike(self, op, sig):
-            steps, name = op.timesteps, self.node.name
-            current = sig.x.expand(steps, *sig.x.shape[1:]) if sig.x.shape[0] == 1 else sig.x
-            v = torch.cumsum(current, 0).double().cpu().numpy()  # (T, N, *shape)
-            per_channel = v.ndim == 5  # conv populations (C, H, W): one fit per channel
-            axes = (0, 2, 3) if per_channel else (0,)
-            bshape = (-1, 1, 1) if per_channel else (-1,)
-            target = steps * acts[name]
-            fed_by = _bias_source(self.node, producers)
-            delta = (v[-1] / steps - pre[name]).mean(axis=axes) if name in pre else None
-            if fed_by is None or delta is None or delta.shape != producers[fed_by].op.bias.shape:
-                fed_by = None  # no bias of this population's shape to correct
-            if fed_by is not None:  # delta: (C,) or (F,)
-                bias_shift[fed_by] = bias_shift.get(fed_by, 0.0) + delta
-                ramp = np.arange(1, steps + 1).reshape((-1, 1) + (1,) * (v.ndim - 2))
-                v = v - ramp * delta.reshape(bshape)
-            if per_channel:
-                fits = [_fit_step_thresholds(v[:, :, c].reshape(steps, -1),
-                                             target[:, c].ravel()) for c in range(v.shape[2])]
-                theta = np.stack([f[0] for f in fits], 1).reshape(steps, -1, 1, 1)
-                amp = np.array([f[1] for f in fits]).reshape(-1, 1, 1)
-            else:
-                theta, amp = _fit_step_thresholds(v.reshape(steps, -1), target.ravel())
-            new = neurons.SingleSpikeNeurons(_as_param(theta), _as_param(amp), steps)
-            found[name] = new
-            if fed_by is not None:  # the corrected bias, every step
-                sig = Signal(current - torch.as_tensor(delta.reshape(bshape), dtype=current.dtype))
-            return super().single_spike(new, sig)
+    rules = FloatRules(Counters(), torch.float32)
 
-    rules = _Calibrating(_Counters(), torch.float32)
-    interp = rules.interp = Interpreter(rules)
+    def single_spike(node, sig):  # fits the population on its membranes, then runs the fit
+        op, name = node.op, node.name
+        steps = op.timesteps
+        current = sig.x.expand(steps, *sig.x.shape[1:]) if sig.x.shape[0] == 1 else sig.x
+        v = torch.cumsum(current, 0).double().cpu().numpy()  # (T, N, *shape)
+        per_channel = v.ndim == 5  # conv populations (C, H, W): one fit per channel
+        axes = (0, 2, 3) if per_channel else (0,)
+        bshape = (-1, 1, 1) if per_channel else (-1,)
+        target = steps * acts[name]
+        fed_by = _bias_source(node, producers)
+        delta = (v[-1] / steps - pre[name]).mean(axis=axes) if name in pre else None
+        if fed_by is None or delta is None or delta.shape != producers[fed_by].op.bias.shape:
+            fed_by = None  # no bias of this population's shape to correct
+        if fed_by is not None:  # delta: (C,) or (F,)
+            bias_shift[fed_by] = bias_shift.get(fed_by, 0.0) + delta
+            ramp = np.arange(1, steps + 1).reshape((-1, 1) + (1,) * (v.ndim - 2))
+            v = v - ramp * delta.reshape(bshape)
+        if per_channel:
+            fits = [fit_step_thresholds(v[:, :, c].reshape(steps, -1),
+                                         target[:, c].ravel()) for c in range(v.shape[2])]
+            theta = np.stack([f[0] for f in fits], 1).reshape(steps, -1, 1, 1)
+            amp = np.array([f[1] for f in fits]).reshape(-1, 1, 1)
+        else:
+            theta, amp = fit_step_thresholds(v.reshape(steps, -1), target.ravel())
+        new = neurons.SingleSpikeNeurons(_as_param(theta), _as_param(amp), steps)
+        found[name] = new
+        if fed_by is not None:  # the corrected bias, every step
+            sig = Signal(current - torch.as_tensor(delta.reshape(bshape), dtype=current.dtype))
+        return rules.single_spike(node.replace(op=new), sig)
+
+    rules[neurons.SingleSpikeNeurons] = single_spike
     with torch.no_grad():
-        xb = torch.as_tensor(np.asarray(x), dtype=torch.float32)
-        interp.run(graph, [Signal(xb.unsqueeze(0))])
+        run_once(rules, graph, torch.as_tensor(np.asarray(x), dtype=torch.float32))
     nodes = []
     for n in graph.nodes:
         if isinstance(n.op, neurons.SingleSpikeNeurons):
@@ -180,7 +182,7 @@ _FIT_SAMPLES = 40_000  # membranes per channel used by the step-threshold search
 _SWEEPS = 3
 
 
-def _fit_single_spike(v: np.ndarray, target: np.ndarray) -> tuple[float, float]:
+def fit_single_spike(v: np.ndarray, target: np.ndarray) -> tuple[float, float]:
     """(threshold, amplitude) minimizing sum (A (T + 1 - t_s) [fired] - target)^2, where t_s
     is the first step with v(t) >= threshold; v is (T, n). A silent layer gets (1, 1)."""
     peak = v.max(0)
@@ -204,17 +206,17 @@ def _fit_single_spike(v: np.ndarray, target: np.ndarray) -> tuple[float, float]:
     return best[1], best[2]
 
 
-def _fit_step_thresholds(v: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, float]:
+def fit_step_thresholds(v: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, float]:
     """Step thresholds theta (T,) and amplitude A minimizing sum (A g - target)^2 with
     g = T + 1 - t_s for the first step t_s with v(t_s) >= theta(t_s) (0 if none); v is (T, n).
-    Starts from the best constant threshold (_fit_single_spike) and runs coordinate descent
+    Starts from the best constant threshold (fit_single_spike) and runs coordinate descent
     over the steps, each step's candidates being quantiles of the membranes still silent then.
     Deterministic: a fixed, evenly strided subsample of at most _FIT_SAMPLES membranes."""
     steps, n = v.shape
     if n > _FIT_SAMPLES:
         keep = np.linspace(0, n - 1, _FIT_SAMPLES).astype(np.int64)
         v, target = v[:, keep], target[keep]
-    th0, amp0 = _fit_single_spike(v, target)
+    th0, amp0 = fit_single_spike(v, target)
     theta = np.full(steps, th0, dtype=np.float64)
     total = float((target ** 2).sum())
 

@@ -17,7 +17,7 @@ import onnx
 from onnx import numpy_helper
 
 from snnc.compiler.frontend import converters  # noqa: F401  (registers the converters)
-from snnc.compiler.frontend.registry import lookup, supported_ops
+from snnc.compiler.frontend.registry import BATCH, lookup, supported_ops
 from snnc.errors import InvalidModel, UnsupportedOp
 from snnc.ir.graph import Graph, GraphBuilder, eliminate_dead_nodes
 from snnc.ir.ops import Constant, Op, ShapeError
@@ -27,9 +27,6 @@ __all__ = ["load_onnx", "read_model", "model_file_bytes", "ConversionContext", "
            "BATCH"]
 
 CANONICAL_OPSET = 13
-# Stand-in for the symbolic batch size inside folded shape arithmetic (Shape -> Gather -> Concat
-# -> Reshape). Large and odd so that it cannot be confused with a real dimension.
-BATCH = 2**31 - 3
 _NONDETERMINISTIC = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike",
                      "Multinomial", "Bernoulli"}
 # Largest tensor (elements, batch included where static) snnc will materialize: 2^30 float32 is

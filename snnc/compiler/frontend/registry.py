@@ -11,7 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["converter", "lookup", "supported_ops", "Converter"]
+__all__ = ["converter", "lookup", "supported_ops", "Converter", "BATCH"]
+
+# Stand-in for the symbolic batch size inside folded shape arithmetic (Shape -> Gather -> Concat
+# -> Reshape), shared by the loader and the shape converters. Large and odd so that it cannot be
+# confused with a real dimension.
+BATCH = 2**31 - 3
 
 Converter = Callable[..., object]
 

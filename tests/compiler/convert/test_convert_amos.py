@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
+from support.paths import EXAMPLES
 
 from snnc.backends.reference.simulator import simulate
 from snnc.compiler import fs_params
+from snnc.compiler.convert.amos import circuit_depth, convert_amos
+from snnc.compiler.convert.fs import convert_fs
+from snnc.compiler.frontend import load_onnx
 from snnc.compiler.passes.calibrate import calibrate
 from snnc.compiler.passes.canonicalize import canonicalize
-from snnc.compiler.passes.convert_amos import circuit_depth, convert_amos
-from snnc.compiler.passes.convert_fs import convert_fs
 from snnc.compiler.passes.fold_bn import fold_batchnorm
 from snnc.compiler.passes.prepare_spiking import prepare_spiking
-from snnc.compiler.frontend import load_onnx
 from snnc.compiler.pipeline import timing_of
 from snnc.ir import GraphBuilder, TensorType, neurons, verify
-
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def _single(op, shape):

@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
+from support.paths import EXAMPLES
 
-from snnc.backends.reference.simulator import hybrid_spike_train, simulate
+from snnc.backends.reference.simulator import simulate
+from snnc.compiler.convert.ttfs import convert_ttfs, fit_single_spike, fit_step_thresholds
 from snnc.compiler.frontend import load_onnx
 from snnc.compiler.passes.canonicalize import canonicalize
-from snnc.compiler.passes.convert_ttfs import (_fit_single_spike, _fit_step_thresholds,
-                                               convert_ttfs)
 from snnc.compiler.passes.fold_bn import fold_batchnorm
 from snnc.compiler.passes.prepare_spiking import prepare_spiking
 from snnc.compiler.pipeline import timing_of
 from snnc.errors import UnsupportedOp
 from snnc.ir import GraphBuilder, TensorType, neurons, ops, verify
-from snnc.report.metrics import analog_macs
-
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+from snnc.metrics.inference import analog_macs
+from snnc.sim.kernels import hybrid_spike_train
 
 
 def _single(op, shape):
@@ -81,8 +78,8 @@ def test_step_thresholds_linearize_the_time_code():
         g = np.maximum.accumulate(v >= np.reshape(theta, (-1, 1)), axis=0).sum(0)
         return np.mean((amp * g - 5 * a) ** 2)
 
-    th, amp = _fit_single_spike(v, 5 * a)
-    theta, amp_s = _fit_step_thresholds(v, 5 * a)
+    th, amp = fit_single_spike(v, 5 * a)
+    theta, amp_s = fit_step_thresholds(v, 5 * a)
     assert theta.shape == (5,) and np.all(theta > 0) and amp_s > 0
     assert err(theta, amp_s) < 0.5 * err(th, amp)  # measured: 0.071 against 0.32
     # a uniform quantizer of 5a with steps of about 1 has mean squared error about 1/12
@@ -109,7 +106,7 @@ def test_fit_single_spike_recovers_a_consistent_code():
     # membranes ramping with slope a: v(t) = t a; with threshold th the spike is at ceil(th/a)
     a = np.random.default_rng(0).uniform(0, 1, 2000)
     v = np.arange(1, 6)[:, None] * a[None]
-    th, amp = _fit_single_spike(v, 5 * a)
+    th, amp = fit_single_spike(v, 5 * a)
     fired = v.max(0) >= th
     assert 0 < th < v.max() and amp > 0
     g = np.maximum.accumulate(v >= th, axis=0).sum(0)

@@ -5,19 +5,19 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from support.paths import EXAMPLES
 
 import snnc
 from snnc.backends.reference.simulator import simulate
-from snnc.compiler.passes.finetune import SpikingModule, _translated, finetune
+from snnc.compiler.convert.finetune import SpikingModule, finetune, random_translation
 from snnc.compiler.pipeline import CompileOptions, compile_graph
 from snnc.errors import SnncError
 
-LENET = Path(__file__).resolve().parents[2] / "examples" / "lenet"
+LENET = EXAMPLES / "lenet"
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +42,7 @@ def test_module_forward_equals_simulator(method, timesteps, data):
     np.testing.assert_allclose(mod, ref, rtol=1e-5, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_finetune_is_deterministic_and_lowers_the_loss(data):
     g = _converted("ttfs")
     x, y = data[0], data[1]
@@ -67,6 +68,7 @@ def test_finetune_is_deterministic_and_lowers_the_loss(data):
                for a, b in zip(other.nodes, g1.nodes) if hasattr(a.op, "weight"))
 
 
+@pytest.mark.slow
 def test_finetune_rate_and_fs_run_and_keep_accuracy(data):
     x, y, xt, yt = data
     for method, ts in (("rate", 16), ("fs", None)):
@@ -123,12 +125,12 @@ def test_finetune_rejects_unlabelled_data_directly(data):
 
 def test_translation_augmentation_moves_each_image_by_at_most_shift():
     x = torch.arange(1, 2 * 2 * 6 * 6 + 1, dtype=torch.float32).reshape(2, 2, 6, 6)
-    out = _translated(x, 2, np.random.default_rng(0))
+    out = random_translation(x, 2, np.random.default_rng(0))
     assert out.shape == x.shape
     padded = torch.nn.functional.pad(x, (2, 2, 2, 2))
     for i in range(len(x)):  # a 6x6 crop of the zero-padded image, the same for all channels
         crops = [(a, b) for a in range(5) for b in range(5)
                  if torch.equal(out[i], padded[i, :, a:a + 6, b:b + 6])]
         assert len(crops) == 1
-    again = _translated(x, 2, np.random.default_rng(0))
+    again = random_translation(x, 2, np.random.default_rng(0))
     assert torch.equal(out, again)  # deterministic for the generator's seed

@@ -11,12 +11,10 @@ import numpy as np
 
 from snnc.ir import ops
 from snnc.ir.types import Value
-from snnc.compiler.frontend.registry import converter
+from snnc.compiler.frontend.registry import BATCH, converter
 
 
 def _batch_token(ctx, d: int, rest_has_wildcard: bool) -> bool:
-    from snnc.compiler.frontend.onnx_loader import BATCH
-
     return d in (0, BATCH) or (d == -1 and not rest_has_wildcard) or d == ctx.static_batch
 
 

@@ -1,0 +1,92 @@
+"""What flows between the spiking simulators' rules: signals, counters and results.
+
+Every value is a ``Signal``: a tensor of shape (T or 1, N, ...) (time first; 1 = constant in time)
+plus, for spike-carrying values, the spike ``events`` per element summed over time. The integer
+(bit-exact) rules hold integers in float tensors: ``DTYPE`` (float64, exact below 2^53) for states
+and anything that may exceed 2^24, ``PAYLOAD`` (float32, exact below 2^24) for spikes, payloads
+and input codes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+__all__ = ["Signal", "Spikes", "CodeSignal", "Counters", "SimulationResult", "DTYPE", "PAYLOAD"]
+
+DTYPE = torch.float64  # states and anything that may exceed 2^24
+PAYLOAD = torch.float32  # spikes, payloads, input codes: integers below 2^24, exact in float32
+
+
+@dataclass
+class Signal:
+    x: torch.Tensor  # (T or 1, N, ...)
+    events: torch.Tensor | None = None  # (N, ...) spikes that arrive here, summed over time
+
+
+class Spikes(Signal):
+    """Binary spike trains (0/1 in float32), as rate populations and their max-pool gates
+    send: consumers need not scan them for their range."""
+
+
+class CodeSignal(Signal):
+    """The K-step payload train of an FS-ReLU population (or AMOS circuit) held as its K-bit
+    codes n (N, ...): step t carries n AND d(t), d(t) = 2^(K-t). ``x`` (K, N, ...) is built on
+    first use; synapses, decoded max-pools and reshapes work on the codes directly, which is
+    exact and saves materializing (and reading) K planes per layer."""
+
+    def __init__(self, code: torch.Tensor, d: np.ndarray, events: torch.Tensor) -> None:
+        self.code, self.d, self.events = code, np.asarray(d, np.int64), events
+        self._x: torch.Tensor | None = None
+
+    @property
+    def x(self) -> torch.Tensor:  # type: ignore[override]
+        if self._x is None:
+            d = torch.as_tensor(self.d.astype(np.int32), device=self.code.device)
+            bits = self.code.unsqueeze(0) & d.reshape(-1, *([1] * self.code.dim()))
+            self._x = bits.to(PAYLOAD)
+        return self._x
+
+    def with_code(self, code: torch.Tensor, events: torch.Tensor | None) -> CodeSignal:
+        return CodeSignal(code, self.d, events)
+
+
+@dataclass
+class Counters:
+    """Per-layer counts accumulated over a run: spikes per population, synaptic events per
+    consuming layer, the fan-out of each synaptic op's inputs, the most spikes of one neuron."""
+
+    spikes: dict[str, float] = field(default_factory=dict)
+    synops: dict[str, float] = field(default_factory=dict)
+    fanout: dict[str, torch.Tensor] = field(default_factory=dict)
+    max_spikes: dict[str, float] = field(default_factory=dict)  # most spikes of one neuron
+
+    def record_max(self, key: str, counts: torch.Tensor) -> None:
+        if counts.numel():
+            self.max_spikes[key] = max(self.max_spikes.get(key, 0.0), float(counts.max()))
+
+    def add(self, table: dict, key: str, value: torch.Tensor | float) -> None:
+        table[key] = table.get(key, 0.0) + float(value)
+
+
+@dataclass(frozen=True)
+class SimulationResult:
+    outputs: list[np.ndarray]  # readout per graph output: (N, ...) mean over time
+    spikes: dict[str, float]  # total spikes per population over all samples
+    neurons: dict[str, int]  # neurons per population (per sample)
+    synops: dict[str, float]  # synaptic events per consuming layer over all samples
+    samples: int
+    wall_s: float
+    max_spikes: dict[str, float] = field(default_factory=dict)  # per population: most spikes
+    # any single neuron emitted for one sample (from per-neuron records; AMOS and TTFS only)
+
+    @property
+    def spikes_per_neuron(self) -> float:
+        total = sum(self.neurons.values()) * self.samples
+        return sum(self.spikes.values()) / total if total else 0.0
+
+    @property
+    def synops_per_sample(self) -> float:
+        return sum(self.synops.values()) / max(self.samples, 1)
