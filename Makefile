@@ -6,7 +6,7 @@ PY    := $(VENV)/bin/python
 PY310 ?= $(shell for p in python3.10 $$HOME/.pyenv/versions/3.10*/bin/python3.10 /usr/bin/python3.10; do \
            $$p -c 'import sys; sys.exit(sys.version_info[:2] != (3, 10))' 2>/dev/null && { echo $$p; break; }; done)
 
-.PHONY: setup setup-browser test test-fast demo examples clean
+.PHONY: setup setup-browser lint test test-fast test-slow test-all demo examples clean
 
 setup: $(VENV)/.installed
 
@@ -26,11 +26,28 @@ setup-browser:
 	   { $(SUDO) apt-get update -q >/dev/null && \
 	     $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }); }
 
-test: setup setup-browser
-	$(PY) -m pytest -q
+# Two tiers: `make test` runs everything not marked slow (goal: at most 10 minutes on 2 cores);
+# `make test-slow` only the slow end-to-end runs (whole models and data sets); `make test-all`
+# both in one run. PYTEST_ARGS passes options through (e.g. PYTEST_ARGS="-x --durations=20").
+# pytest exits 5 when a tier collects no tests: an empty tier is not a failure.
+PYTEST_ARGS ?=
+pytest_tier = $(PY) -m pytest -q $(1) $(PYTEST_ARGS) || { rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "no tests in this tier"; else exit $$rc; fi; }
 
-test-fast: setup setup-browser
-	$(PY) -m pytest -q -m "not slow"
+# The layer and acyclicity contracts of pyproject.toml ([tool.importlinter]).
+lint: setup
+	$(VENV)/bin/lint-imports
+
+test: setup setup-browser lint
+	$(call pytest_tier,-m "not slow")
+
+test-fast: test
+
+test-slow: setup setup-browser
+	$(call pytest_tier,-m slow)
+
+test-all: setup setup-browser lint
+	$(call pytest_tier,)
 
 demo: setup
 	$(VENV)/bin/snnc inspect examples/lenet/lenet.onnx

@@ -450,6 +450,8 @@ def lenet_artifact(tmp_path_factory):
 @pytest.mark.parametrize("command", ["simulate", "inspect"])
 @pytest.mark.parametrize("victim", ["tensors.npz", "manifest.json", "source.onnx"])
 def test_cli_refuses_tampered_artifact(tmp_path, lenet_artifact, command, victim):
+    from support.cli import snnc  # in-process (the kill tests' writer imports this module)
+
     copy = tmp_path / "t.snnc"
     shutil.copytree(lenet_artifact, copy)
     data = bytearray((copy / victim).read_bytes())
@@ -463,8 +465,7 @@ def test_cli_refuses_tampered_artifact(tmp_path, lenet_artifact, command, victim
     lenet = Path(__file__).parents[1] / "examples" / "lenet"
     args = [str(copy)] + (["--data", str(lenet / "test.npz"), "--limit", "4"]
                           if command == "simulate" else [])
-    proc = subprocess.run([sys.executable, "-m", "snnc.cli", command, *args], capture_output=True,
-                          text=True, timeout=300)
+    proc = snnc(command, *args)
     assert proc.returncode == 2, (proc.stdout, proc.stderr)
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr

@@ -1,4 +1,6 @@
-"""compile/simulate through the real CLI: success path and every user error."""
+"""compile/simulate through the CLI: success path and every user error. The compile of the
+shared artifact and the --json contract run the real `snnc` script (a smoke test of the entry
+point); the error cases run in-process (tests/support/cli.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from test_inspect_errors import assert_user_error, snnc
+from support.cli import assert_user_error, snnc, snnc_process
 
 LENET = Path(__file__).resolve().parents[2] / "examples" / "lenet"
 
@@ -16,15 +18,15 @@ LENET = Path(__file__).resolve().parents[2] / "examples" / "lenet"
 @pytest.fixture(scope="module")
 def artifact(tmp_path_factory):
     out = tmp_path_factory.mktemp("art") / "lenet.snnc"
-    proc = snnc("compile", str(LENET / "lenet.onnx"), "--calib", str(LENET / "calib.npz"),
-                "-o", str(out), "--quiet")
+    proc = snnc_process("compile", str(LENET / "lenet.onnx"), "--calib",
+                        str(LENET / "calib.npz"), "-o", str(out), "--quiet")
     assert proc.returncode == 0, proc.stderr
     return out
 
 
 def test_simulate_json_contract(artifact):
-    proc = snnc("simulate", str(artifact), "--data", str(LENET / "test.npz"), "--limit", "50",
-                "--json", "--quiet")
+    proc = snnc_process("simulate", str(artifact), "--data", str(LENET / "test.npz"),
+                        "--limit", "50", "--json", "--quiet")
     assert proc.returncode == 0, proc.stderr
     m = json.loads(proc.stdout)
     for key in ("samples", "accuracy", "ann_accuracy", "agreement", "spikes_per_neuron",

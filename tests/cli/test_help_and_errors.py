@@ -1,14 +1,13 @@
 """The CLI as a new user meets it: every command's --help is complete, and every user error path
 of every command prints one ``error:`` line, exits 2, prints no traceback and writes nothing.
 
-The error walk runs the CLI's own entry point in-process (tests/fuzz/harness.py: what the
-``snnc`` script runs, with stdout/stderr captured), so it stays fast; test_inspect_errors.py and
-the tests at the bottom run the real script.
+The error walk runs the CLI's own entry point in-process (tests/support/cli.py: what the
+``snnc`` script runs, with stdout/stderr captured down to the file descriptors), so it stays
+fast; ``test_real_script_help_and_one_error`` runs the installed script as a real process.
 """
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,12 +16,8 @@ import pytest
 import typer
 from onnx import helper
 
-from test_inspect_errors import assert_user_error, snnc
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fuzz"))
-from harness import run_cli, snapshot  # noqa: E402
-
-from snnc.cli import app  # noqa: E402
+from snnc.cli import app
+from support.cli import assert_user_error, run_cli, snapshot, snnc_process
 
 LENET = Path(__file__).resolve().parents[2] / "examples" / "lenet"
 GROUP = typer.main.get_command(app)
@@ -30,7 +25,7 @@ COMMANDS = sorted(GROUP.commands)
 
 
 def _cli(argv: list[str], cwd: Path):
-    o = run_cli([str(a) for a in argv], 120, cwd)
+    o = run_cli([str(a) for a in argv], 120, cwd, fds=True)
     assert o.crash is None, o.crash
     return o
 
@@ -180,10 +175,12 @@ def test_error_walk_covers_every_command():
 
 
 def test_real_script_help_and_one_error(tmp_path):
-    proc = snnc("--help")
+    """Smoke test of the console entry point as a real process: --help, and a user error."""
+    proc = snnc_process("--help")
     assert proc.returncode == 0 and "compile" in proc.stdout, proc.stderr
-    assert_user_error(snnc("compile", str(LENET / "lenet.onnx"), "--calib",
-                           str(LENET / "calib.npz"), "-o", str(tmp_path / "o.snnc"), "-q", "-v"),
+    assert_user_error(snnc_process("compile", str(LENET / "lenet.onnx"), "--calib",
+                                   str(LENET / "calib.npz"), "-o", str(tmp_path / "o.snnc"),
+                                   "-q", "-v"),
                       "--quiet and --verbose")
     assert list(tmp_path.iterdir()) == []
 
@@ -212,8 +209,7 @@ def test_simulate_and_export_verbosity(env, tmp_path):
     assert "accuracy" in o.stdout and "spikes per population" in o.stdout
     out = tmp_path / "mlp.nir"
     # LeNet's spiking max-pool has no NIR node: export an MLP (tests/backends/export_models.py)
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "backends"))
-    from export_models import build
+    from backends.export_models import build
 
     art, _ = build(tmp_path, "mlp")
     o = _cli(["export", art.path, "--format", "nir", "-o", out, "-q"], tmp_path)

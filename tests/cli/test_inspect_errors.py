@@ -1,32 +1,17 @@
-"""Bad input through the real CLI: one `error:` line on stderr, exit 2, no traceback."""
+"""Bad input through the CLI: one `error:` line on stderr, exit 2, no traceback (in-process,
+tests/support/cli.py: stdout, stderr and exit code as the `snnc` script gives them)."""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import onnx
 import pytest
 from onnx import helper, numpy_helper
 
-from conftest import one_node_model
-
-
-def snnc(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "snnc.cli", *args], capture_output=True,
-                          text=True, timeout=120)
-
-
-def assert_user_error(proc: subprocess.CompletedProcess, *fragments: str) -> str:
-    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
-    assert "Traceback" not in proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
-    for f in fragments:
-        assert f in lines[0], (f, lines[0])
-    return lines[0]
+from support.cli import assert_user_error, snnc
+from support.onnx_models import one_node_model
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
-"""Placement through the real CLI: compile for Loihi, inspect cores, simulate energy, and a
-target too small for the network."""
+"""Placement through the CLI (in-process, tests/support/cli.py): compile for Loihi, inspect
+cores, simulate energy, and a target too small for the network."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from test_inspect_errors import assert_user_error, snnc
+from support.cli import assert_user_error, snnc
 
 LENET = Path(__file__).resolve().parents[2] / "examples" / "lenet"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-import model_builders as mb
-from conftest import check_against_ort
+import support.model_builders as mb
+from support.onnx_models import check_against_ort
 from snnc.compiler.passes.canonicalize import canonicalize
 from snnc.ir import ops, verify
 

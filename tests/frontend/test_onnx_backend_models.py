@@ -17,7 +17,7 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
-from conftest import assert_close, ort_run, random_feeds
+from support.onnx_models import assert_close, ort_run, random_feeds
 from snnc.compiler.frontend import load_onnx
 from snnc.errors import UnsupportedOp
 from snnc.ir import verify

@@ -7,7 +7,7 @@ import onnx
 import pytest
 from onnx import helper
 
-from conftest import check_against_ort, one_node_model, with_output_shapes
+from support.onnx_models import check_against_ort, one_node_model, with_output_shapes
 
 R = np.random.default_rng(42)
 

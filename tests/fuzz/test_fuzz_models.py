@@ -5,7 +5,9 @@ Every case must end in success (exit 0) or exactly one ``error: ...`` line with 
 traceback, no other exit code, no hang (each case is bounded by SIGALRM; a C-level hang is caught
 by faulthandler's watchdog, which fails the run instead of stalling CI), and no file written
 outside the output path. Cases are seeded (``SNNC_FUZZ_SEED``, default 0; ``SNNC_FUZZ_CASES``,
-default 520) so that a failure is reproducible by its case number.
+default 520) so that a failure is reproducible by its case number. The 520-case run and the
+real-process agreement check are in the slow tier (``make test-slow``, CI); the rest of this file
+is in ``make test``.
 
 Light zoo models AlexNet and VGG-19 are left out of the mass run: their constant-folded weights
 (60-140 M parameters) take seconds and GBs per case; they are fuzzed with a few cases each in
@@ -32,8 +34,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness import problems, run_cli, snapshot
 from mutators import mutate
+from support.cli import problems, run_cli, snapshot, snnc_process
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples").glob("*/*.onnx"))
@@ -160,6 +162,7 @@ def _run_cases(root: Path, models: dict, n: int, seed: int, artifact_share: floa
     return stats, failures, slowest
 
 
+@pytest.mark.slow  # 520 cases: about 50 s on one core (the slow tier: make test-slow)
 def test_fuzz_models_and_artifacts(fuzz_root, capsys):
     models = {f"examples/{p.stem}": onnx.load(p) for p in EXAMPLES}
     models.update({f"zoo/{p.stem}": onnx.load(p) for p in ZOO})
@@ -192,11 +195,10 @@ def test_fuzz_big_zoo_models(fuzz_root, name):
 
 # ----------------------------------------------------------- a few real CLI subprocess runs
 def _snnc(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "snnc.cli", *args], capture_output=True,
-                          text=True, timeout=120, cwd=cwd,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    return snnc_process(*args, timeout=120, cwd=cwd, env={**os.environ, "OMP_NUM_THREADS": "1"})
 
 
+@pytest.mark.slow  # ten real processes: 17 s of CPU, 34-60 s on the shared 2-core machine
 def test_fuzz_cases_through_real_cli(fuzz_root, tmp_path):
     """Ten seeded cases as real processes: the in-process harness must agree with the script."""
     models = {f"examples/{p.stem}": onnx.load(p) for p in EXAMPLES}

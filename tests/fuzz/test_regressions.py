@@ -10,7 +10,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from harness import run_cli
+from support.cli import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 LENET = ROOT / "examples" / "lenet"

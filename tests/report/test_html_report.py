@@ -8,7 +8,6 @@ import io
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import pytest
 from PIL import Image
 
 from snnc.report.html import FIGURES
+from support.cli import snnc, snnc_process
 
 LENET = Path(__file__).resolve().parents[2] / "examples" / "lenet"
 IDS = [key for key, _, _ in FIGURES]
@@ -25,23 +25,16 @@ CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--disable-component-update", "--disable-sync")
 
 
-def snnc(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "snnc.cli", *args], capture_output=True,
-                          text=True, timeout=300)
-
-
-def cli(capsys, *args: str) -> tuple[int, str]:
+def cli(*args: str) -> tuple[int, str]:
     """The CLI entry point in-process (faster than a subprocess): (exit code, stderr)."""
-    from snnc.cli import main
-
-    code = main(list(args))
-    return code, capsys.readouterr().err
+    proc = snnc(*args)
+    return proc.returncode, proc.stderr
 
 
 @pytest.fixture(scope="module")
 def reports(tmp_path_factory) -> dict[str, Path]:
     """LeNet fs compiled for loihi2 (with placement) and for cpu (without), and their reports
-    (the loihi2 one through a real `snnc` process)."""
+    (the loihi2 one through a real `snnc` process: a smoke test of the entry point)."""
     from snnc.api import compile_model
     from snnc.cli import main
 
@@ -53,7 +46,7 @@ def reports(tmp_path_factory) -> dict[str, Path]:
                       calib=LENET / "calib.npz", out=art)
         args = ("report", str(art), "--data", str(LENET / "test.npz"), "--limit", "40")
         if target == "loihi2":
-            proc = snnc(*args)
+            proc = snnc_process(*args)
             assert proc.returncode == 0, proc.stderr
             assert "wrote" in proc.stderr
         else:
@@ -164,7 +157,7 @@ def test_renders_in_headless_chromium(reports, target, tmp_path):
     assert_not_blank(shot.read_bytes(), f"{target} screenshot")
 
 
-def test_bad_data_is_one_line_and_writes_nothing(reports, tmp_path, capsys):
+def test_bad_data_is_one_line_and_writes_nothing(reports, tmp_path):
     art = reports["cpu"].with_suffix(".snnc")
     out = tmp_path / "r.html"
     proc = snnc("report", str(art), "--data", str(LENET / "lenet.onnx"), "-o", str(out))
@@ -174,16 +167,16 @@ def test_bad_data_is_one_line_and_writes_nothing(reports, tmp_path, capsys):
     wrong = tmp_path / "wrong.npz"
     np.savez(wrong, x=np.zeros((3, 5), np.float32))
     for data in (str(tmp_path / "missing.npz"), str(wrong)):
-        code, err = cli(capsys, "report", str(art), "--data", data, "-o", str(out))
+        code, err = cli("report", str(art), "--data", data, "-o", str(out))
         assert code == 2, err
         lines = err.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: "), err
     assert list(tmp_path.glob("*.html*")) == [] and list(tmp_path.glob(".r.html*")) == []
 
 
-def test_refuses_to_write_inside_the_artifact(reports, capsys):
+def test_refuses_to_write_inside_the_artifact(reports):
     art = reports["loihi2"].with_suffix(".snnc")
-    code, err = cli(capsys, "report", str(art), "--data", str(LENET / "test.npz"), "-o",
+    code, err = cli("report", str(art), "--data", str(LENET / "test.npz"), "-o",
                     str(art / "report.html"))
     assert code == 2 and "inside the artifact" in err, err
     assert not (art / "report.html").exists()
