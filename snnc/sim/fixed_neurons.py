@@ -97,8 +97,8 @@ class FixedNeuronRules:
         K steps emit the binary digits of the K-bit code n = largest integer in [0, 2^K - 1]
         with n 2^m < v (strict '>'), i.e. payload d(t) z(t) = n AND 2^(K-t). The loop's v
         only decreases from above 0 by h(t) < v, so saturation never acts and the two agree
-        exactly (tests/backends/test_fixed_point.py). Returns the payloads (as codes) with the
-        spike counts as events; None for any other table."""
+        exactly (tests/backends/reference/test_fixed_point.py). Returns the payloads (as codes)
+        with the spike counts as events; None for any other table."""
         m = relu_shift(op) if self.relu_closed_form else None
         if m is None:
             return None

@@ -25,7 +25,7 @@ from snnc.ir import GraphBuilder, TensorType, neurons, quantized as q, verify
 from snnc.ir.interpret import Interpreter
 from snnc.targets import load_target
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 LIM = 2**23
 
 

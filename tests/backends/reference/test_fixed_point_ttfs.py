@@ -23,7 +23,7 @@ from snnc.ir import GraphBuilder, TensorType, neurons, quantized as q, verify
 from snnc.targets import load_target
 from test_fixed_point import _run  # the rules' raw per-step signals
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 
 
 def _single_spike_graph(vth: list[int], bias: int = 0, compare: str = ">"):

@@ -9,7 +9,7 @@ import pytest
 
 from snnc.backends.reference import memory
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 LENET = ROOT / "examples" / "lenet"
 
 
