@@ -1,7 +1,7 @@
 """finetune: surrogate-gradient training of a converted SNN (Datta et al. 2021's STDB stage).
 
 :class:`SpikingModule` is a torch module built from a converted graph: the same discrete-time
-dynamics as the reference simulator (backends/reference/simulator.py), written with autograd
+dynamics as the reference simulator (sim/float_rules.py), written with autograd
 in mind -- synaptic weights and biases are parameters, and every threshold comparison gets a
 surrogate gradient. :func:`finetune` trains it on labelled data and writes the weights back
 into the graph; the simulator then measures the result.
