@@ -5,14 +5,30 @@ export it (NIR, netx), the cost of its quantization. Functions take a loaded ``A
 from __future__ import annotations
 
 import contextlib
+import io
+import json
 import os
+import tempfile
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
+from snnc.backends.lava import check_supported
+from snnc.backends.lava.runner import simulate_lava
+from snnc.backends.netx_export import write_netx
+from snnc.backends.nir_export import write_nir
+from snnc.backends.reference.simulator import simulate
 from snnc.data import load_dataset
-from snnc.errors import BackendError, BadData, SnncError
+from snnc.errors import ArtifactError, BackendError, BadData, SnncError
 from snnc.files import atomic_file
+from snnc.ir.quantized import is_quantized
+from snnc.ir.serialize import graph_from_json, graph_to_json, npz_bytes
+from snnc.metrics.energy import loihi_energy
+from snnc.metrics.inference import ann_predict, build_metrics
+from snnc.targets import load_target
 
 if TYPE_CHECKING:  # annotations only: artifact.py calls this module
     from snnc.artifact import Artifact
@@ -30,10 +46,6 @@ def data_file(data, what: str):
     if data is None or isinstance(data, (str, os.PathLike)):
         yield data
         return
-    import tempfile
-
-    import numpy as np
-
     def array(a):
         return a.detach().cpu().numpy() if hasattr(a, "detach") else np.asarray(a)
 
@@ -58,10 +70,6 @@ FLOAT_GRAPH, FLOAT_TENSORS = "float_graph.json", "float_tensors.npz"
 
 
 def float_graph_files(graph) -> dict[str, bytes]:
-    import json
-
-    from snnc.ir.serialize import graph_to_json, npz_bytes
-
     doc, arrays = graph_to_json(graph)
     return {FLOAT_GRAPH: (json.dumps(doc, sort_keys=True, indent=1) + "\n").encode(),
             FLOAT_TENSORS: npz_bytes(arrays)}
@@ -72,15 +80,6 @@ def float_graph(art: Artifact):
     stored float graph for fixed-point targets (whose ``art.graph`` is the integer one)."""
     if "quantization" not in art.manifest:
         return art.graph
-    import io
-    import json
-    import zipfile
-
-    import numpy as np
-
-    from snnc.errors import ArtifactError
-    from snnc.ir.serialize import graph_from_json
-
     if art.path is None:
         raise ArtifactError("in-memory artifact has no stored float graph")
     try:
@@ -116,12 +115,8 @@ def export_artifact(artifact: Artifact, fmt: str, out: str | Path) -> Path:
         raise SnncError(f"{out.parent} does not exist")
     with atomic_file(out) as tmp:
         if fmt == "nir":
-            from snnc.backends.nir_export import write_nir
-
             write_nir(graph, tmp, method=method)
         else:
-            from snnc.backends.netx_export import write_netx
-
             write_netx(graph, tmp, method=method)
     return out
 
@@ -148,8 +143,6 @@ def estimate_spikes(artifact: Artifact, data, *, samples: int = 16,
     samples of ``data`` (e.g. the calibration file). Returns ``spikes_per_neuron``,
     ``spikes_per_sample`` and ``samples``, or None when the network is so large (neurons x
     latency steps x samples > ``max_work``) that the estimate would cost more than a compile."""
-    from snnc.backends.reference.simulator import simulate
-
     art = artifact
     m = art.manifest
     if m.get("neurons", 0) * max(m.get("latency_steps", 1), 1) * samples > max_work:
@@ -171,9 +164,6 @@ def simulate_artifact(artifact: Artifact, data, *, backend: str = "cpu",
     ``x``, a tuple ``(x, y)`` or a mapping with ``x`` and ``y``).
     Artifacts for fixed-point targets run bit-exactly in integers unless ``float_mode`` (the
     ideal, unquantized network); ``mode`` in the result says which ran."""
-    from snnc.backends.reference.simulator import simulate
-    from snnc.metrics.inference import ann_predict, build_metrics
-
     art = artifact
     if backend not in ("cpu", "lava"):
         raise BackendError(f"unknown backend '{backend}'; available: cpu, lava")
@@ -184,8 +174,6 @@ def simulate_artifact(artifact: Artifact, data, *, backend: str = "cpu",
         raise SnncError(f"--batch-size must be >= 1, got {batch_size}")
     graph = float_graph(art) if float_mode else art.graph
     if backend == "lava":  # unsupported layers: one clear error before any work
-        from snnc.backends.lava import check_supported
-
         check_supported(graph)
     classes = graph.outputs[0].type.size if len(graph.outputs[0].shape) == 1 else None
     with data_file(data, "data") as path:
@@ -193,8 +181,6 @@ def simulate_artifact(artifact: Artifact, data, *, backend: str = "cpu",
     if on_start is not None:
         on_start(len(ds))
     if backend == "lava":  # Lava processes under Loihi2SimCfg(select_tag="fixed_pt")
-        from snnc.backends.lava.runner import simulate_lava
-
         result = simulate_lava(graph, ds.x, progress=on_batch)
     else:
         result = simulate(graph, ds.x, batch_size=batch_size, progress=on_batch)
@@ -204,13 +190,8 @@ def simulate_artifact(artifact: Artifact, data, *, backend: str = "cpu",
                                     result=result,
                                     ann_graph_macs=art.manifest["ann_macs_per_sample"],
                                     graph=graph, timing=timing))
-    from snnc.ir.quantized import is_quantized
-
     metrics["mode"] = "bit-exact" if is_quantized(graph) else "float"
     if "placement" in art.manifest:  # Loihi-class target: event energies + placement hops
-        from snnc.metrics.energy import loihi_energy
-        from snnc.targets import load_target
-
         target = load_target(art.manifest["target"])
         metrics.update(loihi_energy(result, art.manifest, target))
         metrics["ann_energy_uj_per_sample"] = (art.manifest["ann_macs_per_sample"]
@@ -224,10 +205,6 @@ def quantization_cost(artifact: Artifact, data, *, limit: int | None = None,
     on the same samples. Returns samples, float_accuracy, fixed_accuracy, delta_pp (fixed minus
     float, percentage points; None without labels) and agreement (fraction of samples whose
     top-1 is the same in both)."""
-    import numpy as np
-
-    from snnc.backends.reference.simulator import simulate
-
     art = artifact
     if "quantization" not in art.manifest:
         raise SnncError(f"artifact for target '{art.manifest.get('target')}' is not quantized; "
