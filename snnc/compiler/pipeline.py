@@ -8,21 +8,26 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from snnc.compiler.frontend import load_onnx
-from snnc.compiler.passes.calibrate import DEFAULT_PERCENTILE, ActivationStats, calibrate
-from snnc.compiler.passes.canonicalize import canonicalize
 from snnc.compiler.convert.amos import circuit_depth, convert_amos
 from snnc.compiler.convert.common import neuron_depth
+from snnc.compiler.convert.finetune import finetune
 from snnc.compiler.convert.fs import DEFAULT_K, convert_fs
 from snnc.compiler.convert.rate import DEFAULT_TIMESTEPS, convert_rate
 from snnc.compiler.convert.ttfs import DEFAULT_TIMESTEPS as TTFS_TIMESTEPS
 from snnc.compiler.convert.ttfs import convert_ttfs
+from snnc.compiler.frontend import load_onnx
+from snnc.compiler.passes.approximate_lrn import approximate_lrn
+from snnc.compiler.passes.calibrate import DEFAULT_PERCENTILE, ActivationStats, calibrate
+from snnc.compiler.passes.canonicalize import canonicalize
 from snnc.compiler.passes.fold_bn import fold_batchnorm
 from snnc.compiler.passes.prepare_spiking import prepare_spiking
+from snnc.compiler.placement import place, split_fanin
+from snnc.compiler.quantize import quantize_with_report
 from snnc.errors import PassError, SnncError
 from snnc.ir import neurons
 from snnc.ir.graph import Graph
 from snnc.ir.verify import verify
+from snnc.targets import load_target
 
 __all__ = ["CompileOptions", "CompileResult", "compile_graph", "pass_plan", "METHODS",
            "timing_of"]
@@ -92,8 +97,6 @@ def pass_plan(options: CompileOptions) -> list[str]:
     if options.finetune_epochs > 0:
         names.append("finetune")
     if options.target != "cpu":
-        from snnc.targets import load_target
-
         if load_target(options.target).fixed_point:
             names.append("quantize")
         names += ["split_fanin", "place"]
@@ -151,8 +154,6 @@ def compile_graph(source, calib_x: np.ndarray, options: CompileOptions,
     ann = run("prepare_spiking", prepare_spiking, graph)
     lrn_report = None
     if options.approximate_lrn:
-        from snnc.compiler.passes.approximate_lrn import approximate_lrn
-
         ann, lrn_report = run("approximate_lrn", approximate_lrn, ann, calib_x)
         if check:
             verify(ann)
@@ -166,17 +167,11 @@ def compile_graph(source, calib_x: np.ndarray, options: CompileOptions,
     else:
         snn = run("convert_fs", convert_fs, ann, stats, options.timesteps or DEFAULT_K)
     if finetune_data is not None and options.finetune_epochs > 0:
-        from snnc.compiler.convert.finetune import finetune
-
         snn = run("finetune", lambda g: finetune(g, finetune_data.x, finetune_data.y,
                                                  epochs=options.finetune_epochs,
                                                  seed=options.seed, on_epoch=on_epoch), snn)
     quantized, quant_report, placement = None, None, None
     if options.target != "cpu":  # Loihi-class targets: integer formats, fan-in splits, placement
-        from snnc.compiler.quantize import quantize_with_report
-        from snnc.compiler.placement import place, split_fanin
-        from snnc.targets import load_target
-
         spec = load_target(options.target)
         if spec.fixed_point:  # compiler/quantize/
             absmax = float(np.abs(calib_x).max()) if np.size(calib_x) else 1.0
