@@ -8,7 +8,7 @@ import h5py
 import numpy as np
 import pytest
 
-from export_models import TIMESTEPS, assert_one_line_error, build, compile_rate_lenet, snnc
+from support.export_models import TIMESTEPS, assert_one_line_error, build, compile_rate_lenet, snnc
 from snnc.api import export_artifact
 from snnc.backends.netx_export import INPUT_MESSAGE_BITS, netx_layers, simulate_netx
 from snnc.backends.reference.simulator import simulate

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from export_models import TIMESTEPS, assert_one_line_error, build, compile_rate_lenet, snnc
+from support.export_models import TIMESTEPS, assert_one_line_error, build, compile_rate_lenet, snnc
 from snnc.api import export_artifact
 from snnc.backends.nir_export import nir_node_name
 from snnc.backends.reference.simulator import simulate

@@ -209,7 +209,7 @@ def test_simulate_and_export_verbosity(env, tmp_path):
     assert "accuracy" in o.stdout and "spikes per population" in o.stdout
     out = tmp_path / "mlp.nir"
     # LeNet's spiking max-pool has no NIR node: export an MLP (tests/backends/export_models.py)
-    from backends.export_models import build
+    from support.export_models import build
 
     art, _ = build(tmp_path, "mlp")
     o = _cli(["export", art.path, "--format", "nir", "-o", out, "-q"], tmp_path)
