@@ -53,8 +53,8 @@ def measure(method: str, args) -> None:
 
     import snnc
     from snnc.backends.lava import run
-    from snnc.backends.lava.compare import reference_spikes
     from snnc.backends.reference.fixed_point import simulate_fixed
+    from snnc.backends.reference.record import reference_spikes
     from snnc.data import load_dataset
 
     d = EXAMPLES / "lenet"

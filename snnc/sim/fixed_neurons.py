@@ -22,7 +22,7 @@ class FixedNeuronRules:
     closed form of FS-ReLU tables (see ``_relu_payloads``)."""
 
     c: Counters
-    relu_closed_form: bool = True
+    relu_closed_form: bool  # set by FixedRules
 
     def if_fixed(self, node: Node, sig: Signal) -> Signal:
         op = node.op

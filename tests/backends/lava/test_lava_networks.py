@@ -14,7 +14,7 @@ from support.lava import IMAGES, LENET, ROOT, STEPS
 
 from snnc.api import compile_model
 from snnc.backends.lava import run
-from snnc.backends.lava.compare import reference_spikes
+from snnc.backends.reference.record import reference_spikes
 from snnc.data import load_dataset
 from snnc.ir import neurons, ops
 from snnc.ir import quantized as q

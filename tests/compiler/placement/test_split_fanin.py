@@ -15,7 +15,7 @@ from support.placement_checker import check_artifact
 
 from snnc.api import compile_model, float_graph, simulate_artifact
 from snnc.artifact import load_artifact
-from snnc.backends.lava.compare import reference_spikes
+from snnc.backends.reference.record import reference_spikes
 from snnc.backends.reference.simulator import simulate
 from snnc.compiler.placement import place, relay_levels, split_fanin
 from snnc.compiler.placement.split_fanin import part_max, payload_max
