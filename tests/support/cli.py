@@ -32,7 +32,6 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-import snnc.cli as _cli_module
 from snnc.cli import main
 
 __all__ = ["SNNC_SCRIPT", "CaseTimeout", "Outcome", "assert_user_error", "problems", "run_cli",
@@ -113,24 +112,6 @@ def _fd_streams():
             tmps[fd].close()
 
 
-@contextlib.contextmanager
-def _fresh_console():
-    """``snnc.cli``'s module-level rich Console is created at import, when its colour system is
-    fixed from the stdout of that moment (a terminal under ``pytest -s``). A real process
-    creates it with the stdout the user gave the command: so does each in-process run."""
-    from rich.console import Console
-
-    old = getattr(_cli_module, "console", None)
-    if old is None:
-        yield
-        return
-    _cli_module.console = Console()
-    try:
-        yield
-    finally:
-        _cli_module.console = old
-
-
 def run_cli(argv: list[str], seconds: float, cwd: Path | None = None, *,
             fds: bool = False) -> Outcome:
     """``main(argv)`` with stdout/stderr captured, in ``cwd`` (default: the current folder),
@@ -147,7 +128,7 @@ def run_cli(argv: list[str], seconds: float, cwd: Path | None = None, *,
             if cwd is not None:
                 os.chdir(cwd)
             signal.setitimer(signal.ITIMER_REAL, seconds)
-            with _fresh_console(), warnings.catch_warnings():
+            with warnings.catch_warnings():
                 warnings.simplefilter("default")
                 warnings.filterwarnings("ignore", category=DeprecationWarning)
                 warnings.showwarning = _show_on_stderr  # as the CLI would, not pytest's recorder
