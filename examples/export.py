@@ -7,7 +7,9 @@ shipped LeNet is refused (its spiking max-pool has no NIR or netx equivalent), s
 trains the max-pool-free digits CNN of examples/from_pytorch.py, compiles it with
 ``--method rate``, then
 
-1. writes ``digits.nir`` and reads it back with ``nir.read`` (same weights as the artifact);
+1. writes ``digits.nir``, reads it back with ``nir.read`` (same weights as the artifact) and
+   runs it in sinabs and norse (``sinabs.from_nir``, ``norse.torch.from_nir``, those installed;
+   docs/nir.md), printing their top-1 agreement with snnc's reference simulator;
 2. writes ``digits.net`` and loads it with lava-dl's ``netx.hdf5.Network``; runs the first
    ``--lava-samples`` test images through it in Lava (``Loihi2SimCfg``, fixed point) and
    compares its decision with snnc's numpy model of the netx semantics (``simulate_netx``)
@@ -30,7 +32,7 @@ import torch
 import snnc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from from_pytorch import digits, digits_cnn, train  # noqa: E402
+from from_pytorch import digits, digits_cnn, train
 
 TIMESTEPS = 32
 
@@ -42,6 +44,35 @@ def read_nir(path: Path) -> dict:
     graph = nir.read(str(path))
     kinds = sorted(type(n).__name__ for n in graph.nodes.values())
     return {"nodes": len(graph.nodes), "edges": len(graph.edges), "node_types": kinds}
+
+
+def nir_in_readers(path: Path, x: np.ndarray, steps: int) -> dict:
+    """Mean output over ``steps`` of the NIR file run in sinabs and norse (those installed), the
+    image fed as input current every step (docs/nir.md "Loading the file")."""
+    import contextlib
+    import io
+    import warnings
+
+    import nir
+
+    graph, xt, outs = nir.read(str(path)), torch.as_tensor(x), {}
+    with torch.no_grad(), warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        with contextlib.suppress(ImportError):
+            import sinabs
+
+            model = sinabs.from_nir(graph, batch_size=len(x), num_timesteps=steps)
+            out, _ = model(xt.unsqueeze(1).expand(-1, steps, *xt.shape[1:]).flatten(0, 1))
+            outs["sinabs.from_nir"] = out.reshape(len(x), steps, -1).mean(1).numpy()
+        with contextlib.suppress(ImportError):
+            import norse.torch
+
+            model, state, total = norse.torch.from_nir(graph), None, 0.0
+            for _ in range(steps):
+                out, state = model(xt, state)
+                total = total + out
+            outs["norse.torch.from_nir"] = (total / steps).numpy()
+    return outs
 
 
 def run_netx_in_lava(path: Path, x: np.ndarray, steps: int) -> np.ndarray:
@@ -94,19 +125,25 @@ def main(argv: list[str] | None = None) -> dict:
     nir_info = read_nir(nir_path)
     print(f"wrote {nir_path}; nir.read: {nir_info['nodes']} nodes {nir_info['node_types']}")
 
-    # 2. netx: write, numpy model of its semantics, Lava
     from snnc.api import float_graph
+    from snnc.backends.reference.simulator import simulate
+
+    graph = float_graph(art)
+    snn_top = simulate(graph, x_test, device="cpu").outputs[0].argmax(1)
+    nir_agreement = {name: float(np.mean(out.argmax(1) == snn_top))
+                     for name, out in nir_in_readers(nir_path, x_test, TIMESTEPS).items()}
+    for name, agree in nir_agreement.items():
+        print(f"{name} ran {nir_path}: top-1 agreement with snnc's reference "
+              f"{agree:.2%}")
+
+    # 2. netx: write, numpy model of its semantics, Lava
     from snnc.backends.netx_export import netx_layers, simulate_netx
 
     net_path = art.export("netx", args.out / "digits.net")
-    graph = float_graph(art)
     layers = netx_layers(graph)
     steps = TIMESTEPS + len(layers)  # one step of delay per synapse
     _, v = simulate_netx(graph, x_test, steps)
     netx_top = v.argmax(1)
-    from snnc.backends.reference.simulator import simulate
-
-    snn_top = simulate(graph, x_test, device="cpu").outputs[0].argmax(1)
     netx_agreement = float(np.mean(netx_top == snn_top))
     netx_accuracy = float(np.mean(netx_top == y_test))
     print(f"wrote {net_path}; netx semantics (simulate_netx): accuracy {netx_accuracy:.2%}, "
@@ -118,7 +155,8 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"netx.hdf5.Network ran {args.lava_samples} image(s) in Lava: readout equal to "
               f"simulate_netx bit for bit: {lava_equal}")
     result = {"accuracy": m.accuracy, "samples": m.samples, "nir_file": str(nir_path),
-              **{f"nir_{k}": v for k, v in nir_info.items()}, "netx_file": str(net_path),
+              **{f"nir_{k}": v for k, v in nir_info.items()}, "nir_agreement": nir_agreement,
+              "netx_file": str(net_path),
               "netx_layers": len(layers), "netx_accuracy": netx_accuracy,
               "netx_agreement": netx_agreement, "lava_samples": args.lava_samples,
               "lava_equal": lava_equal}
