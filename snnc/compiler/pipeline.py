@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -13,9 +12,11 @@ from snnc.compiler.convert.common import neuron_depth
 from snnc.compiler.convert.finetune import finetune
 from snnc.compiler.convert.fs import DEFAULT_K, convert_fs
 from snnc.compiler.convert.rate import DEFAULT_TIMESTEPS, convert_rate
+from snnc.compiler.convert.rate_calibration import calibrate_rate
 from snnc.compiler.convert.ttfs import DEFAULT_TIMESTEPS as TTFS_TIMESTEPS
 from snnc.compiler.convert.ttfs import convert_ttfs
 from snnc.compiler.frontend import load_onnx
+from snnc.compiler.pass_runner import PassRunner
 from snnc.compiler.passes.approximate_lrn import approximate_lrn
 from snnc.compiler.passes.calibrate import DEFAULT_PERCENTILE, ActivationStats, calibrate
 from snnc.compiler.passes.canonicalize import canonicalize
@@ -23,10 +24,9 @@ from snnc.compiler.passes.fold_bn import fold_batchnorm
 from snnc.compiler.passes.prepare_spiking import prepare_spiking
 from snnc.compiler.placement import place, split_fanin
 from snnc.compiler.quantize import quantize_with_report
-from snnc.errors import PassError, SnncError
+from snnc.errors import SnncError
 from snnc.ir import neurons
 from snnc.ir.graph import Graph
-from snnc.ir.verify import verify
 from snnc.targets import load_target
 
 __all__ = ["CompileOptions", "CompileResult", "compile_graph", "pass_plan", "METHODS",
@@ -46,6 +46,8 @@ class CompileOptions:
     finetune_epochs: int = 0  # epochs of surrogate-gradient fine-tuning (0: none)
     seed: int = 0
     approximate_lrn: bool = False  # LRN -> calibrated per-channel scale (approximate_lrn.py)
+    rate_calibration: str = "none"  # rate: "bias" = layer-wise bias calibration
+    # (convert/rate_calibration.py, Li et al. 2021)
 
     @property
     def effective_percentile(self) -> float:
@@ -60,6 +62,8 @@ class CompileOptions:
             d.update(finetune_epochs=self.finetune_epochs, seed=self.seed)
         if self.approximate_lrn:
             d.update(approximate_lrn=True)
+        if self.rate_calibration != "none":
+            d.update(rate_calibration=self.rate_calibration)
         return d
 
 
@@ -77,6 +81,9 @@ class CompileResult:
 
 def timing_of(graph: Graph, method: str) -> dict[str, int]:
     """latency_steps (input to decision) and throughput_steps (steps between pipelined images)."""
+    if method == "nir":  # imported SNNs: every layer steps through the input's T steps
+        steps = int(graph.inputs[0].shape[0])
+        return {"latency_steps": steps, "throughput_steps": steps}
     pops = [n.op for n in graph.nodes if isinstance(n.op, neurons.NEURON_OPS)
             and not isinstance(n.op, neurons.PartialSumRelay)]
     if method in ("rate", "ttfs"):  # all layers step together over one window of T steps
@@ -94,6 +101,8 @@ def pass_plan(options: CompileOptions) -> list[str]:
     names = ["frontend", "canonicalize", "fold_batchnorm", "prepare_spiking",
              *(["approximate_lrn"] if options.approximate_lrn else []), "calibrate",
              f"convert_{options.method}"]
+    if options.method == "rate" and options.rate_calibration != "none":
+        names.append("calibrate_rate")
     if options.finetune_epochs > 0:
         names.append("finetune")
     if options.target != "cpu":
@@ -129,24 +138,8 @@ def compile_graph(source, calib_x: np.ndarray, options: CompileOptions,
     network is fine-tuned (convert/finetune.py); ``on_epoch`` receives its progress."""
     if options.method not in METHODS:
         raise SnncError(f"unknown method {options.method!r}; available: {', '.join(METHODS)}")
-    seconds: dict[str, float] = {}
-    done: list[str] = []
-
-    def run(name: str, fn, *args):
-        t0 = time.perf_counter()
-        try:
-            out = fn(*args)
-        except SnncError:
-            raise
-        except Exception as e:
-            raise PassError(f"{name} failed after [{', '.join(done)}]: {e}") from e
-        if check and isinstance(out, Graph):
-            verify(out)
-        seconds[name] = time.perf_counter() - t0
-        done.append(name)
-        if on_pass is not None:
-            on_pass(name, seconds[name])
-        return out
+    run = PassRunner(on_pass, check)
+    seconds = run.seconds
 
     graph = run("frontend", load_onnx, source)
     graph = run("canonicalize", canonicalize, graph)
@@ -155,11 +148,12 @@ def compile_graph(source, calib_x: np.ndarray, options: CompileOptions,
     lrn_report = None
     if options.approximate_lrn:
         ann, lrn_report = run("approximate_lrn", approximate_lrn, ann, calib_x)
-        if check:
-            verify(ann)
     stats = run("calibrate", calibrate, ann, calib_x, options.effective_percentile)
     if options.method == "rate":
         snn = run("convert_rate", convert_rate, ann, stats, options.timesteps or DEFAULT_TIMESTEPS)
+        if options.rate_calibration != "none":
+            snn = run("calibrate_rate", calibrate_rate, snn, ann, calib_x,
+                      options.rate_calibration)
     elif options.method == "amos":
         snn = run("convert_amos", convert_amos, ann, stats, options.timesteps or DEFAULT_K)
     elif options.method == "ttfs":
@@ -179,8 +173,6 @@ def compile_graph(source, calib_x: np.ndarray, options: CompileOptions,
             quantized, quant_report = run(
                 "quantize", lambda g: quantize_with_report(g, spec, input_absmax=absmax,
                                                            input_signed=signed), snn)
-            if check:
-                verify(quantized)
         if quantized is not None:  # `run` verifies the graphs these passes return
             quantized = run("split_fanin", split_fanin, quantized, spec)
         else:
