@@ -12,6 +12,7 @@ from snnc.ir import ops
 from snnc.ir.graph import Node
 from snnc.ir.interpret import ANN_RULES
 from snnc.sim.integers import hybrid_events, or_reduce, overflow, relu_shift, spike_counts
+from snnc.sim.kernels import Stepped, step_values
 from snnc.sim.signals import DTYPE, PAYLOAD, CodeSignal, Counters, Signal, Spikes
 
 __all__ = ["FixedNeuronRules"]
@@ -32,34 +33,48 @@ class FixedNeuronRules:
         v0_np = np.round(op.v_init * vth_np)  # half to even, as Python's round
         vth, v0 = float(vth_np.max()), float(v0_np.max())  # (scalars here; arrays below)
         lim = float(2 ** (op.uv_bits - 1) - 1)
-        lo, hi = torch.aminmax(sig.x)
-        amax = max(-float(lo), float(hi)) * shift
         babs = float(np.abs(bias_np).max()) if bias_np.size else 0.0
+
         # float32 is exact when u never wraps (|a << shift| <= lim), v + u + bias stays within
         # +-2^24 (v is saturated to +-lim) and so do vth and v_init: the usual case, and twice
         # as fast as float64 (half the memory traffic)
-        narrow = (op.v_overflow == "saturate" and amax <= lim and amax + babs <= lim + 1
-                  and vth <= lim + 1 and float(np.abs(v0_np).max()) <= lim)
+        def narrow_for(amax: float) -> bool:
+            return (op.v_overflow == "saturate" and amax <= lim and amax + babs <= lim + 1
+                    and vth <= lim + 1 and float(np.abs(v0_np).max()) <= lim)
+
+        # a streamed synaptic input whose bound proves float32 exact is taken block by block
+        # (kernels.Stepped); any other input is scanned for its range (same integers either way)
+        streamed = (isinstance(sig, Stepped) and sig.bound is not None
+                    and narrow_for(sig.bound * shift))
+        if not streamed:
+            lo, hi = torch.aminmax(sig.x)
+        narrow = streamed or narrow_for(max(-float(lo), float(hi)) * shift)
         dtype = PAYLOAD if narrow else DTYPE
-        bias = torch.as_tensor(bias_np, dtype=dtype, device=sig.x.device)
-        if narrow:
-            a = sig.x.to(dtype)  # u = a << shift (no wrap), added step by step below
-            const = a[0] * shift + bias if a.shape[0] == 1 else None
-        else:
-            a = overflow(sig.x.to(DTYPE) * shift, op.u_overflow, op.uv_bits)
-            const = a[0] + bias if a.shape[0] == 1 else None
-        if vth_np.ndim:
-            vth = torch.as_tensor(vth_np, dtype=dtype, device=a.device)
-            v0 = torch.as_tensor(v0_np, dtype=dtype, device=a.device)
-        v = torch.zeros_like(bias.expand(a.shape[1:])).add_(v0).contiguous()
         steps = op.timesteps
-        out = torch.empty((steps, *a.shape[1:]), dtype=PAYLOAD, device=a.device)
+        if streamed:
+            inputs = ((t, c.to(dtype)) for t, c in step_values(sig, steps))
+        else:
+            if narrow:
+                a = sig.x.to(dtype)  # u = a << shift (no wrap), added step by step below
+            else:
+                a = overflow(sig.x.to(DTYPE) * shift, op.u_overflow, op.uv_bits)
+            inputs = ((t, a[t if a.shape[0] > 1 else 0]) for t in range(steps))
         cmp = torch.gt if op.compare == ">" else torch.ge
-        for t in range(steps):
+        for t, u in inputs:
+            if t == 0:
+                device = u.device
+                bias = torch.as_tensor(bias_np, dtype=dtype, device=device)
+                const = (None if streamed or a.shape[0] > 1
+                         else (u * shift if narrow else u) + bias)
+                if vth_np.ndim:
+                    vth = torch.as_tensor(vth_np, dtype=dtype, device=device)
+                    v0 = torch.as_tensor(v0_np, dtype=dtype, device=device)
+                v = torch.zeros_like(bias.expand(u.shape)).add_(v0).contiguous()
+                out = torch.empty((steps, *u.shape), dtype=PAYLOAD, device=device)
             if const is not None:
                 v += const
             else:  # v += u(t) + bias
-                v.add_(a[t], alpha=shift if narrow else 1.0)
+                v.add_(u, alpha=shift if narrow else 1.0)
                 v += bias
             if op.v_overflow == "saturate":
                 v.clamp_(-lim, lim)

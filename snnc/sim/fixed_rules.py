@@ -31,10 +31,19 @@ from snnc.ir import neurons, ops
 from snnc.ir import quantized as q
 from snnc.ir.graph import Node
 from snnc.ir.interpret import ANN_RULES
+from snnc.sim import leaky_rules
 from snnc.sim.fixed_neurons import FixedNeuronRules
 from snnc.sim.float_rules import FloatRules
 from snnc.sim.integers import exact_linear, float_twin, input_code, shift_round, spike_counts
-from snnc.sim.kernels import fanout, fold, gather_windows, window_max
+from snnc.sim.kernels import (
+    Stepped,
+    fanout,
+    fold,
+    gate_rises,
+    gather_windows,
+    simple_gate,
+    window_max,
+)
 from snnc.sim.signals import DTYPE, PAYLOAD, CodeSignal, Counters, Signal, Spikes
 
 __all__ = ["FixedRules", "REFUSED"]
@@ -44,7 +53,7 @@ REFUSED: dict[type[ops.Op], str] = {
     cls: "float op: quantize lowers it to an integer op first"
     for cls in (neurons.IFNeurons, neurons.FewSpikeNeurons, neurons.AmosNeurons, ops.Conv2d,
                 ops.Dense, ops.AvgPool2d, ops.GlobalAvgPool, neurons.SingleSpikeNeurons,
-                neurons.HybridInputNeurons)}
+                neurons.HybridInputNeurons, *leaky_rules.float_rules(Counters()))}
 
 
 class FixedRules(FixedNeuronRules, FloatRules):
@@ -72,11 +81,13 @@ class FixedRules(FixedNeuronRules, FloatRules):
         self[ops.Reshape] = self.reshape
         self[ops.Slice] = self.reshape  # routing: codes and events slice like the values
         self[neurons.PartialSumRelay] = self.relay_fixed
+        self.update(leaky_rules.fixed_rules(counters))  # imported SNNs: sim/leaky_rules.py
         self[ops.MaxPool2d] = self.max_pool_decoded
         self._twins: dict[str, tuple[ops.Op, float]] = {}
         self.window_sum = window_sum  # few-spike graphs (sums_windows; see _synapse_window)
         self.relu_closed_form = True  # FS-ReLU tables in closed form (see _relu_payloads)
         self.fast_gates = True  # rate max-pool gates by window maxima (see spiking_max_pool)
+        self.stream = True  # synapses on spike trains block by block (see kernels.Stepped)
 
     def _count(self, node: Node, base: ops.Op, e: torch.Tensor | None) -> None:
         if e is None:
@@ -101,12 +112,24 @@ class FixedRules(FixedNeuronRules, FloatRules):
         steps = sig.x.shape[0]
         if self.window_sum and steps > 1:
             return self._synapse_window(node, sig, base, row_l1)
-        acc = exact_linear(base, fold(sig, steps), row_l1,
-                            1.0 if isinstance(sig, Spikes) else None)
+        self._count(node, base, sig.events)
+        if self.stream and steps > 1 and isinstance(sig, Spikes) and sig.x.is_cpu:
+            # binary trains: |acc| <= row_l1, and the blocks are exact in any batch
+            e = op.weight_exp
+            bound = row_l1 * 2.0**e if e >= 0 else float(np.ceil(row_l1 * 2.0**e))
+            return Stepped(steps, sig.x.shape[1], lambda lo, hi: self._synapse_steps(
+                op, base, row_l1, Signal(sig.x[lo:hi])), bound=bound)
+        return Signal(self._synapse_steps(op, base, row_l1, sig,
+                                          1.0 if isinstance(sig, Spikes) else None))
+
+    @staticmethod
+    def _synapse_steps(op, base, row_l1: float, sig: Signal, absmax: float | None = 1.0):
+        """The integer synapse on every step of ``sig``: W p, then the weight shift."""
+        steps = sig.x.shape[0]
+        acc = exact_linear(base, fold(sig, steps), row_l1, absmax)
         if op.weight_exp > 0:
             acc = acc.to(DTYPE)
-        self._count(node, base, sig.events)
-        return Signal(shift_round(acc, op.weight_exp).reshape(steps, -1, *acc.shape[1:]))
+        return shift_round(acc, op.weight_exp).reshape(steps, -1, *acc.shape[1:])
 
     def _synapse_window(self, node: Node, sig: Signal, base, row_l1: float) -> Signal:
         """Few-spike graphs: every consumer of synaptic input accumulates the whole window, so
@@ -194,42 +217,17 @@ class FixedRules(FixedNeuronRules, FloatRules):
         return Signal(out.reshape(steps, -1, *out.shape[1:]))
 
     def spiking_max_pool(self, node: Node, sig: Signal) -> Signal:
-        """Rate max-pool gate: each step each window passes the spike of its input with the
-        most spikes so far (first in row-major order on ties). For binary spikes and
-        non-overlapping windows (stride = kernel, the usual 2x2) it needs no per-window
-        argmax: cell i of P gets the key ``K_i(t) = count_i(t) P + (P - 1 - i)`` (its count
-        including step t, ties to the earlier position; keys of a window are distinct and never
-        decrease) and the window's largest key ``M(t)`` is its winner's. The gate passes a
-        spike exactly when ``M(t) > M(t - 1)`` (``M(0) = P - 1``): if the winner w spiked,
-        ``K_w(t - 1) = M(t) - P`` and every other key at t - 1 is below ``M(t)`` (distinct,
-        non-decreasing), so M rose; if it did not, ``M(t - 1) >= K_w(t - 1) = M(t)``. So the
-        gate is a running sum, one window maximum and a difference in time, each over all
-        steps at once, in int16 (int32 for long runs): keys are below 2^15 (2^31)."""
+        """Rate max-pool gate: on binary spikes with non-overlapping windows (the usual 2x2)
+        by window maxima of running counts (``kernels.gate_rises``), else the float rule."""
         op = node.op
         x = sig.x.to(PAYLOAD)
-        (kh, kw), steps = op.kernel, x.shape[0]
-        cells = kh * kw
-        simple = (self.fast_gates and sig.events is not None and not any(op.padding)
-                  and not op.ceil_mode and tuple(op.dilation) == (1, 1)
-                  and tuple(op.stride) == tuple(op.kernel) and (steps + 1) * cells < 2**31)
+        simple = self.fast_gates and sig.events is not None and simple_gate(op, x.shape[0])
         if simple and not isinstance(sig, Spikes):
             lo, hi = torch.aminmax(x)
             simple = float(lo) >= 0 and float(hi) <= 1
         if not simple:
             return super().spiking_max_pool(node, Signal(x, sig.events))
-        hgt, wid = x.shape[-2] // kh * kh, x.shape[-1] // kw * kw
-        x = x[..., :hgt, :wid]
-        pos = torch.arange(cells - 1, -1, -1, dtype=PAYLOAD, device=x.device)
-        pos = pos.reshape(kh, kw).repeat(hgt // kh, wid // kw)
-        key = x.to(torch.int16) if (steps + 1) * cells < 2**15 else x.to(torch.int32)
-        key[0].mul_(cells).add_(pos.to(key.dtype))
-        for t in range(1, steps):  # running counts (faster than cumsum(0)), scaled by P
-            torch.add(key[t - 1], key[t], alpha=cells, out=key[t])
-        best = window_max(key, kh, kw)  # M(t), t = 1..steps
-        rose = torch.empty_like(best)
-        torch.sub(best[0], cells - 1, out=rose[0])
-        torch.sub(best[1:], best[:-1], out=rose[1:])
-        out = rose.clamp_(max=1).to(PAYLOAD)  # M(t) - M(t - 1) >= 0: 1 where it rose
+        out = gate_rises(x, op.kernel).to(PAYLOAD)
         return Spikes(out, out.sum(0))
 
     def max_pool_decoded(self, node: Node, sig: Signal) -> Signal:

@@ -13,13 +13,23 @@ import torch
 from snnc.ir import neurons, ops, quantized
 from snnc.ir.graph import Node
 from snnc.ir.interpret import ANN_RULES
+from snnc.sim import leaky_rules
 from snnc.sim.fs_coding import FSTable, encode_torch
 from snnc.sim.kernels import (
+    Stepped,
+    Train,
+    batch_of,
     fanout,
     first_spike_max_pool,
+    gate_rises,
     gather_windows,
     hybrid_input,
     linear_over_time,
+    on_cpu,
+    simple_gate,
+    step_slice,
+    step_values,
+    steps_of,
 )
 from snnc.sim.signals import Counters, Signal
 
@@ -28,9 +38,12 @@ __all__ = ["FloatRules", "REFUSED", "ROUTING", "SYNAPTIC"]
 # routing ops carry their inputs' spike events on; synaptic ones count them times the fan-out
 ROUTING = tuple(c for c in ANN_RULES if c.role is ops.Role.ROUTING)
 SYNAPTIC = tuple(c for c in ANN_RULES if c.role is ops.Role.SYNAPTIC)
+# computed block by block over time when their input varies in time (kernels.Stepped): each
+# output element depends on its own step only, with the same bits in any block of >= 2 rows
+STREAMED = (ops.Conv2d,) + tuple(c for c in ANN_RULES if c.role is ops.Role.ELEMENTWISE)
 REFUSED: dict[type[ops.Op], str] = {
     cls: "integer op of a quantized graph: runs in the bit-exact rules (FixedRules)"
-    for cls in quantized.QUANTIZED_OPS}
+    for cls in (*quantized.QUANTIZED_OPS, *leaky_rules.fixed_rules(Counters()))}
 
 
 class FloatRules(dict):
@@ -41,6 +54,7 @@ class FloatRules(dict):
     def __init__(self, counters: Counters, dtype: torch.dtype = torch.float32) -> None:
         super().__init__()
         self.c, self.dtype = counters, dtype
+        self.stream = True  # synapses block by block into the neurons (see kernels.Stepped)
         for cls in ANN_RULES:
             self[cls] = self.linear
         self[neurons.IFNeurons] = self.if_neurons
@@ -52,13 +66,24 @@ class FloatRules(dict):
         self[neurons.HybridInputNeurons] = self.hybrid_input
         self[neurons.FirstSpikeMaxPool2d] = self.first_spike_max_pool
         self[neurons.PartialSumRelay] = self.relay
+        self.update(leaky_rules.float_rules(counters))  # imported SNNs (NIR): sim/leaky_rules.py
 
     # ---- linear ops: synapses and routing
     def linear(self, node: Node, *sigs: Signal) -> Signal:
         op = node.op
         if isinstance(op, ops.Constant):
             return Signal(ANN_RULES[ops.Constant](op).to(self.dtype).unsqueeze(0))
-        out = linear_over_time(node, list(sigs))
+        steps = max(steps_of(s) for s in sigs)
+        if (self.stream and isinstance(op, STREAMED) and steps > 1
+                and all(on_cpu(s) for s in sigs)):
+            ins = list(sigs)
+            bounds = [s.bound if isinstance(s, Stepped) else None for s in sigs]
+            bound = (sum(bounds) if isinstance(op, (ops.Add, ops.Sub)) and None not in bounds
+                     else None)  # (the bit-exact rules' integer synapses give bounds)
+            out = Stepped(steps, max(batch_of(s) for s in sigs), lambda lo, hi: linear_over_time(
+                node, [step_slice(s, lo, hi) for s in ins]), bound=bound)
+        else:
+            out = linear_over_time(node, list(sigs))
         events = [s.events for s in sigs]
         if isinstance(op, ROUTING) and any(e is not None for e in events):
             filled = [e if e is not None else torch.zeros_like(s.x[0])
@@ -73,7 +98,7 @@ class FloatRules(dict):
                 self.c.add(self.c.synops, node.name, (e * self.c.fanout[node.name]).sum())
             else:  # Add, Sub, BatchNorm, scaling: one synapse per element
                 self.c.add(self.c.synops, node.name, e.sum())
-        return Signal(out)
+        return out if isinstance(out, Stepped) else Signal(out)
 
     @staticmethod
     def _event_op(op):
@@ -89,19 +114,21 @@ class FloatRules(dict):
 
     # ---- neurons
     def if_neurons(self, node: Node, sig: Signal) -> Signal:
+        """IF with reset by subtraction, step by step (a streamed input block by block).
+        Spikes are compared straight into a float 0/1 buffer; ``x = bits * amplitude``."""
         op = node.op
-        current = sig.x
         steps = op.timesteps
-        v = torch.full_like(current[0], op.v_init * op.threshold)
-        out = torch.empty((steps, *current.shape[1:]), dtype=torch.bool, device=current.device)
-        for t in range(steps):
-            v += current[t if current.shape[0] > 1 else 0]
-            torch.ge(v, op.threshold, out=out[t])
-            v.sub_(out[t].to(v.dtype), alpha=op.threshold)
-        out = out.to(current.dtype)
-        events = out.sum(0)
+        for t, current in step_values(sig, steps):
+            if t == 0:
+                v = torch.full_like(current, op.v_init * op.threshold)
+                bits = torch.empty((steps, *current.shape), dtype=current.dtype,
+                                   device=current.device)
+            v += current
+            torch.ge(v, op.threshold, out=bits[t])
+            v.sub_(bits[t], alpha=op.threshold)
+        events = bits.sum(0)
         self.c.add(self.c.spikes, node.name, events.sum())
-        return Signal(out * op.amplitude, events)
+        return Train(bits, float(op.amplitude), events)
 
     def few_spike(self, node: Node, sig: Signal) -> Signal:
         op = node.op
@@ -189,6 +216,10 @@ class FloatRules(dict):
         op = node.op
         if sig.events is None:
             raise RuntimeError("spiking max-pool needs spiking input")
+        if (isinstance(sig, Train) and sig.amplitude != 0
+                and simple_gate(op, sig.bits.shape[0])):  # binary trains: by window maxima, exactly
+            bits = gate_rises(sig.bits, op.kernel).to(sig.bits.dtype)
+            return Train(bits, sig.amplitude, bits.sum(0))
         steps, batch = sig.x.shape[:2]
         x = sig.x.reshape(steps * batch, *sig.x.shape[2:])
         counts = torch.cumsum(sig.x != 0, 0, dtype=sig.x.dtype)

@@ -10,7 +10,7 @@ import math
 import numpy as np
 import torch
 
-from snnc.ir import ops
+from snnc.ir import leaky, ops
 from snnc.ir import quantized as q
 from snnc.ir.graph import Graph
 from snnc.ir.interpret import ANN_RULES
@@ -22,7 +22,9 @@ __all__ = ["shift_round", "overflow", "float_twin", "relu_shift", "exact_linear"
 
 def shift_round(acc: torch.Tensor, exp: int) -> torch.Tensor:
     """``acc << exp`` for exp >= 0, arithmetic ``acc >> -exp`` (floor) otherwise (Lava Dense)."""
-    if exp >= 0:
+    if exp == 0:
+        return acc  # (x * 1.0 is x, bit for bit: no pass over the data)
+    if exp > 0:
         return acc * float(2**exp)
     return torch.floor(acc * 2.0**exp)
 
@@ -129,8 +131,10 @@ def input_code(op: q.InputQuantizer | q.QHybridInput, x: torch.Tensor) -> torch.
 
 def sums_windows(graph: Graph) -> bool:
     """Whether synapses may sum each input window at once (``FixedRules.window_sum``): only
-    in few-spike graphs; IF and single-spike populations integrate step by step."""
-    return not any(isinstance(n.op, (q.QIFNeurons, q.QSingleSpikeNeurons)) for n in graph.nodes)
+    in few-spike graphs; IF, single-spike and leaky (imported) populations integrate step by
+    step."""
+    return not any(isinstance(n.op, (q.QIFNeurons, q.QSingleSpikeNeurons, leaky.QLeakyNeurons,
+                                     leaky.QLeakyReadout)) for n in graph.nodes)
 
 
 def hybrid_events(op: q.QHybridInput, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

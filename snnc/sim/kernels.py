@@ -6,6 +6,7 @@ single-spike hybrid input code and first-spike pooling.
 from __future__ import annotations
 
 from dataclasses import replace
+from itertools import pairwise
 
 import numpy as np
 import torch
@@ -17,7 +18,103 @@ from snnc.ir.interpret import ANN_RULES, pad2d
 from snnc.sim.signals import Signal
 
 __all__ = ["fold", "linear_over_time", "fanout", "gather_windows", "window_max", "hybrid_input",
-           "hybrid_spike_train", "first_spike_max_pool"]
+           "hybrid_spike_train", "first_spike_max_pool", "Train", "simple_gate", "gate_rises",
+           "Stepped", "STEP_ROWS", "step_slice", "step_values", "steps_of", "batch_of", "on_cpu"]
+
+STEP_ROWS = 32  # samples x steps per block of a streamed (Stepped) signal
+
+
+class Train(Signal):
+    """A rate population's spike train: ``x = bits * amplitude`` (T, N, ...), built on first
+    use, with ``bits`` its 0/1 spikes in the float dtype and ``amplitude`` one scalar, so that
+    gates work on the bits without scanning (or even making) ``x``."""
+
+    def __init__(self, bits: torch.Tensor, amplitude: float, events: torch.Tensor) -> None:
+        self.bits, self.amplitude, self.events = bits, amplitude, events
+        self._x: torch.Tensor | None = None
+
+    @property
+    def x(self) -> torch.Tensor:  # type: ignore[override]
+        if self._x is None:
+            self._x = self.bits * self.amplitude
+        return self._x
+
+
+class Stepped(Signal):
+    """A time-varying signal computed block by block on demand: ``block(lo, hi)`` gives steps
+    lo..hi-1 (hi - lo, N, ...). A consumer that walks time (neurons, streamed synapses) takes
+    blocks of ``STEP_ROWS`` samples x steps, which stay in cache between the synapse and the
+    neuron update; ``x`` materializes all steps with one call (as an unstreamed rule would).
+    Each block must have at least two rows: oneDNN convolutions give the same bits for a
+    sample whatever the batch size, except for batches of one (tests/sim/test_streaming.py).
+    ``bound``: a proven bound on ``|x|`` where known (integer synapses), else None."""
+
+    def __init__(self, steps: int, batch: int, block, events: torch.Tensor | None = None,
+                 bound: float | None = None) -> None:
+        self.steps, self.batch, self._block, self.events = steps, batch, block, events
+        self.bound = bound
+        self._x: torch.Tensor | None = None
+
+    @property
+    def x(self) -> torch.Tensor:  # type: ignore[override]
+        if self._x is None:
+            self._x = self._block(0, self.steps)
+        return self._x
+
+    def block(self, lo: int, hi: int) -> torch.Tensor:
+        return self._x[lo:hi] if self._x is not None else self._block(lo, hi)
+
+    def bounds(self) -> list[int]:
+        """Block boundaries: about STEP_ROWS rows each, none with a single row."""
+        per = max(1, -(-STEP_ROWS // max(self.batch, 1)))
+        cuts = list(range(0, self.steps, per)) + [self.steps]
+        if len(cuts) > 2 and (cuts[-1] - cuts[-2]) * self.batch < 2:
+            del cuts[-2]
+        return cuts
+
+
+def on_cpu(sig: Signal) -> bool:
+    """Whether ``sig`` lives on the CPU (streaming pays there: blocks stay in its caches; on a
+    GPU the many small kernels would cost more than they save)."""
+    if isinstance(sig, Stepped):
+        return True  # only made from CPU signals
+    return (sig.bits if isinstance(sig, Train) else sig.x).device.type == "cpu"
+
+
+def steps_of(sig: Signal) -> int:
+    if isinstance(sig, Stepped):
+        return sig.steps
+    return (sig.bits if isinstance(sig, Train) else sig.x).shape[0]  # (no x made for this)
+
+
+def batch_of(sig: Signal) -> int:
+    if isinstance(sig, Stepped):
+        return sig.batch
+    return (sig.bits if isinstance(sig, Train) else sig.x).shape[1]
+
+
+def step_slice(sig: Signal, lo: int, hi: int) -> Signal:
+    """Steps lo..hi-1 of ``sig`` (a constant-in-time signal as is), events dropped."""
+    if isinstance(sig, Stepped):
+        return Signal(sig.block(lo, hi))
+    if isinstance(sig, Train) and sig._x is None:  # the values of these steps only
+        return Signal(sig.bits[lo:hi] * sig.amplitude)
+    return Signal(sig.x if sig.x.shape[0] == 1 else sig.x[lo:hi])
+
+
+def step_values(sig: Signal, steps: int):
+    """(t, value at step t) for t < steps: a constant signal repeats its one step; a
+    ``Stepped`` one is computed block by block."""
+    if isinstance(sig, Stepped) and sig._x is None:
+        cuts = sig.bounds()
+        for lo, hi in pairwise(cuts):
+            block = sig.block(lo, hi)
+            for t in range(lo, hi):
+                yield t, block[t - lo]
+        return
+    x = sig.x
+    for t in range(steps):
+        yield t, x[t if x.shape[0] > 1 else 0]
 
 
 def fold(sig: Signal, steps: int) -> torch.Tensor:
@@ -110,3 +207,43 @@ def hybrid_spike_train(x: torch.Tensor, x_max: float, timesteps: int) -> torch.T
     slot = torch.clamp(torch.floor(rel * steps), max=steps - 1)  # 0-based step index - 2
     t = torch.arange(steps, dtype=x.dtype, device=x.device).reshape((-1,) + (1,) * x.dim())
     return ((slot.unsqueeze(0) == t) & (x > 0).unsqueeze(0)).to(x.dtype)
+
+
+def simple_gate(op, steps: int) -> bool:
+    """Whether ``gate_rises`` computes the spiking max-pool gate of ``op`` over ``steps``: non-
+    overlapping windows (stride = kernel, no padding, dilation 1, floor mode) and keys below
+    2^31."""
+    cells = op.kernel[0] * op.kernel[1]
+    return (not any(op.padding) and not op.ceil_mode and tuple(op.dilation) == (1, 1)
+            and tuple(op.stride) == tuple(op.kernel) and (steps + 1) * cells < 2**31)
+
+
+def gate_rises(bits: torch.Tensor, kernel: tuple[int, int]) -> torch.Tensor:
+    """Rate max-pool gate on binary spikes ``bits`` (T, N, C, H, W; any dtype holding 0/1):
+    each step each window passes the spike of its input with the most spikes so far (first in
+    row-major order on ties), as ``gather_windows`` on the running counts. For non-overlapping
+    windows (``simple_gate``) it needs no per-window argmax: cell i of P gets the key
+    ``K_i(t) = count_i(t) P + (P - 1 - i)`` (its count including step t, ties to the earlier
+    position; keys of a window are distinct and never decrease) and the window's largest key
+    ``M(t)`` is its winner's. The gate passes a spike exactly when ``M(t) > M(t - 1)``
+    (``M(0) = P - 1``): if the winner w spiked, ``K_w(t - 1) = M(t) - P`` and every other key at
+    t - 1 is below ``M(t)`` (distinct, non-decreasing), so M rose; if it did not,
+    ``M(t - 1) >= K_w(t - 1) = M(t)``. So the gate is a running sum, one window maximum and a
+    difference in time, each over all steps at once, in int16 (int32 for long runs): keys are
+    below 2^15 (2^31). Returns the passed spikes (T, N, C, H // kh, W // kw), 0/1 in int16
+    (int32)."""
+    (kh, kw), steps = kernel, bits.shape[0]
+    cells = kh * kw
+    hgt, wid = bits.shape[-2] // kh * kh, bits.shape[-1] // kw * kw
+    dtype = torch.int16 if (steps + 1) * cells < 2**15 else torch.int32
+    pos = torch.arange(cells - 1, -1, -1, dtype=dtype, device=bits.device)
+    pos = pos.reshape(kh, kw).repeat(hgt // kh, wid // kw)
+    key = bits[..., :hgt, :wid].to(dtype)
+    key[0].mul_(cells).add_(pos)
+    for t in range(1, steps):  # running counts (faster than cumsum(0)), scaled by P
+        torch.add(key[t - 1], key[t], alpha=cells, out=key[t])
+    best = window_max(key, kh, kw)  # M(t), t = 1..steps
+    rose = torch.empty_like(best)
+    torch.sub(best[0], cells - 1, out=rose[0])
+    torch.sub(best[1:], best[:-1], out=rose[1:])
+    return rose.clamp_(max=1)  # M(t) - M(t - 1) >= 0: 1 where it rose
