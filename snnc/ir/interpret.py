@@ -135,6 +135,13 @@ _ACTIVATIONS: dict[str, Callable] = {
     "hardswish": lambda op, x: x * torch.clamp(x / 6.0 + 0.5, 0.0, 1.0),
     "tanh": lambda op, x: torch.tanh(x),
     "silu": lambda op, x: x * torch.sigmoid(x),
+    "elu": lambda op, x: F.elu(x, op.alpha),
+    "selu": lambda op, x: op.beta * F.elu(x, op.alpha),
+    "softplus": lambda op, x: F.softplus(x),
+    "erf": lambda op, x: torch.erf(x),
+    "gelu": lambda op, x: F.gelu(x),
+    "gelu_tanh": lambda op, x: F.gelu(x, approximate="tanh"),
+    "mish": lambda op, x: F.mish(x),
 }
 
 

@@ -52,6 +52,7 @@ __all__ = [
 
 ACTIVATIONS = (
     "relu", "leaky_relu", "clip", "sigmoid", "hard_sigmoid", "hardswish", "tanh", "silu",
+    "elu", "selu", "softplus", "erf", "gelu", "gelu_tanh", "mish",
 )
 
 
@@ -375,7 +376,10 @@ class Activation(Op):
 
     relu: max(x, 0); leaky_relu: x if x >= 0 else alpha x; clip: min(max(x, lo), hi);
     sigmoid: 1 / (1 + e^-x); hard_sigmoid: max(0, min(1, alpha x + beta)); hardswish:
-    x max(0, min(1, x/6 + 1/2)); tanh; silu: x sigmoid(x).
+    x max(0, min(1, x/6 + 1/2)); tanh; silu: x sigmoid(x); elu: x if x > 0 else
+    alpha (e^x - 1); selu: beta (x if x > 0 else alpha (e^x - 1)); softplus: ln(1 + e^x); erf;
+    gelu: x (1 + erf(x / sqrt 2)) / 2; gelu_tanh: x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) / 2;
+    mish: x tanh(softplus(x)).
     """
 
     role: ClassVar[Role] = Role.NONLINEAR

@@ -8,7 +8,8 @@ Processes: ``QConv2d`` (snnc ``IntConv``), ``QDense`` (Lava's stock ``Dense``, b
 model; snnc ``IntDense`` behind folded payloads), ``QScale`` 1:1 synapses (``ScaleSynapse``),
 two-input ``Add``/``Sub`` of synaptic input (``AlignedSum``), ``SumPool2d``/``GlobalSumPool``
 (``SumPoolGate``), ``Reshape`` (flat C-order ports: nothing to do), channel ``Slice``
-(``SliceGate``), max-pool gates, ``PartialSumRelay`` populations (``RelayNeurons``:
+(``SliceGate``), ``Concat`` (``ConcatGate``, two inputs a gate, delays aligning them), zero
+``Pad`` (``PadGate``), max-pool gates, ``PartialSumRelay`` populations (``RelayNeurons``:
 ``split_fanin``'s partial sums, graded payloads) and either ``QIFNeurons`` (rate),
 ``QFewSpikeNeurons`` / ``QAmosNeurons`` (fs / amos; graded payloads on loihi2, binary spikes
 with d(t) = 2^k(t) folded into per-step weight exponents on loihi1) or ``QSingleSpikeNeurons``
@@ -29,7 +30,7 @@ from snnc.backends.lava.host import input_codes
 from snnc.backends.lava.network import LavaNetwork, unsupported
 from snnc.backends.lava.streams import FS_LIKE, Stream, fold_offsets, plan_streams
 from snnc.errors import BackendError
-from snnc.ir import neurons, ops
+from snnc.ir import leaky, neurons, ops
 from snnc.ir import quantized as q
 from snnc.ir.graph import Node
 from snnc.ir.ops import Op, Role
@@ -139,6 +140,29 @@ def lower_global_sum_pool(net: Lowering, node: Node) -> None:
 def lower_slice(net: Lowering, node: Node) -> None:
     proc = net.proc.SliceGate(in_shape=net.shape_in(node), start=int(node.op.start),
                               stop=int(node.op.stop), name=node.name)
+    net.wire(node, proc.s_in, proc.s_out)
+
+
+def lower_concat(net: Lowering, node: Node) -> None:
+    """A chain of two-input ``ConcatGate`` s; each delays its earlier input to the later one."""
+    axis = node.op.axis
+    port, shape, start = (net.ports[node.inputs[0].name], net.shapes[node.inputs[0].name],
+                          net.streams[node.inputs[0].name].start)
+    for i, v in enumerate(node.inputs[1:], 1):
+        s = net.streams[v.name].start
+        later = max(start, s)
+        proc = net.proc.ConcatGate(shape0=shape, shape1=net.shapes[v.name], axis=axis,
+                                   delays=(later - start, later - s), name=f"{node.name}/{i}")
+        port.connect(proc.s_in0)
+        net.ports[v.name].connect(proc.s_in1)
+        shape = (*shape[:axis], shape[axis] + net.shapes[v.name][axis], *shape[axis + 1:])
+        port, start = proc.s_out, later
+    net.ports[node.name] = port
+
+
+def lower_pad(net: Lowering, node: Node) -> None:
+    pads = tuple(int(p) for p in node.op.pads)
+    proc = net.proc.PadGate(in_shape=net.shape_in(node), pads=pads, name=node.name)
     net.wire(node, proc.s_in, proc.s_out)
 
 
@@ -284,6 +308,8 @@ LOWERING: dict[type[Op], Callable[[Lowering, Node], None]] = {
     ops.Sub: partial(lower_aligned_sum, sign=-1),
     ops.Reshape: lower_reshape,
     ops.Slice: lower_slice,
+    ops.Concat: lower_concat,
+    ops.Pad: lower_pad,
     q.QIFNeurons: lower_if_neurons,
     q.QSingleSpikeNeurons: lower_single_spike,
     q.QFewSpikeNeurons: lower_few_spike,
@@ -311,16 +337,16 @@ REFUSED: dict[type[Op], str] = {
     ops.Activation: _ANN,
     ops.Softmax: _ANN,
     ops.LRN: _ANN,
-    ops.Concat: "concatenations are not lowered yet (no Lava process joins two streams "
-                "into one value's port)",
     ops.Transpose: "no Lava process permutes a value's flat C-order port",
-    ops.Pad: "no Lava process pads a value's flat C-order port",
     ops.Identity: "canonicalization removes identities before conversion",
     neurons.IFNeurons: _FLOAT + "; quantize makes it a QIFNeurons",
     neurons.FewSpikeNeurons: _FLOAT + "; quantize makes it a QFewSpikeNeurons",
     neurons.AmosNeurons: _FLOAT + "; quantize makes it a QAmosNeurons",
     neurons.SingleSpikeNeurons: _FLOAT + "; quantize makes it a QSingleSpikeNeurons",
     neurons.HybridInputNeurons: _FLOAT + "; quantize makes it a QHybridInput",
+    # imported SNNs (NIR): bit-exact on the reference simulator; no Lava lowering yet
+    **{cls: "imported spiking network (NIR): not lowered to Lava yet (simulate it bit-exactly "
+            "with --backend cpu)" for cls in leaky.LEAKY_OPS},
 }
 
 
@@ -330,8 +356,10 @@ def _check_node(node: Node) -> None:
     if op.role is Role.ELEMENTWISE:  # Add/Sub, the lowered elementwise ops: AlignedSum
         if len(node.inputs) != 2:
             raise unsupported(node, f"{len(node.inputs)} inputs (two are supported)")
-    elif len(node.inputs) != 1:
+    elif len(node.inputs) != 1 and not isinstance(op, ops.Concat):
         raise unsupported(node, "more than one input")
+    if isinstance(op, ops.Pad) and (op.mode != "constant" or op.value != 0.0):
+        raise unsupported(node, "padding other than zeros")
     if isinstance(op, ops.MaxPool2d) and (any(op.padding) or op.ceil_mode):
         raise unsupported(node, "padded or ceil-mode max-pool")
     if type(op) in FS_LIKE and not op.graded and fold_offsets(op.d) is None:

@@ -4,11 +4,12 @@ the reference simulator's shifted by a constant (which the runner removes).
 
 The input code starts at local step 1 (``length``: T for rate, 1 for few-spike: the code is
 sent once; T event steps of the ttfs hybrid input). Every synapse delivers one step later (its
-buffer). IF and single-spike populations, relays, rate and first-spike gates, slices and
-sum-pools pass their input window through in the same step. Few-spike populations, AMOS
-circuits and few-spike max-pool gates start their K output steps in the step in which their
-last input arrives. A two-input add starts with its later input (the earlier is delayed, a
-skip connection's synaptic delay). ``STREAMS`` holds one rule per op class.
+buffer). IF and single-spike populations, relays, rate and first-spike gates, slices,
+concatenations, zero pads and sum-pools pass their input window through in the same step.
+Few-spike populations, AMOS circuits and few-spike max-pool gates start their K output steps
+in the step in which their last input arrives. A two-input add (and a concatenation) starts
+with its later input (the earlier is delayed, a skip connection's synaptic delay). ``STREAMS``
+holds one rule per op class.
 """
 
 from __future__ import annotations
@@ -61,7 +62,8 @@ def _pass_through(node: Node, ins: list[Stream]) -> Stream:
 
 
 def _routed(node: Node, ins: list[Stream]) -> Stream:
-    """Reshape, slice: the same payloads (graded bits, folded factors) in the same steps."""
+    """Reshape, slice, zero pad: the same payloads (graded bits, folded factors) in the same
+    steps."""
     return ins[0]
 
 
@@ -74,6 +76,18 @@ def _aligned_sum(node: Node, ins: list[Stream]) -> Stream:
     if a.length != b.length:
         raise unsupported(node, "inputs with different window lengths")
     return Stream(max(a.start, b.start), a.length)
+
+
+def _concat(node: Node, ins: list[Stream]) -> Stream:
+    """A concatenation starts with its latest input (the earlier ones are delayed); its inputs
+    must carry the same kind of payload (binary, graded, or the same folded factors)."""
+    if len({s.length for s in ins}) != 1:
+        raise unsupported(node, "inputs with different window lengths")
+    if len({s.bits is None for s in ins}) != 1 or len({
+            None if s.fold is None else tuple(s.fold) for s in ins}) != 1:
+        raise unsupported(node, "inputs with different payload codes")
+    bits = None if ins[0].bits is None else max(s.bits for s in ins)
+    return Stream(max(s.start for s in ins), ins[0].length, bits, ins[0].fold)
 
 
 def _stepped(node: Node, ins: list[Stream]) -> Stream:
@@ -128,6 +142,8 @@ STREAMS: dict[type[Op], Callable[[Node, list[Stream]], Stream]] = {
     ops.Sub: _aligned_sum,
     ops.Reshape: _routed,
     ops.Slice: _routed,
+    ops.Concat: _concat,
+    ops.Pad: _routed,
     q.QIFNeurons: _stepped,
     q.QSingleSpikeNeurons: _stepped,
     q.QFewSpikeNeurons: _few_spike,

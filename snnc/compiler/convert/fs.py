@@ -5,14 +5,15 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import torch
 
 from snnc.compiler import fs_params
-from snnc.compiler.passes.calibrate import ActivationStats
 from snnc.compiler.convert.common import is_linear, reject
+from snnc.compiler.passes.calibrate import ActivationStats
 from snnc.ir import neurons, ops
 from snnc.ir.graph import Graph
 
-__all__ = ["convert_fs", "DEFAULT_K", "fs_table_for"]
+__all__ = ["DEFAULT_K", "convert_fs", "fs_table_for"]
 
 DEFAULT_K = 10
 
@@ -21,7 +22,19 @@ _FITTED = {  # activations without a shipped table: fitted once (cached) with th
     "leaky_relu": (None, (-8.0, 8.0)),
     "hardswish": (lambda x: x * np.clip(x / 6 + 0.5, 0, 1), (-8.0, 8.0)),
     "hard_sigmoid": (None, (-8.0, 8.0)),
+    "elu": (None, (-8.0, 8.0)),
+    "selu": (None, (-8.0, 8.0)),
+    "softplus": (lambda x: np.logaddexp(0.0, x), (-8.0, 8.0)),
+    "erf": (lambda x: _torch_fn(torch.erf, x), (-8.0, 8.0)),
+    "gelu": (lambda x: _torch_fn(torch.nn.functional.gelu, x), (-8.0, 8.0)),
+    "gelu_tanh": (lambda x: 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x**3))),
+                  (-8.0, 8.0)),
+    "mish": (lambda x: x * np.tanh(np.logaddexp(0.0, x)), (-8.0, 8.0)),
 }
+
+
+def _torch_fn(fn, x: np.ndarray) -> np.ndarray:
+    return fn(torch.as_tensor(np.asarray(x, np.float64))).numpy()
 
 
 def fs_table_for(op: ops.Activation, stat: ActivationStats | None, K: int) -> fs_params.FSTable:
@@ -37,11 +50,15 @@ def fs_table_for(op: ops.Activation, stat: ActivationStats | None, K: int) -> fs
         return fs_params.table_for(op.kind)
     fn, x_range = _FITTED.get(op.kind, (None, (-8.0, 8.0)))
     if op.kind == "leaky_relu":
-        fn = lambda x, a=op.alpha: np.where(x >= 0, x, a * x)  # noqa: E731
+        fn = lambda x, a=op.alpha: np.where(x >= 0, x, a * x)
+    elif op.kind in ("elu", "selu"):
+        gain = op.beta if op.kind == "selu" else 1.0
+        fn = lambda x, a=op.alpha, g=gain: g * np.where(
+            x > 0, x, a * np.expm1(np.minimum(x, 0)))
     elif op.kind == "hard_sigmoid":
-        fn = lambda x, a=op.alpha, b=op.beta: np.clip(a * x + b, 0, 1)  # noqa: E731
+        fn = lambda x, a=op.alpha, b=op.beta: np.clip(a * x + b, 0, 1)
     elif op.kind == "clip":
-        fn = lambda x, lo=op.lo, hi=op.hi: np.clip(x, lo, hi)  # noqa: E731
+        fn = lambda x, lo=op.lo, hi=op.hi: np.clip(x, lo, hi)
     return fs_params.fit(fn, 16, x_range)
 
 

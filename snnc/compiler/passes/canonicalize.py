@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from snnc.compiler.passes.fuse_functions import fuse_function
 from snnc.compiler.passes.rewrite import GraphView, Rule, rewrite
 from snnc.ir import ops
 from snnc.ir.graph import Graph, Node
 
-__all__ = ["canonicalize", "RULES"]
+__all__ = ["RULES", "canonicalize"]
 
 
 def _const(view: GraphView, v) -> np.ndarray | None:
@@ -61,13 +62,16 @@ def fold_reshape_chain(node: Node, view: GraphView):
 RULES = (
     Rule("drop_identity", ops.Identity, drop_identity),
     Rule("fuse_silu", ops.Mul, fuse_silu),
+    Rule("fuse_function", ops.Mul, fuse_function),
     Rule("fuse_dense_bias", ops.Add, fuse_dense_bias),
     Rule("fold_reshape_chain", ops.Reshape, fold_reshape_chain),
 )
 
 
 def canonicalize(graph: Graph) -> Graph:
-    """Requires: a verified graph. Ensures: no Identity nodes; x*sigmoid(x) is one silu;
+    """Requires: a verified graph. Ensures: no Identity nodes; x*sigmoid(x) is one silu; an
+    elementwise subgraph of one value computing GELU (erf or tanh form) or Mish is one
+    activation (fuse_functions.py);
     Dense followed by a constant Add carries that constant in its bias; no reshape chains.
     Outputs equal the input graph's (float rounding aside)."""
     return rewrite(graph, RULES)

@@ -4,13 +4,16 @@
   layer, which softmax does not change (Rueckauer's softmax-free readout); a reshape after a
   softmax over all of a sample's values (SqueezeNet's (1000,) -> (1000, 1, 1)) is kept, applied
   to the logits;
-* relu(maxpool(x)) becomes maxpool(relu(x)) (they commute), so pooling always sees neuron output.
+* relu(maxpool(x)) becomes maxpool(relu(x)) (they commute), so pooling always sees neuron output;
+* two weighted layers with no nonlinearity between them are merged into one where that is exact
+  and does not inflate the synapses (``fold_linear``).
 """
 
 from __future__ import annotations
 
 import math
 
+from snnc.compiler.passes.fold_linear import fold_linear
 from snnc.compiler.passes.rewrite import GraphView, Rule, rewrite
 from snnc.ir import ops
 from snnc.ir.graph import Graph, Node
@@ -50,7 +53,8 @@ def _without_softmax(v: Value, producers) -> tuple[Value, list[Node]] | None:
 
 def prepare_spiking(graph: Graph) -> Graph:
     """Requires: a canonical graph. Ensures: no Softmax producing a graph output; every
-    relu directly after a max-pool is moved before it. Top-1 decisions are unchanged."""
+    relu directly after a max-pool is moved before it; consecutive weighted layers are merged as
+    ``fold_linear`` says. Top-1 decisions are unchanged."""
     producers = graph.producers()
     outputs, added = [], []
     for v in graph.outputs:
@@ -68,4 +72,5 @@ def prepare_spiking(graph: Graph) -> Graph:
 
     graph = graph.replace(nodes=graph.nodes + tuple(added), outputs=tuple(outputs))
     graph = eliminate_dead_nodes(graph)
-    return rewrite(graph, [Rule("relu_before_maxpool", ops.Activation, relu_before_maxpool)])
+    graph = rewrite(graph, [Rule("relu_before_maxpool", ops.Activation, relu_before_maxpool)])
+    return fold_linear(graph)

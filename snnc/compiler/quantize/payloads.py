@@ -206,6 +206,8 @@ def routing_flow(n: Node, ins: list[Flow], pm: PayloadMap) -> Flow:
     if routed is not None:
         return routed
     units = {f.unit for f in ins}
+    if len(units) != 1 and isinstance(n.op, ops.Concat):  # a unit map: per input's elements
+        return Flow(PAYLOAD, uniform(routed_unit(n, [f.unit for f in ins])), level)
     if len(units) != 1:
         raise NotQuantizable(f"{describe(n)}: joins populations with different payload "
                              "scales (not yet quantizable)")
@@ -223,7 +225,10 @@ def synaptic_flow(n: Node, ins: list[Flow], pm: PayloadMap) -> Flow:
     """Conv2d/Dense turn payloads into synaptic input for one population (or output)."""
     if ins[0].kind != PAYLOAD:
         raise NotQuantizable(f"{describe(n)}: two synaptic layers without a population between "
-                             "them are not yet quantizable")
+                             "them are not yet quantizable unless merged into one, and this pair "
+                             "does not merge exactly within 4x the synapses of the two "
+                             "(Dense->Dense, conv->Flatten->Dense, conv->1x1 conv merge); put an "
+                             "activation between them")
     return Flow(CURRENT)
 
 

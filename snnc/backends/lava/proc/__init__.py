@@ -26,10 +26,10 @@ from snnc.backends.lava.proc.pooling.process import (
     MaxPoolGate,
     SumPoolGate,
 )
-from snnc.backends.lava.proc.relays.process import RelayNeurons, SliceGate
+from snnc.backends.lava.proc.relays.process import ConcatGate, PadGate, RelayNeurons, SliceGate
 from snnc.backends.lava.proc.synapses.process import AlignedSum, IntConv, IntDense, ScaleSynapse
 
-__all__ = ["AlignedSum", "AmosNeurons", "DecodedMaxPoolGate", "Dense", "FSNeurons",
-           "FirstSpikeGate", "IFNeurons", "InputCode", "IntConv", "IntDense", "MaxPoolGate",
-           "ReadoutAcc", "RelayNeurons", "ScaleSynapse", "SingleSpikeNeurons", "SliceGate",
-           "SumPoolGate"]
+__all__ = ["AlignedSum", "AmosNeurons", "ConcatGate", "DecodedMaxPoolGate", "Dense",
+           "FSNeurons", "FirstSpikeGate", "IFNeurons", "InputCode", "IntConv", "IntDense",
+           "MaxPoolGate", "PadGate", "ReadoutAcc", "RelayNeurons", "ScaleSynapse", "SingleSpikeNeurons",
+           "SliceGate", "SumPoolGate"]

@@ -7,5 +7,6 @@ from snnc.compiler.frontend.converters import (  # noqa: F401
     gemm,
     normalization,
     pool,
+    resize,
     shape_ops,
 )

@@ -1,12 +1,43 @@
-"""Helpers shared by converters: window padding (auto_pad) and the 2-D-only checks."""
+"""Helpers shared by converters: window padding (auto_pad), the 2-D-only checks and the lowering
+of 1-D windows (Conv1d, 1-D pools over (N, C, L)) to 2-D ones over (N, C, 1, L)."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
+from snnc.ir.ops import Reshape
 from snnc.ir.types import Value
 
-__all__ = ["window_padding", "require_2d"]
+__all__ = ["Windows1d", "as_2d", "back_to_1d", "require_2d", "window_padding"]
+
+
+@dataclass(frozen=True)
+class Windows1d:
+    """A 1-D window op's input and attributes restated for a 2-D op over (C, 1, L)."""
+
+    x: Value  # the input reshaped to (C, 1, L)
+    kernel: tuple[int, int]
+    strides: tuple[int, int]
+    pads: tuple[int, int, int, int] | None  # ONNX order (begin H, begin W, end H, end W)
+    dilations: tuple[int, int]
+
+
+def as_2d(ctx, x: Value, kernel, strides, pads, dilations) -> Windows1d | None:
+    """For a 1-D window (kernel of one size) over a (C, L) input: the input as (C, 1, L) and the
+    attributes with a height of 1 (a cheap, exact lowering every backend then handles, since a
+    (1, k) window over a height of 1 computes the same sums); None for other inputs."""
+    if len(kernel) != 1 or len(x.shape) != 2:
+        return None
+    x2 = ctx.add(Reshape((x.shape[0], 1, x.shape[1])), x, suffix="/as2d")
+    return Windows1d(x2, (1, int(kernel[0])), (1, int((strides or (1,))[0])),
+                     (0, int(pads[0]), 0, int(pads[1])) if pads else None,
+                     (1, int((dilations or (1,))[0])))
+
+
+def back_to_1d(ctx, y: Value) -> Value:
+    """A (C, 1, L') result of a lowered 1-D window op as (C, L')."""
+    return ctx.add(Reshape((y.shape[0], y.shape[2])), y)
 
 
 def require_2d(ctx, x: Value, kernel) -> None:

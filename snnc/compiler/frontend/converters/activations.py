@@ -81,3 +81,46 @@ def convert_softmax(ctx, x, *, axis=-1):
 @converter("LogSoftmax", since=13)
 def convert_log_softmax(ctx, x, *, axis=-1):
     return ctx.add(ops.Softmax(axis=ctx.axis(axis, len(x.shape) + 1), log=True), x)
+
+
+@converter("Elu", since=1)
+def convert_elu(ctx, x, *, alpha=1.0, consumed_inputs=None):
+    return ctx.add(ops.Activation("elu", alpha=float(alpha)), x)
+
+
+@converter("Selu", since=1)
+def convert_selu(ctx, x, *, alpha=1.67326319217681884765625, gamma=1.05070102214813232421875,
+                 consumed_inputs=None):
+    return ctx.add(ops.Activation("selu", alpha=float(alpha), beta=float(gamma)), x)
+
+
+@converter("Softplus", since=1)
+def convert_softplus(ctx, x):
+    return ctx.add(ops.Activation("softplus"), x)
+
+
+@converter("Erf", since=9)
+def convert_erf(ctx, x):
+    """Erf alone is an activation; GELU's x (1 + erf(x / sqrt 2)) / 2 becomes one ``gelu``
+    (passes/canonicalize.py matches the function the elementwise subgraph computes)."""
+    return ctx.add(ops.Activation("erf"), x)
+
+
+@converter("PRelu", since=1)
+def convert_prelu(ctx, x, slope, *, consumed_inputs=None):
+    """A slope shared by all channels is a leaky ReLU; per-channel slopes are refused."""
+    slope = ctx.constant(slope, "the slope (input 1)")
+    full = (1, *x.shape)
+    try:
+        fits = np.broadcast_shapes(slope.shape, full) == full
+    except ValueError:
+        fits = False
+    if not fits:
+        ctx.fail(f"slope of shape {list(slope.shape)} does not broadcast to the input "
+                 f"{['N', *x.shape]}")
+    values = np.unique(np.asarray(slope, np.float64))
+    if values.size != 1:
+        ctx.fail(f"per-channel slopes ({slope.size} different values) are unsupported: a "
+                 "spiking population has one activation function; train with one shared slope "
+                 "(nn.PReLU() without num_parameters) or use LeakyRelu")
+    return ctx.add(ops.Activation("leaky_relu", alpha=float(values[0])), x)

@@ -9,9 +9,9 @@ import math
 
 import numpy as np
 
+from snnc.compiler.frontend.registry import BATCH, converter
 from snnc.ir import ops
 from snnc.ir.types import Value
-from snnc.compiler.frontend.registry import BATCH, converter
 
 
 def _batch_token(ctx, d: int, rest_has_wildcard: bool) -> bool:

@@ -1,5 +1,6 @@
 """Payload relays: partial-sum relay neurons (``RelayNeurons``, ``split_fanin``'s graded
-partial sums) and channel slices (``SliceGate``, its channel groups).
+partial sums), channel slices (``SliceGate``, its channel groups), concatenations
+(``ConcatGate``) and zero padding (``PadGate``).
 
 Processes only (ports, state, parameters); their ``fixed_pt`` models are in ``models.py``
 beside this file, where Lava looks for them."""
@@ -13,7 +14,7 @@ from lava.magma.core.process.variable import Var
 
 from snnc.backends.lava.integers import words
 
-__all__ = ["RelayNeurons", "SliceGate"]
+__all__ = ["ConcatGate", "PadGate", "RelayNeurons", "SliceGate"]
 
 
 class RelayNeurons(AbstractProcess):
@@ -43,3 +44,28 @@ class SliceGate(AbstractProcess):
         inner = int(np.prod(in_shape[1:]))
         self.s_in = InPort(shape=(int(np.prod(in_shape)),))
         self.s_out = OutPort(shape=((stop - start) * inner,))
+
+
+class ConcatGate(AbstractProcess):
+    """Two values joined along a per-sample ``axis`` (snnc ``Concat``; more inputs chain
+    gates), routed within the step like ``SliceGate``: on flat C-order ports each of the
+    ``prod(shape[:axis])`` outer rows of the output is input 0's row then input 1's. ``delays``
+    (axonal delays on hardware) align the two streams; payloads pass unchanged."""
+
+    def __init__(self, *, shape0, shape1, axis: int, delays: tuple[int, int], **kw) -> None:
+        super().__init__(shape0=shape0, shape1=shape1, axis=axis, delays=delays, **kw)
+        self.s_in0 = InPort(shape=(int(np.prod(shape0)),))
+        self.s_in1 = InPort(shape=(int(np.prod(shape1)),))
+        self.s_out = OutPort(shape=(int(np.prod(shape0)) + int(np.prod(shape1)),))
+
+
+class PadGate(AbstractProcess):
+    """Zero padding (snnc ``Pad``, constant 0; negative pads crop) of a value, routed within
+    the step: padded payloads are 0, so padded neurons never send."""
+
+    def __init__(self, *, in_shape, pads, **kw) -> None:
+        super().__init__(in_shape=in_shape, pads=pads, **kw)
+        n = len(in_shape)
+        out = [in_shape[i] + pads[i] + pads[i + n] for i in range(n)]
+        self.s_in = InPort(shape=(int(np.prod(in_shape)),))
+        self.s_out = OutPort(shape=(int(np.prod(out)),))

@@ -16,6 +16,7 @@ from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
 from snnc.backends.lava.integers import shift, step_exponent
+from snnc.backends.lava.proc.delays import DelayLines
 from snnc.backends.lava.proc.synapses.process import AlignedSum, IntConv, IntDense, ScaleSynapse
 
 __all__ = ["PyAlignedSumModel", "PyIntConvModel", "PyIntDenseModel", "PyScaleSynapseModel"]
@@ -101,21 +102,8 @@ class PyAlignedSumModel(PyLoihiProcessModel):
 
     def __init__(self, proc_params) -> None:
         super().__init__(proc_params)
-        self.delays = tuple(int(d) for d in proc_params["delays"])
+        self._delayed = DelayLines(proc_params["delays"])
         self.sign = int(proc_params["sign"])
-        self.lines = [None, None]  # delay lines: the last `delay` inputs, oldest first
-
-    def _delayed(self, i: int, a: np.ndarray) -> np.ndarray:
-        d = self.delays[i]
-        if d == 0:
-            return a
-        if self.lines[i] is None:
-            self.lines[i] = np.zeros((d, len(a)), np.int64)
-        line = self.lines[i]
-        out = line[0].copy()
-        line[:-1] = line[1:]
-        line[-1] = a
-        return out
 
     def run_spk(self) -> None:
         a0 = self._delayed(0, self.a_in0.recv().astype(np.int64))

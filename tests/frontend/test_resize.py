@@ -1,0 +1,64 @@
+"""Resize / nearest upsampling by integer scales (issue 25) against onnxruntime; other modes
+and scales are refused naming the node."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+from support.onnx_models import check_against_ort
+
+from snnc.errors import UnsupportedOp
+from snnc.ir import ops
+
+
+def _resize(shape, *, scales=None, sizes=None, **attrs):
+    inits = [numpy_helper.from_array(np.zeros(0, np.float32), "roi")]
+    names = ["x", "roi"]
+    if scales is not None:
+        inits.append(numpy_helper.from_array(np.array(scales, np.float32), "scales"))
+        names.append("scales")
+    else:
+        names.append("")
+    if sizes is not None:
+        inits.append(numpy_helper.from_array(np.array(sizes, np.int64), "sizes"))
+        names.append("sizes")
+    node = helper.make_node("Resize", names, ["y"], **attrs)
+    out = sizes[1:] if sizes is not None else [int(d * f) for d, f in zip(shape, scales[1:])]
+    graph = helper.make_graph(
+        [node], "resize", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", *shape])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", *out])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    return model
+
+
+@pytest.mark.parametrize("shape,scales,attrs", [
+    ((2, 3, 4), [1, 1, 2, 2], {"mode": "nearest"}),
+    ((2, 3, 4), [1, 1, 3, 2], {"mode": "nearest", "coordinate_transformation_mode": "asymmetric",
+                               "nearest_mode": "floor"}),
+    ((2, 3, 4), [1, 1, 2, 1], {"mode": "nearest",
+                               "coordinate_transformation_mode": "pytorch_half_pixel"}),
+    ((3, 5), [1, 1, 4], {"mode": "nearest"}),
+    ((2, 3, 4), [1, 1, 2, 2], {"mode": "nearest",
+                               "coordinate_transformation_mode": "align_corners"}),
+])
+def test_nearest_integer_scales_match_onnxruntime(shape, scales, attrs):
+    g = check_against_ort(_resize(shape, scales=scales, **attrs), batch=3)
+    assert {type(n.op) for n in g.nodes} <= {ops.Reshape, ops.Concat}
+
+
+def test_sizes_match_onnxruntime():
+    g = check_against_ort(_resize((2, 3, 4), sizes=[1, 2, 6, 8], mode="nearest"), batch=1)
+    assert g.outputs[0].shape == (2, 6, 8)
+
+
+@pytest.mark.parametrize("scales,attrs,what", [
+    ([1, 1, 2, 2], {"mode": "linear"}, "mode='linear' unsupported"),
+    ([1, 1, 1.5, 2], {"mode": "nearest"}, "only integer upsampling"),
+    ([1, 1, 2, 2], {"mode": "nearest", "coordinate_transformation_mode": "asymmetric",
+                    "nearest_mode": "ceil"}, "does not repeat each element"),
+])
+def test_other_resizes_are_refused(scales, attrs, what):
+    with pytest.raises(UnsupportedOp, match=rf"node 'y' \(Resize, opset 13\).*{what}"):
+        check_against_ort(_resize((2, 3, 4), scales=scales, **attrs))
