@@ -17,7 +17,9 @@ __all__ = ["__version__", "SnncError", "load_onnx"]
 
 def compile(model_or_path, *, target: str = "cpu", method: str = "fs", calib=None, out=None,
             **kwargs):
-    """Compile an ONNX model (path, ``onnx.ModelProto`` or bytes) into an ``Artifact``.
+    """Compile an ONNX model (path, ``onnx.ModelProto`` or bytes), or a spiking network in NIR
+    (a .nir path or a ``nir.NIRGraph``; ``dt=``, no ``method``/``calib`` needed), into an
+    ``Artifact``.
 
     ``calib`` is a DATA.npz path or samples in memory; ``out`` defaults to MODEL.snnc beside a
     model file, or a fresh temporary directory for in-memory models. See
@@ -57,4 +59,13 @@ def simulate(artifact, data, **kwargs):
     return simulate_artifact(artifact, data, **kwargs)
 
 
-__all__ += ["compile", "from_torch", "load", "simulate"]
+def sweep(model, *, calib, data, **kwargs):
+    """Compile and simulate a grid of methods x time windows; returns one row (dict) per
+    point: accuracy, energy per inference, latency steps, ``pareto``. ``ray=True`` runs the
+    points as Ray tasks. See :func:`snnc.sweeps.sweep` and docs/scale-out.md."""
+    from snnc.sweeps import sweep as _sweep
+
+    return _sweep(model, calib=calib, data=data, **kwargs)
+
+
+__all__ += ["compile", "from_torch", "load", "simulate", "sweep"]

@@ -12,17 +12,29 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from snnc import evaluate
 from snnc.artifact import Artifact, load_artifact, write_artifact
-from snnc.compiler.frontend import load_onnx, read_model
+from snnc.compiler.convert.rate_calibration import check_rate_calibration
+from snnc.compiler.frontend import is_nir_model, load_nir, load_onnx, read_model
+from snnc.compiler.frontend.nir_loader import nir_dt
+from snnc.compiler.frontend.nir_reader import nir_source, read_nir
 from snnc.compiler.frontend.onnx_loader import model_file_bytes
+from snnc.compiler.nir_pipeline import compile_nir
 from snnc.compiler.pipeline import METHODS, CompileOptions, compile_graph, timing_of
 from snnc.compiler.placement import split_summary
 from snnc.data import load_dataset
 from snnc.errors import SnncError
-from snnc.evaluate import EXPORT_FORMATS, Metrics, data_file, float_graph, float_graph_files
+from snnc.evaluate import (
+    EXPORT_FORMATS,
+    Metrics,
+    data_file,
+    float_graph,
+    float_graph_files,
+    nir_quantization_cost,
+)
 from snnc.ir import neurons
 from snnc.metrics.model_stats import layer_table
 from snnc.targets import load_target
@@ -38,7 +50,8 @@ def compile_model(model, *, target: str = "cpu", method: str = "fs", calib=None,
                   on_pass: Callable[[str, float], None] | None = None,
                   finetune=None, epochs: int | None = None, seed: int = 0,
                   on_epoch: Callable[..., None] | None = None, target_file=None,
-                  approximate_lrn: bool = False) -> Artifact:
+                  approximate_lrn: bool = False, dt: float | None = None,
+                  rate_calibration: str = "none") -> Artifact:
     """Compile an ONNX model into an artifact directory; returns the loaded artifact.
 
     ``model`` is a path to an .onnx file, an ``onnx.ModelProto`` or its serialized bytes.
@@ -54,11 +67,22 @@ def compile_model(model, *, target: str = "cpu", method: str = "fs", calib=None,
     an error. ``target_file``: a target description (.toml) used instead of ``target``.
     ``approximate_lrn``: replace LRN layers by calibrated per-channel scales
     (passes/approximate_lrn.py; ``manifest["lrn_approximation"]`` reports the cost).
+    ``rate_calibration`` (method rate): "bias" or "threshold+bias" calibrates the converted
+    network layer by layer on ``calib`` (convert/rate_calibration.py); default "none".
     Fixed-point targets (loihi1, loihi2) get the quantize pass: the artifact's graph is the
     integer one, the float graph is stored beside it (``float_graph``) and
-    ``manifest["quantization"]`` holds the quantization report."""
+    ``manifest["quantization"]`` holds the quantization report.
+
+    A NIR model (a .nir path or a ``nir.NIRGraph``) is a spiking network already: it is imported
+    (``dt``: the discretization step, default the graph's metadata or 1e-4 s; ``timesteps``: T of
+    the time-series input, default from ``calib`` or 25), quantized and placed; ``method`` and
+    ``calib`` are not needed (docs/nir-import.md)."""
+    if is_nir_model(model):
+        return _compile_nir_model(model, target=target, calib=calib, timesteps=timesteps, dt=dt,
+                                  out=out, on_pass=on_pass, target_file=target_file)
     target = _checked_options(method, target, target_file, timesteps, percentile, calib, epochs,
                               finetune)
+    check_rate_calibration(rate_calibration, method)
     epochs = (10 if epochs is None else epochs) if finetune is not None else 0
     source, source_bytes, source_name = _read_source(model)
     frontend_graph = load_onnx(source)
@@ -73,13 +97,57 @@ def compile_model(model, *, target: str = "cpu", method: str = "fs", calib=None,
                                  what="finetune")
     options = CompileOptions(method=method, target=target, timesteps=timesteps,
                              percentile=percentile, finetune_epochs=epochs, seed=seed,
-                             approximate_lrn=bool(approximate_lrn))
+                             approximate_lrn=bool(approximate_lrn),
+                             rate_calibration=rate_calibration)
     result = compile_graph(source, calib_data.x, options, on_pass=on_pass,
                            finetune_data=train, on_epoch=on_epoch)
     out = Path(out) if out is not None else _default_out(model, source_name)
     graph, manifest, extra = _artifact_contents(result, options, source_name)
     path = write_artifact(out, graph, manifest, source_bytes, extra_files=extra)
     return load_artifact(path)
+
+
+def _compile_nir_model(model, *, target, calib, timesteps, dt, out, on_pass,
+                       target_file) -> Artifact:
+    """compile_model for NIR graphs: import, quantize and place (compiler/nir_pipeline.py)."""
+    target = _checked_options("rate", target, target_file, timesteps, None, "-", None, None)
+    source_bytes, name = nir_source(model)
+    src = model if isinstance(model, (str, os.PathLike)) else source_bytes  # errors name files
+    calib_data = None
+    if calib is not None:
+        with data_file(calib, "calib") as path:
+            if timesteps is None:  # T of the calibration time series, when it has one
+                timesteps = _series_steps(path, load_nir(src, dt=dt).inputs[0].shape)
+            shape = load_nir(src, dt=dt, timesteps=timesteps).inputs[0].shape
+            calib_data = load_dataset(path, shape, what="calibration", num_classes=None)
+    result = compile_nir(src, target, dt=dt, timesteps=timesteps,
+                         calib_x=None if calib_data is None else calib_data.x, on_pass=on_pass)
+    graph = result.graph
+    opts = {"target": target, "dt": nir_dt(read_nir(source_bytes), dt),
+            "timesteps": graph.inputs[0].shape[0]}
+    result = replace(result, calibration={})
+    graph, manifest, extra = _artifact_contents(result, CompileOptions("nir", target), name)
+    steps = opts["timesteps"]
+    manifest.update(options=opts, ann_macs_per_sample=manifest["ann_macs_per_sample"] * steps)
+    if result.quantized is not None and calib_data is not None:
+        manifest["quantization"]["cost"] = nir_quantization_cost(
+            result.graph, result.quantized, calib_data.x, calib_data.y)
+    out = Path(out) if out is not None else _default_out(model, name)
+    path = write_artifact(out, graph, manifest, source_bytes, extra_files=extra)
+    return load_artifact(path)
+
+
+def _series_steps(path, shape) -> int | None:
+    """T of a DATA.npz whose x is (N, T, *shape[1:]); None when it is not (load_dataset then
+    names the mismatch)."""
+    import numpy as np
+
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            x_shape = z["x"].shape
+    except Exception:  # any unreadable file: load_dataset reports it
+        return None
+    return int(x_shape[1]) if len(x_shape) == len(shape) + 1 and x_shape[1] > 0 else None
 
 
 def _checked_options(method, target, target_file, timesteps, percentile, calib, epochs,

@@ -40,7 +40,7 @@ import numpy as np
 
 from snnc.errors import ArtifactError
 from snnc.evaluate import export_artifact, simulate_artifact
-from snnc.files import atomic_file, temp_sibling
+from snnc.files import temp_sibling
 from snnc.version import __version__
 from snnc.ir.graph import Graph
 from snnc.ir.serialize import graph_from_json, graph_to_json, npz_bytes

@@ -107,7 +107,8 @@ def _read_npz(path: Path, fail: Callable[[str], NoReturn]):
 
 def load_dataset(path: str | Path, input_shape: tuple[int, ...], *,
                  num_classes: int | None = None, limit: int | None = None,
-                 require_labels: bool = False, what: str = "data") -> Dataset:
+                 require_labels: bool = False, what: str = "data",
+                 reader: Callable | None = None) -> Dataset:
     """Load and validate a DATA.npz file.
 
     Args:
@@ -117,6 +118,8 @@ def load_dataset(path: str | Path, input_shape: tuple[int, ...], *,
         limit: Keep only the first ``limit`` samples (must be >= 1).
         require_labels: Fail when the file has no ``y``.
         what: What the file is for, used in messages ("data", "calib", "finetune").
+        reader: ``reader(path, fail) -> (keys, x, y)`` instead of reading the whole archive
+            (``snnc.data_shards`` reads row ranges, memory-mapped); the checks are the same.
 
     Returns:
         The dataset with ``x`` as float32 and ``y`` as int64 (or None).
@@ -132,7 +135,7 @@ def load_dataset(path: str | Path, input_shape: tuple[int, ...], *,
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, np.integer))
                               or limit < 1):
         fail(f"limit must be a positive integer, got {limit!r}")
-    keys, x, y = _read_npz(path, fail)
+    keys, x, y = (reader or _read_npz)(path, fail)
 
     if x.dtype == np.bool_ or not np.issubdtype(x.dtype, np.number) \
             or np.issubdtype(x.dtype, np.complexfloating):

@@ -15,13 +15,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import torch
 
+from snnc.backends.distributed import simulate_sharded
 from snnc.backends.lava import check_supported
+from snnc.backends.lava.leaky import check_leaky_supported, is_leaky_graph, simulate_leaky_lava
 from snnc.backends.lava.runner import simulate_lava
 from snnc.backends.netx_export import write_netx
 from snnc.backends.nir_export import write_nir
 from snnc.backends.reference.simulator import simulate
 from snnc.data import load_dataset
+from snnc.data_shards import is_data_directory
 from snnc.errors import ArtifactError, BackendError, BadData, SnncError
 from snnc.files import atomic_file
 from snnc.ir.quantized import is_quantized
@@ -35,7 +39,7 @@ if TYPE_CHECKING:  # annotations only: artifact.py calls this module
 
 __all__ = ["Metrics", "data_file", "float_graph", "float_graph_files", "export_artifact",
            "simulate_artifact", "estimate_spikes", "quantization_cost", "EXPORT_FORMATS",
-           "FLOAT_GRAPH", "FLOAT_TENSORS"]
+           "FLOAT_GRAPH", "FLOAT_TENSORS", "nir_quantization_cost"]
 
 
 @contextlib.contextmanager
@@ -97,7 +101,7 @@ EXPORT_FORMATS = ("nir", "netx")
 
 def export_artifact(artifact: Artifact, fmt: str, out: str | Path) -> Path:
     """Export the ideal (float) network of a ``rate`` artifact to NIR (``fmt="nir"``) or a
-    lava-dl netx HDF5 file (``"netx"``); see backends/nir_export.py and netx_export.py for the
+    lava-dl netx HDF5 file (``"netx"``); see backends/nir_export/ and netx_export.py for the
     semantics. Written to a temp file beside ``out`` and renamed: no partial file on error.
     Networks the format cannot express raise BackendError listing the offending layers."""
     if fmt not in EXPORT_FORMATS:
@@ -158,13 +162,23 @@ def simulate_artifact(artifact: Artifact, data, *, backend: str = "cpu",
                       limit: int | None = None, batch_size: int | None = None,
                       on_start: Callable[[int], None] | None = None,
                       on_batch: Callable[[int], None] | None = None,
-                      float_mode: bool = False) -> Metrics:
+                      float_mode: bool = False, ray: bool = False,
+                      ray_address: str | None = None, workers: int | None = None,
+                      device: str | None = None) -> Metrics:
     """Simulate on data; return the metrics of the CLI contract (DESIGN.md) as ``Metrics``, a
     dict that also reads by attribute. ``data``: a DATA.npz path, or samples in memory (an array
     ``x``, a tuple ``(x, y)`` or a mapping with ``x`` and ``y``).
     Artifacts for fixed-point targets run bit-exactly in integers unless ``float_mode`` (the
-    ideal, unquantized network); ``mode`` in the result says which ran."""
+    ideal, unquantized network); ``mode`` in the result says which ran.
+    ``ray=True`` shards the samples over Ray tasks (a local cluster, or the one at
+    ``ray_address``; ``workers`` tasks at once): same metrics but ``wall_s``
+    (docs/scale-out.md). ``data`` may also be a directory of .npz shards.
+    ``device``: where the reference simulator runs, "cpu" or "cuda" (default: CUDA when
+    present); the results are the same."""
     art = artifact
+    check_device(device, backend)
+    if not ray and (ray_address is not None or workers is not None):
+        raise SnncError("--ray-address and --workers need --ray")
     if backend not in ("cpu", "lava"):
         raise BackendError(f"unknown backend '{backend}'; available: cpu, lava")
     if backend == "lava" and float_mode:
@@ -173,20 +187,37 @@ def simulate_artifact(artifact: Artifact, data, *, backend: str = "cpu",
     if batch_size is not None and batch_size < 1:
         raise SnncError(f"--batch-size must be >= 1, got {batch_size}")
     graph = float_graph(art) if float_mode else art.graph
-    if backend == "lava":  # unsupported layers: one clear error before any work
+    leaky_lava = backend == "lava" and is_leaky_graph(graph)  # imported SNN: stock Lava LIF
+    if leaky_lava:  # unsupported layers: one clear error before any work
+        check_leaky_supported(graph)
+    elif backend == "lava":
         check_supported(graph)
     classes = graph.outputs[0].type.size if len(graph.outputs[0].shape) == 1 else None
+    sharded = ray or is_data_directory(data)
     with data_file(data, "data") as path:
-        ds = load_dataset(path, graph.inputs[0].shape, num_classes=classes, limit=limit)
-    if on_start is not None:
-        on_start(len(ds))
-    if backend == "lava":  # Lava processes under Loihi2SimCfg(select_tag="fixed_pt")
-        result = simulate_lava(graph, ds.x, progress=on_batch)
-    else:
-        result = simulate(graph, ds.x, batch_size=batch_size, progress=on_batch)
-    ann_out = ann_predict(art.source_model, ds.x)
+        if sharded:  # shards: backends/distributed, exact merge
+            result, ann_out, labels = simulate_sharded(
+                graph, art.source_model, path, backend=backend, limit=limit,
+                batch_size=batch_size, ray=ray, address=ray_address, workers=workers,
+                device=device, on_start=on_start, on_batch=on_batch,
+                baseline=float_graph(art) if art.manifest["method"] == "nir" else None)
+        else:
+            ds = load_dataset(path, graph.inputs[0].shape, num_classes=classes, limit=limit)
+            labels = ds.y
+    if not sharded:
+        if on_start is not None:
+            on_start(len(ds))
+        if leaky_lava:
+            result = simulate_leaky_lava(graph, ds.x, progress=on_batch)
+        elif backend == "lava":  # Lava processes under Loihi2SimCfg(select_tag="fixed_pt")
+            result = simulate_lava(graph, ds.x, progress=on_batch)
+        else:
+            result = simulate(graph, ds.x, batch_size=batch_size, progress=on_batch,
+                              device=device)
+        ann_out = (simulate(float_graph(art), ds.x).outputs[0] if art.manifest["method"] == "nir"
+                   else ann_predict(art.source_model, ds.x))  # imported SNN: its float net
     timing = {k: art.manifest[k] for k in ("latency_steps", "throughput_steps")}
-    metrics = Metrics(build_metrics(snn_out=result.outputs[0], ann_out=ann_out, labels=ds.y,
+    metrics = Metrics(build_metrics(snn_out=result.outputs[0], ann_out=ann_out, labels=labels,
                                     result=result,
                                     ann_graph_macs=art.manifest["ann_macs_per_sample"],
                                     graph=graph, timing=timing))
@@ -197,6 +228,19 @@ def simulate_artifact(artifact: Artifact, data, *, backend: str = "cpu",
         metrics["ann_energy_uj_per_sample"] = (art.manifest["ann_macs_per_sample"]
                                                * target.energy.E_mac_ref * 1e-6)
     return metrics
+
+
+def check_device(device: str | None, backend: str = "cpu") -> None:
+    """A user's ``--device`` for the reference simulator: cpu, or cuda where torch sees one."""
+    if device is None:
+        return
+    if device not in ("cpu", "cuda"):
+        raise SnncError(f"unknown device '{device}'; available: cpu, cuda")
+    if backend != "cpu":
+        raise SnncError(f"--device selects the reference simulator's device (backend cpu); "
+                        f"the {backend} backend has none")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise BackendError("--device cuda: no CUDA device is available to torch here")
 
 
 def quantization_cost(artifact: Artifact, data, *, limit: int | None = None,
@@ -218,4 +262,14 @@ def quantization_cost(artifact: Artifact, data, *, limit: int | None = None,
     accs = [None if ds.y is None else float((t == ds.y).mean()) for t in tops]
     return {"samples": len(ds), "float_accuracy": accs[0], "fixed_accuracy": accs[1],
             "delta_pp": None if ds.y is None else 100.0 * (accs[1] - accs[0]),
+            "agreement": float(np.mean(tops[0] == tops[1]))}
+
+
+def nir_quantization_cost(fgraph, qgraph, x: np.ndarray, y: np.ndarray | None) -> dict:
+    """Float vs bit-exact of an imported SNN on samples ``x`` (labels ``y`` optional): the
+    ``quantization.cost`` entry of its manifest (same keys as ``quantization_cost``)."""
+    tops = [simulate(g, x).outputs[0].reshape(len(x), -1).argmax(1) for g in (fgraph, qgraph)]
+    accs = [None if y is None else float((t == y).mean()) for t in tops]
+    return {"samples": int(len(x)), "float_accuracy": accs[0], "fixed_accuracy": accs[1],
+            "delta_pp": None if y is None else 100.0 * (accs[1] - accs[0]),
             "agreement": float(np.mean(tops[0] == tops[1]))}

@@ -9,6 +9,7 @@ import sys
 import click
 
 from snnc.cli import compile_cmd, export_cmd, inspect_cmd, report_cmd, simulate_cmd, targets_cmd  # noqa: F401 (register)
+from snnc.cli import sweep_cmd  # noqa: F401 (register)
 from snnc.cli.app import app
 from snnc.errors import SnncError
 

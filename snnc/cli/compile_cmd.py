@@ -23,7 +23,8 @@ from snnc.errors import SnncError
 
 @app.command()
 def compile(
-    model: Path = typer.Argument(..., show_default=False, help="The trained ANN (.onnx)."),
+    model: Path = typer.Argument(..., show_default=False, help="The trained ANN (.onnx), or a "
+                                 "spiking network in NIR (.nir: no --method/--calib needed)."),
     target: str = typer.Option("cpu", help="Hardware target: cpu, loihi1, loihi2 or a target "
                                             "file (.toml, e.g. base = \"loihi2\")."),
     method: str = typer.Option("fs", help="Conversion method: fs (few-spikes), amos (at most "
@@ -52,13 +53,19 @@ def compile(
         False, "--approximate-lrn", help="Replace LRN layers (AlexNet, GoogLeNet) by per-channel "
         "scales calibrated on --calib, folded into the conv before them; the manifest reports "
         "the top-1 agreement with the exact ANN."),
+    rate_calibration: str = typer.Option(
+        "none", "--rate-calibration", help="rate: post-training calibration on --calib: none, "
+        "bias (layer-wise bias correction, Li et al. 2021) or threshold+bias (also a per-layer "
+        "threshold search); see docs/methods.md."),
+    dt: float = typer.Option(None, "--dt", show_default=False, help="NIR models: the time "
+                             "step in seconds (default: the graph's metadata, else 1e-4)."),
     out: Path = typer.Option(None, "-o", "--out", show_default=False,
                              help="Output artifact (default MODEL.snnc)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only errors."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Also print per-pass timings, "
                                  "the populations and the core placement."),
 ) -> None:
-    """Compile an ONNX model into a spiking-network artifact (a directory).
+    """Compile an ONNX model (or a NIR spiking network) into an artifact (a directory).
 
     Shows a progress bar per pass (and per fine-tuning epoch), then a summary table: layers,
     neurons, cores and chips, latency, throughput and a spike estimate on calibration samples.
@@ -66,15 +73,11 @@ def compile(
     import time
 
     from snnc.api import compile_model, estimate_spikes
-    from snnc.compiler.pipeline import CompileOptions, pass_plan
 
     check_verbosity(quiet, verbose)
     err = Console(stderr=True, quiet=quiet)
-    plan = None  # for the progress bar; bad options fail in compile_model, with their message
-    with contextlib.suppress(SnncError):
-        plan = pass_plan(CompileOptions(method=method, target=str(target_file or target),
-                                        finetune_epochs=int(finetune is not None and epochs != 0),
-                                        approximate_lrn=approximate_lrn))
+    plan = _pass_plan(model, str(target_file or target), method, int(
+        finetune is not None and epochs != 0), approximate_lrn, rate_calibration)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     with progress_display(err, quiet) as progress:
@@ -83,10 +86,11 @@ def compile(
                                  timesteps=timesteps, percentile=percentile, out=out,
                                  on_pass=on_pass, finetune=finetune, epochs=epochs, seed=seed,
                                  on_epoch=on_epoch, target_file=target_file,
-                                 approximate_lrn=approximate_lrn)
+                                 approximate_lrn=approximate_lrn, dt=dt,
+                                 rate_calibration=rate_calibration)
         seconds = time.perf_counter() - t0
         estimate = None
-        if not quiet:
+        if not quiet and calib is not None:
             progress.update(passes, description="estimating spikes (calibration samples)")
             estimate = estimate_spikes(artifact, calib)
     if quiet:
@@ -97,6 +101,24 @@ def compile(
         if "placement" in artifact.manifest:
             print_placement(artifact.manifest)
     _print_compile_summary(artifact, seconds, estimate)
+
+
+def _pass_plan(model, target: str, method: str, finetune_epochs: int, approximate_lrn: bool,
+               rate_calibration) -> list[str] | None:
+    """The passes compile will run, for the progress bar; None when the options are bad
+    (compile_model then fails with their message)."""
+    from snnc.compiler.frontend import is_nir_model
+    from snnc.compiler.nir_pipeline import nir_pass_plan
+    from snnc.compiler.pipeline import CompileOptions, pass_plan
+
+    with contextlib.suppress(SnncError):
+        if is_nir_model(model):  # an imported SNN: frontend, quantize, split_fanin, place
+            return nir_pass_plan(target)
+        return pass_plan(CompileOptions(method=method, target=target,
+                                        finetune_epochs=finetune_epochs,
+                                        approximate_lrn=approximate_lrn,
+                                        rate_calibration=rate_calibration))
+    return None
 
 
 def _compile_progress(progress, plan: list[str] | None, timings: dict[str, float],

@@ -25,12 +25,21 @@ def simulate(
     limit: int = typer.Option(None, show_default=False, help="Simulate only the first N samples."),
     batch_size: int = typer.Option(None, show_default=False,
                                    help="Samples per batch (default: from memory)."),
+    device: str = typer.Option(None, show_default=False, help="cpu or cuda: where the "
+                               "reference simulator runs (default: cuda when present)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object (the metrics "
                                  "contract: accuracy, spikes, latency, energy...)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar; print only the "
                                "results (or errors)."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Also print spikes per neuron "
                                  "of every population."),
+    ray: bool = typer.Option(False, "--ray", help="Shard the samples over Ray tasks (a local "
+                             "cluster unless --ray-address); same metrics (docs/scale-out.md)."),
+    ray_address: str = typer.Option(None, "--ray-address", show_default=False,
+                                    help="An existing Ray cluster: host:port or "
+                                    "ray://host:port."),
+    workers: int = typer.Option(None, show_default=False, help="Ray tasks at once (default: "
+                                "the cluster's CPUs)."),
 ) -> None:
     """Simulate an artifact on a data set; print accuracy, spikes, latency and energy."""
     from snnc.api import load, simulate_artifact
@@ -42,7 +51,8 @@ def simulate(
         metrics = simulate_artifact(
             art, data, backend=backend, limit=limit, batch_size=batch_size,
             on_start=lambda n: progress.update(task, total=n),
-            on_batch=lambda k: progress.advance(task, k), float_mode=float_mode)
+            on_batch=lambda k: progress.advance(task, k), float_mode=float_mode,
+            ray=ray, ray_address=ray_address, workers=workers, device=device)
     if as_json:
         print(json.dumps(metrics, indent=1))
         return

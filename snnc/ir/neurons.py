@@ -12,6 +12,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from snnc.ir import leaky
 from snnc.ir.ops import MaxPool2d, Op, Role
 from snnc.ir.serialize import register_op_class
 from snnc.ir.types import Shape
@@ -217,7 +218,7 @@ class PartialSumRelay(Op):
 
 
 SPIKING_OPS = (IFNeurons, FewSpikeNeurons, SpikingMaxPool2d, AmosNeurons, SingleSpikeNeurons,
-               HybridInputNeurons, FirstSpikeMaxPool2d, PartialSumRelay)
+               HybridInputNeurons, FirstSpikeMaxPool2d, PartialSumRelay, *leaky.LEAKY_OPS)
 NEURON_OPS = tuple(c for c in SPIKING_OPS if c.role in (Role.POPULATION, Role.RELAY))
 
 

@@ -70,11 +70,11 @@ def env(tmp_path_factory):
     np.savez(t / "bad_labels.npz", x=np.zeros((3, 1, 28, 28), np.float32), y=np.array([0, 1, 12]))
     (t / "garbage.onnx").write_text("this is not a model\n")
     (t / "empty.snnc").mkdir()
-    node = helper.make_node("Erf", ["x"], ["y"], name="erf0")
+    node = helper.make_node("Sin", ["x"], ["y"], name="sin0")
     g = helper.make_graph(
         [node], "g", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["N", 4])],
         [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["N", 4])])
-    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), t / "erf.onnx")
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), t / "sin.onnx")
     (t / "bad.toml").write_text("base = \n")
     (t / "onecore.toml").write_text(
         'base = "loihi2"\n[chip]\ncores_per_chip = 1\nphysical_cores_per_chip = 1\n'
@@ -91,8 +91,8 @@ ERRORS = [
      ["does not exist"]),
     ("compile-not-onnx", "compile {T}/garbage.onnx --calib {L}/calib.npz -o {T}/out.snnc",
      ["not an ONNX model"]),
-    ("compile-unsupported-op", "compile {T}/erf.onnx --calib {L}/calib.npz -o {T}/out.snnc",
-     ["erf0", "Erf", "Supported:"]),
+    ("compile-unsupported-op", "compile {T}/sin.onnx --calib {L}/calib.npz -o {T}/out.snnc",
+     ["sin0", "Sin", "Supported:"]),
     ("compile-unknown-method", _C + " --method magic", ["unknown method 'magic'"]),
     ("compile-unknown-target", _C + " --target loihi9", ["unknown target 'loihi9'"]),
     ("compile-no-calib", "compile {L}/lenet.onnx -o {T}/out.snnc", ["--calib"]),
@@ -148,8 +148,12 @@ ERRORS = [
     ("inspect-missing", "inspect {T}/nope.onnx", ["does not exist"]),
     ("inspect-not-onnx", "inspect {T}/garbage.onnx", ["not an ONNX model"]),
     ("inspect-not-an-artifact", "inspect {T}/empty.snnc", ["manifest.json is missing"]),
-    ("inspect-unsupported-op", "inspect {T}/erf.onnx", ["erf0", "Erf"]),
+    ("inspect-unsupported-op", "inspect {T}/sin.onnx", ["sin0", "Sin"]),
     ("targets-unknown-option", "targets --bogus", ["No such option: --bogus"]),
+    ("sweep-unknown-method", "sweep {L}/lenet.onnx --calib {L}/calib.npz --data {L}/test.npz "
+     "--methods magic -o {T}/s.html", ["unknown method 'magic'"]),
+    ("sweep-bad-timesteps", "sweep {L}/lenet.onnx --calib {L}/calib.npz --data {L}/test.npz "
+     "--timesteps a,b -o {T}/s.html", ["--timesteps 'a,b'"]),
     ("unknown-command", "frobnicate", ["No such command 'frobnicate'"]),
 ]
 

@@ -30,7 +30,7 @@ from snnc.compiler.placement.axes import (
     window,
 )
 from snnc.compiler.placement.axis_stats import AxisStats, tiles
-from snnc.ir import neurons, ops
+from snnc.ir import leaky, neurons, ops
 from snnc.ir import quantized as q
 from snnc.ir.graph import Graph, Node
 from snnc.targets.target import TargetSpec
@@ -202,6 +202,8 @@ AXES: dict[type[ops.Op], AxesRule] = {
     neurons.SpikingMaxPool2d: _pool_window, neurons.FirstSpikeMaxPool2d: _pool_window,
     q.QScale: _scale,
     q.InputQuantizer: _host_side, q.QHybridInput: _host_side, q.QReadout: _host_side,
+    **{cls: _host_side for cls in (leaky.SpikeTrainInput, leaky.QSpikeTrainInput,
+                                   leaky.LeakyIntegrator, leaky.QLeakyReadout)},
     ops.GlobalAvgPool: _global_pool, q.GlobalSumPool: _global_pool,
     ops.Concat: _concat, ops.Slice: _slice, ops.Pad: _pad,
     ops.Add: _elementwise, ops.Sub: _elementwise, ops.Mul: _elementwise, ops.Div: _elementwise,
@@ -218,7 +220,8 @@ REFUSED: dict[type[ops.Op], str] = {
     **{cls: _SOURCE for cls in (
         neurons.IFNeurons, neurons.FewSpikeNeurons, neurons.AmosNeurons,
         neurons.SingleSpikeNeurons, neurons.HybridInputNeurons, neurons.PartialSumRelay,
-        q.QIFNeurons, q.QFewSpikeNeurons, q.QAmosNeurons, q.QSingleSpikeNeurons)},
+        q.QIFNeurons, q.QFewSpikeNeurons, q.QAmosNeurons, q.QSingleSpikeNeurons,
+        leaky.LeakyNeurons, leaky.QLeakyNeurons)},
 }
 
 
@@ -248,6 +251,8 @@ class Terms:
     def __init__(self, graph: Graph, pops: list[Node]):
         self.producers = graph.producers()
         self.sources = {v.name for v in graph.inputs} | {p.name for p in pops}
+        # a time-series input (T, *shape) feeds its steps through the same *shape axons
+        self.sources |= {n.name for n in graph.nodes if isinstance(n.op, leaky.SpikeTrainInput)}
         self.memo: dict[str, list[Term]] = {}
 
     def of_value(self, v) -> list[Term]:

@@ -26,7 +26,7 @@ from snnc.compiler.quantize.payloads import PAYLOAD
 from snnc.compiler.quantize.report import synapse_record
 from snnc.compiler.quantize.scales import Scales, hybrid_spike_code
 from snnc.compiler.quantize.units import ann_weights, channel_units
-from snnc.ir import neurons, ops
+from snnc.ir import leaky, neurons, ops
 from snnc.ir import quantized as q
 from snnc.ir.graph import Graph, Node
 from snnc.ir.types import TensorType, Value
@@ -222,6 +222,9 @@ REFUSED: dict[type[ops.Op], str] = {
     # partial-sum relays (split_fanin, after quantize) and already-quantized ops
     neurons.PartialSumRelay: f"PartialSumRelay {_POPULATIONS_ONLY}",
     **{cls: f"{cls.__name__} {_POPULATIONS_ONLY}" for cls in q.QUANTIZED_OPS},
+    # imported spiking networks (NIR) have their own pass: compiler/quantize/leaky.py
+    **{cls: f"{cls.__name__}: imported SNNs are quantized by quantize_leaky (quantize/leaky.py)"
+       for cls in leaky.LEAKY_OPS},
 }
 
 
