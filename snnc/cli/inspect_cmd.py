@@ -15,18 +15,20 @@ from snnc.cli.common import console, print_placement
 @app.command()
 def inspect(
     model: Path = typer.Argument(..., show_default=False,
-                                 help="An ONNX model (.onnx) or a compiled artifact."),
+                                 help="An ONNX model (.onnx), a NIR graph (.nir) or a "
+                                      "compiled artifact."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
 ) -> None:
     """Show a model's layers: ops, shapes, parameter counts and MACs per layer."""
     if model.is_dir():
         _inspect_artifact(model, as_json)
         return
-    from snnc.compiler.frontend import load_onnx
+    from snnc.compiler.frontend import is_nir_model, load_nir, load_onnx
     from snnc.compiler.passes.canonicalize import canonicalize
     from snnc.metrics.model_stats import layer_table
 
-    graph = canonicalize(load_onnx(model))
+    # a NIR graph's input is a time series (T, *shape), T the importer's default
+    graph = load_nir(model) if is_nir_model(model) else canonicalize(load_onnx(model))
     rows = layer_table(graph)
     summary = {
         "model": str(model),

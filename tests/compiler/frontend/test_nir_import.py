@@ -8,7 +8,7 @@ import nir
 import numpy as np
 import pytest
 import torch
-from support.cli import assert_user_error, snnc_process
+from support.cli import assert_user_error, snnc, snnc_process
 
 from snnc.backends.reference.simulator import simulate
 from snnc.compiler.frontend import load_nir
@@ -242,3 +242,17 @@ def test_shipped_example_keeps_snntorch_accuracy(tmp_path):
     cost = art.manifest["quantization"]["cost"]
     assert abs(cost["float_accuracy"] - source) <= 0.01
     assert abs(cost["fixed_accuracy"] - source) <= 0.01
+
+
+def test_inspect_lists_the_layers_of_a_nir_file():
+    import json
+
+    from support.paths import EXAMPLES
+
+    proc = snnc("inspect", str(EXAMPLES / "nir_import" / "model.nir"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    ops_seen = [r["op"] for r in summary["layers"]]
+    assert ops_seen == ["spike_train_input", "dense", "leaky_neurons", "dense", "leaky_neurons"]
+    assert summary["params"] == sum(r["params"] for r in summary["layers"]) > 100_000
+    assert summary["outputs"][0]["shape"] == [10]
