@@ -33,7 +33,7 @@ from snnc.evaluate import (
     data_file,
     float_graph,
     float_graph_files,
-    nir_quantization_cost,
+    float_vs_fixed,
 )
 from snnc.ir import neurons
 from snnc.metrics.model_stats import layer_table
@@ -130,7 +130,7 @@ def _compile_nir_model(model, *, target, calib, timesteps, dt, out, on_pass,
     steps = opts["timesteps"]
     manifest.update(options=opts, ann_macs_per_sample=manifest["ann_macs_per_sample"] * steps)
     if result.quantized is not None and calib_data is not None:
-        manifest["quantization"]["cost"] = nir_quantization_cost(
+        manifest["quantization"]["cost"] = float_vs_fixed(
             result.graph, result.quantized, calib_data.x, calib_data.y)
     out = Path(out) if out is not None else _default_out(model, name)
     path = write_artifact(out, graph, manifest, source_bytes, extra_files=extra)

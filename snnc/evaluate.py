@@ -39,7 +39,7 @@ if TYPE_CHECKING:  # annotations only: artifact.py calls this module
 
 __all__ = ["Metrics", "data_file", "float_graph", "float_graph_files", "export_artifact",
            "simulate_artifact", "estimate_spikes", "quantization_cost", "EXPORT_FORMATS",
-           "FLOAT_GRAPH", "FLOAT_TENSORS", "nir_quantization_cost"]
+           "FLOAT_GRAPH", "FLOAT_TENSORS", "float_vs_fixed"]
 
 
 @contextlib.contextmanager
@@ -194,13 +194,14 @@ def simulate_artifact(artifact: Artifact, data, *, backend: str = "cpu",
         check_supported(graph)
     classes = graph.outputs[0].type.size if len(graph.outputs[0].shape) == 1 else None
     sharded = ray or is_data_directory(data)
+    # the baseline: the ONNX source in onnxruntime, or an imported SNN's float network
+    baseline = float_graph(art) if art.manifest["method"] == "nir" else None
     with data_file(data, "data") as path:
         if sharded:  # shards: backends/distributed, exact merge
             result, ann_out, labels = simulate_sharded(
                 graph, art.source_model, path, backend=backend, limit=limit,
                 batch_size=batch_size, ray=ray, address=ray_address, workers=workers,
-                device=device, on_start=on_start, on_batch=on_batch,
-                baseline=float_graph(art) if art.manifest["method"] == "nir" else None)
+                device=device, on_start=on_start, on_batch=on_batch, baseline=baseline)
         else:
             ds = load_dataset(path, graph.inputs[0].shape, num_classes=classes, limit=limit)
             labels = ds.y
@@ -214,8 +215,8 @@ def simulate_artifact(artifact: Artifact, data, *, backend: str = "cpu",
         else:
             result = simulate(graph, ds.x, batch_size=batch_size, progress=on_batch,
                               device=device)
-        ann_out = (simulate(float_graph(art), ds.x).outputs[0] if art.manifest["method"] == "nir"
-                   else ann_predict(art.source_model, ds.x))  # imported SNN: its float net
+        ann_out = (ann_predict(art.source_model, ds.x) if baseline is None
+                   else simulate(baseline, ds.x).outputs[0])
     timing = {k: art.manifest[k] for k in ("latency_steps", "throughput_steps")}
     metrics = Metrics(build_metrics(snn_out=result.outputs[0], ann_out=ann_out, labels=labels,
                                     result=result,
@@ -257,18 +258,15 @@ def quantization_cost(artifact: Artifact, data, *, limit: int | None = None,
     classes = fgraph.outputs[0].type.size if len(fgraph.outputs[0].shape) == 1 else None
     with data_file(data, "data") as path:
         ds = load_dataset(path, fgraph.inputs[0].shape, num_classes=classes, limit=limit)
-    tops = [simulate(g, ds.x, batch_size=batch_size).outputs[0].reshape(len(ds), -1).argmax(1)
-            for g in (fgraph, art.graph)]
-    accs = [None if ds.y is None else float((t == ds.y).mean()) for t in tops]
-    return {"samples": len(ds), "float_accuracy": accs[0], "fixed_accuracy": accs[1],
-            "delta_pp": None if ds.y is None else 100.0 * (accs[1] - accs[0]),
-            "agreement": float(np.mean(tops[0] == tops[1]))}
+    return float_vs_fixed(fgraph, art.graph, ds.x, ds.y, batch_size=batch_size)
 
 
-def nir_quantization_cost(fgraph, qgraph, x: np.ndarray, y: np.ndarray | None) -> dict:
-    """Float vs bit-exact of an imported SNN on samples ``x`` (labels ``y`` optional): the
-    ``quantization.cost`` entry of its manifest (same keys as ``quantization_cost``)."""
-    tops = [simulate(g, x).outputs[0].reshape(len(x), -1).argmax(1) for g in (fgraph, qgraph)]
+def float_vs_fixed(fgraph, qgraph, x: np.ndarray, y: np.ndarray | None, *,
+                   batch_size: int | None = None) -> dict:
+    """The float graph against its quantized twin on samples ``x`` (labels ``y`` optional):
+    what ``quantization_cost`` returns, and an imported SNN's manifest ``quantization.cost``."""
+    tops = [simulate(g, x, batch_size=batch_size).outputs[0].reshape(len(x), -1).argmax(1)
+            for g in (fgraph, qgraph)]
     accs = [None if y is None else float((t == y).mean()) for t in tops]
     return {"samples": int(len(x)), "float_accuracy": accs[0], "fixed_accuracy": accs[1],
             "delta_pp": None if y is None else 100.0 * (accs[1] - accs[0]),
