@@ -36,7 +36,7 @@ from support.export_models import (
     export_example_model,
     residual_cnn_without_max_pool,
 )
-from support.nir_readers import FIELDS_ONLY, READERS, try_reader
+from support.nir_readers import FIELDS_ONLY, GRAPH_EXECUTOR, READERS, try_reader
 
 from snnc.api import export_artifact
 from snnc.backends.reference.simulator import simulate
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
             ref = simulate(art.graph, x, device="cpu").outputs[0]
             steps = int(nir.read(str(path)).metadata["timesteps"])
             acc = float(np.mean(ref.argmax(1) == y))
-            for reader in (*READERS, FIELDS_ONLY):
+            for reader in (*READERS, FIELDS_ONLY, GRAPH_EXECUTOR):
                 t0 = time.perf_counter()
                 out = try_reader(reader, path, x, steps)
                 agree = out.agreement(ref)

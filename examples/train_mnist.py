@@ -229,8 +229,11 @@ def predict(model: nn.Module, x: np.ndarray, batch: int = 500) -> np.ndarray:
 
 
 def train(model: nn.Module, x: np.ndarray, y: np.ndarray, epochs: int, seed: int,
-          batch: int = 64, lr: float = 2e-3) -> None:
-    """Adam, one-cycle LR schedule, light affine augmentation; cross-entropy loss."""
+          batch: int = 64, lr: float = 2e-3, augment: Callable = random_affine,
+          loss_fn: Callable = F.cross_entropy) -> None:
+    """Adam, one-cycle LR schedule, ``augment(inputs, generator)`` on every batch (default:
+    light affine augmentation); ``loss_fn(outputs, targets)`` (default: cross-entropy). The
+    temporal and autoencoder examples train with their own augment and loss."""
     gen = torch.Generator().manual_seed(seed)
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
     steps = epochs * ((len(xt) + batch - 1) // batch)
@@ -245,7 +248,7 @@ def train(model: nn.Module, x: np.ndarray, y: np.ndarray, epochs: int, seed: int
         total = 0.0
         for i in range(0, len(xt), batch):
             idx = order[i:i + batch]
-            loss = F.cross_entropy(model(random_affine(xt[idx], gen)), yt[idx])
+            loss = loss_fn(model(augment(xt[idx], gen)), yt[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

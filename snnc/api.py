@@ -51,7 +51,8 @@ def compile_model(model, *, target: str = "cpu", method: str = "fs", calib=None,
                   finetune=None, epochs: int | None = None, seed: int = 0,
                   on_epoch: Callable[..., None] | None = None, target_file=None,
                   approximate_lrn: bool = False, dt: float | None = None,
-                  rate_calibration: str = "none") -> Artifact:
+                  rate_calibration: str = "none", approximate_norm: bool = False,
+                  deterministic: bool = False) -> Artifact:
     """Compile an ONNX model into an artifact directory; returns the loaded artifact.
 
     ``model`` is a path to an .onnx file, an ``onnx.ModelProto`` or its serialized bytes.
@@ -62,11 +63,16 @@ def compile_model(model, *, target: str = "cpu", method: str = "fs", calib=None,
     ``calib`` and ``finetune`` are DATA.npz paths or samples in memory (an array ``x``, a tuple
     ``(x, y)``, or a mapping with ``x`` and ``y``). ``finetune`` (with labels) fine-tunes the
     converted network for ``epochs`` (default 10) with a surrogate gradient
-    (convert/finetune.py), deterministically for a ``seed``. ``epochs=0`` is a no-op: the
+    (convert/finetune.py), reproducibly for a ``seed`` on one machine; ``deterministic=True``
+    trains in float64 so that the result is the same on any machine and thread count (about 3x
+    slower). ``epochs=0`` is a no-op: the
     artifact equals the one compiled without ``finetune``. ``epochs`` without ``finetune`` is
     an error. ``target_file``: a target description (.toml) used instead of ``target``.
     ``approximate_lrn``: replace LRN layers by calibrated per-channel scales
     (passes/approximate_lrn.py; ``manifest["lrn_approximation"]`` reports the cost).
+    ``approximate_norm``: replace LayerNorm/InstanceNorm/GroupNorm layers by fixed affine maps
+    calibrated on ``calib`` (passes/approximate_norm.py; ``manifest["norm_approximation"]``
+    reports the cost); without it such layers are an error (where not exactly foldable).
     ``rate_calibration`` (method rate): "bias" or "threshold+bias" calibrates the converted
     network layer by layer on ``calib`` (convert/rate_calibration.py); default "none".
     Fixed-point targets (loihi1, loihi2) get the quantize pass: the artifact's graph is the
@@ -88,7 +94,7 @@ def compile_model(model, *, target: str = "cpu", method: str = "fs", calib=None,
     frontend_graph = load_onnx(source)
     shape = frontend_graph.inputs[0].shape
     with data_file(calib, "calib") as path:
-        calib_data = load_dataset(path, shape, what="calibration")
+        calib_data = load_dataset(path, shape, what="calibration", y_kind="auto")
     train = None
     if epochs > 0:
         classes = frontend_graph.outputs[0].type.size
@@ -97,7 +103,9 @@ def compile_model(model, *, target: str = "cpu", method: str = "fs", calib=None,
                                  what="finetune")
     options = CompileOptions(method=method, target=target, timesteps=timesteps,
                              percentile=percentile, finetune_epochs=epochs, seed=seed,
+                             deterministic=bool(deterministic),
                              approximate_lrn=bool(approximate_lrn),
+                             approximate_norm=bool(approximate_norm),
                              rate_calibration=rate_calibration)
     result = compile_graph(source, calib_data.x, options, on_pass=on_pass,
                            finetune_data=train, on_epoch=on_epoch)
@@ -112,18 +120,19 @@ def _compile_nir_model(model, *, target, calib, timesteps, dt, out, on_pass,
     """compile_model for NIR graphs: import, quantize and place (compiler/nir_pipeline.py)."""
     target = _checked_options("rate", target, target_file, timesteps, None, "-", None, None)
     source_bytes, name = nir_source(model)
-    src = model if isinstance(model, (str, os.PathLike)) else source_bytes  # errors name files
+    # parsed once (errors name the file); the records are imported by compile_nir
+    parsed = read_nir(model if isinstance(model, (str, os.PathLike)) else source_bytes)
     calib_data = None
     if calib is not None:
         with data_file(calib, "calib") as path:
             if timesteps is None:  # T of the calibration time series, when it has one
-                timesteps = _series_steps(path, load_nir(src, dt=dt).inputs[0].shape)
-            shape = load_nir(src, dt=dt, timesteps=timesteps).inputs[0].shape
+                timesteps = _series_steps(path, load_nir(parsed, dt=dt).inputs[0].shape)
+            shape = load_nir(parsed, dt=dt, timesteps=timesteps).inputs[0].shape
             calib_data = load_dataset(path, shape, what="calibration", num_classes=None)
-    result = compile_nir(src, target, dt=dt, timesteps=timesteps,
+    result = compile_nir(parsed, target, dt=dt, timesteps=timesteps,
                          calib_x=None if calib_data is None else calib_data.x, on_pass=on_pass)
     graph = result.graph
-    opts = {"target": target, "dt": nir_dt(read_nir(source_bytes), dt),
+    opts = {"target": target, "dt": nir_dt(parsed, dt),
             "timesteps": graph.inputs[0].shape[0]}
     result = replace(result, calibration={})
     graph, manifest, extra = _artifact_contents(result, CompileOptions("nir", target), name)
@@ -208,6 +217,8 @@ def _artifact_contents(result, options: CompileOptions, source_name: str):
     }
     if result.lrn_approximation:
         manifest["lrn_approximation"] = result.lrn_approximation
+    if result.norm_approximation:
+        manifest["norm_approximation"] = result.norm_approximation
     extra = {}
     if result.placement is not None:  # Loihi-class targets: placement.json + manifest summary
         pl = result.placement

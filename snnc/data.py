@@ -16,7 +16,7 @@ import numpy as np
 
 from snnc.errors import BadData
 
-__all__ = ["Dataset", "load_dataset"]
+__all__ = ["Dataset", "check_targets", "is_label_array", "load_dataset"]
 
 _NPY_MAGIC = b"\x93NUMPY"
 
@@ -74,6 +74,26 @@ def _check_labels(y: np.ndarray, n: int, num_classes: int | None, fail) -> np.nd
     return y.astype(np.int64, copy=False)
 
 
+def is_label_array(y: np.ndarray) -> bool:
+    """True for what reads as class labels: a 1-D integer (not bool) array."""
+    return y.ndim == 1 and y.dtype != np.bool_ and np.issubdtype(y.dtype, np.integer)
+
+
+def check_targets(y: np.ndarray, n: int, fail) -> np.ndarray:
+    """Regression targets ``y``: numbers, one row per sample, finite; returned as float32."""
+    if y.ndim == 0 or y.shape[0] != n:
+        fail(f"y has shape {_shape(y.shape)}: regression targets need one row per sample "
+             f"({n} rows, like x)")
+    if y.dtype == np.bool_ or not np.issubdtype(y.dtype, np.number) \
+            or np.issubdtype(y.dtype, np.complexfloating):
+        fail(f"y has non-numeric dtype {y.dtype}; regression targets must be numbers")
+    with np.errstate(over="ignore", invalid="ignore"):
+        y = y.astype(np.float32, copy=False)
+    if not np.isfinite(y).all():
+        fail(f"y contains {int((~np.isfinite(y)).sum())} NaN or Inf values")
+    return y
+
+
 def _read_npz(path: Path, fail: Callable[[str], NoReturn]):
     """The keys, ``x`` and ``y`` (or None) of an .npz archive; ``fail`` names what is wrong with
     the file (missing, unreadable, not an archive, no ``x``)."""
@@ -108,7 +128,7 @@ def _read_npz(path: Path, fail: Callable[[str], NoReturn]):
 def load_dataset(path: str | Path, input_shape: tuple[int, ...], *,
                  num_classes: int | None = None, limit: int | None = None,
                  require_labels: bool = False, what: str = "data",
-                 reader: Callable | None = None) -> Dataset:
+                 reader: Callable | None = None, y_kind: str = "labels") -> Dataset:
     """Load and validate a DATA.npz file.
 
     Args:
@@ -120,9 +140,12 @@ def load_dataset(path: str | Path, input_shape: tuple[int, ...], *,
         what: What the file is for, used in messages ("data", "calib", "finetune").
         reader: ``reader(path, fail) -> (keys, x, y)`` instead of reading the whole archive
             (``snnc.data_shards`` reads row ranges, memory-mapped); the checks are the same.
+        y_kind: "labels" (``y`` is integer class indices), "targets" (``y`` is regression
+            targets: any finite numbers, one row per sample, read as float32) or "auto"
+            (labels when ``y`` is a 1-D integer array, else targets).
 
     Returns:
-        The dataset with ``x`` as float32 and ``y`` as int64 (or None).
+        The dataset with ``x`` as float32 and ``y`` as int64 labels, float32 targets or None.
 
     Raises:
         BadData: One line naming the file and the problem.
@@ -149,11 +172,15 @@ def load_dataset(path: str | Path, input_shape: tuple[int, ...], *,
     if require_labels and y is None:
         fail(f"has no labels: key 'y' is missing (keys present: {', '.join(keys)})")
     n = int(x.shape[0])
+    if y is not None and y_kind != "labels":
+        y_kind = "labels" if y_kind == "auto" and is_label_array(y) else "targets"
+        if y_kind == "targets":
+            y = check_targets(y, n, fail)
     if y is not None and y.ndim == 1 and y.shape[0] != n:
         fail(f"y has {y.shape[0]} labels but x has {n} samples")
     if limit is not None and limit < n:
         x = x[:limit]
-        y = y[:limit] if y is not None and y.ndim == 1 else y
+        y = y[:limit] if y is not None and (y.ndim == 1 or y_kind == "targets") else y
         n = int(limit)
     # Cast before the finite check: float64 values beyond float32's range become Inf.
     with np.errstate(over="ignore", invalid="ignore"):
@@ -163,6 +190,6 @@ def load_dataset(path: str | Path, input_shape: tuple[int, ...], *,
         i = int(np.argmax(bad.reshape(n, -1).any(axis=1)))
         fail(f"x contains {int(np.isnan(x).sum())} NaN and {int(np.isinf(x).sum())} Inf values "
              f"(first in sample {i})")
-    if y is not None:
+    if y is not None and y_kind == "labels":
         y = _check_labels(y, n, num_classes, fail)
     return Dataset(x=x, y=y, path=str(path))

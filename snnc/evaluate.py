@@ -32,6 +32,7 @@ from snnc.ir.quantized import is_quantized
 from snnc.ir.serialize import graph_from_json, graph_to_json, npz_bytes
 from snnc.metrics.energy import loihi_energy
 from snnc.metrics.inference import ann_predict, build_metrics
+from snnc.metrics.tasks import data_y_kind, scored_as
 from snnc.targets import load_target
 
 if TYPE_CHECKING:  # annotations only: artifact.py calls this module
@@ -164,7 +165,7 @@ def simulate_artifact(artifact: Artifact, data, *, backend: str = "cpu",
                       on_batch: Callable[[int], None] | None = None,
                       float_mode: bool = False, ray: bool = False,
                       ray_address: str | None = None, workers: int | None = None,
-                      device: str | None = None) -> Metrics:
+                      device: str | None = None, task: str = "auto") -> Metrics:
     """Simulate on data; return the metrics of the CLI contract (DESIGN.md) as ``Metrics``, a
     dict that also reads by attribute. ``data``: a DATA.npz path, or samples in memory (an array
     ``x``, a tuple ``(x, y)`` or a mapping with ``x`` and ``y``).
@@ -174,7 +175,10 @@ def simulate_artifact(artifact: Artifact, data, *, backend: str = "cpu",
     ``ray_address``; ``workers`` tasks at once): same metrics but ``wall_s``
     (docs/scale-out.md). ``data`` may also be a directory of .npz shards.
     ``device``: where the reference simulator runs, "cpu" or "cuda" (default: CUDA when
-    present); the results are the same."""
+    present); the results are the same.
+    ``task``: "classification" (top-1 against labels), "regression" (the output values against
+    the ANN's and against float targets ``y``) or "auto" (classification for a vector output
+    with integer labels or none); metrics/tasks.py."""
     art = artifact
     check_device(device, backend)
     if not ray and (ray_address is not None or workers is not None):
@@ -193,6 +197,8 @@ def simulate_artifact(artifact: Artifact, data, *, backend: str = "cpu",
     elif backend == "lava":
         check_supported(graph)
     classes = graph.outputs[0].type.size if len(graph.outputs[0].shape) == 1 else None
+    out_shape = graph.outputs[0].shape
+    y_kind = data_y_kind(task, out_shape)  # an unknown task fails before any work
     sharded = ray or is_data_directory(data)
     # the baseline: the ONNX source in onnxruntime, or an imported SNN's float network
     baseline = float_graph(art) if art.manifest["method"] == "nir" else None
@@ -203,8 +209,10 @@ def simulate_artifact(artifact: Artifact, data, *, backend: str = "cpu",
                 batch_size=batch_size, ray=ray, address=ray_address, workers=workers,
                 device=device, on_start=on_start, on_batch=on_batch, baseline=baseline)
         else:
-            ds = load_dataset(path, graph.inputs[0].shape, num_classes=classes, limit=limit)
-            labels = ds.y
+            ds = load_dataset(path, graph.inputs[0].shape, num_classes=classes, limit=limit,
+                              y_kind=y_kind)
+            # labels, or targets shaped as the output: checked before any work
+            task, labels = scored_as(task, out_shape, ds.y, f"data file {path}")
     if not sharded:
         if on_start is not None:
             on_start(len(ds))
@@ -217,11 +225,12 @@ def simulate_artifact(artifact: Artifact, data, *, backend: str = "cpu",
                               device=device)
         ann_out = (ann_predict(art.source_model, ds.x) if baseline is None
                    else simulate(baseline, ds.x).outputs[0])
+    task, labels = scored_as(task, out_shape, labels, "data")  # sharded: after the run
     timing = {k: art.manifest[k] for k in ("latency_steps", "throughput_steps")}
     metrics = Metrics(build_metrics(snn_out=result.outputs[0], ann_out=ann_out, labels=labels,
                                     result=result,
                                     ann_graph_macs=art.manifest["ann_macs_per_sample"],
-                                    graph=graph, timing=timing))
+                                    graph=graph, timing=timing, task=task))
     metrics["mode"] = "bit-exact" if is_quantized(graph) else "float"
     if "placement" in art.manifest:  # Loihi-class target: event energies + placement hops
         target = load_target(art.manifest["target"])

@@ -21,6 +21,17 @@ from snnc.cli.common import (
 from snnc.errors import SnncError
 
 
+_LRN_HELP = ("Replace LRN layers (AlexNet, GoogLeNet) by per-channel scales calibrated on --calib, "
+             "folded into the conv before them; the manifest reports the top-1 agreement with "
+             "the exact ANN.")
+_DETERMINISTIC_HELP = ("Fine-tune in float64, rounded to float32 after every step: the same "
+                       "--seed gives the same network on any machine and thread count (about "
+                       "3x slower).")
+_NORM_HELP = ("Replace LayerNorm, InstanceNorm and GroupNorm layers by fixed affine maps "
+              "calibrated on --calib (frozen statistics, folded into the layer before them); "
+              "the manifest reports their error and the top-1 agreement with the exact ANN.")
+
+
 @app.command()
 def compile(
     model: Path = typer.Argument(..., show_default=False, help="The trained ANN (.onnx), or a "
@@ -46,13 +57,12 @@ def compile(
                                help="Fine-tuning epochs (default 10 with --finetune; 0 = no "
                                     "fine-tuning)."),
     seed: int = typer.Option(0, help="Seed of the fine-tuning (shuffling)."),
+    deterministic: bool = typer.Option(False, "--deterministic", help=_DETERMINISTIC_HELP),
     target_file: Path = typer.Option(None, "--target-file", show_default=False,
                                      help="A custom chip description (.toml, may set base = "
                                      "\"loihi2\"); overrides --target."),
-    approximate_lrn: bool = typer.Option(
-        False, "--approximate-lrn", help="Replace LRN layers (AlexNet, GoogLeNet) by per-channel "
-        "scales calibrated on --calib, folded into the conv before them; the manifest reports "
-        "the top-1 agreement with the exact ANN."),
+    approximate_lrn: bool = typer.Option(False, "--approximate-lrn", help=_LRN_HELP),
+    approximate_norm: bool = typer.Option(False, "--approximate-norm", help=_NORM_HELP),
     rate_calibration: str = typer.Option(
         "none", "--rate-calibration", help="rate: post-training calibration on --calib: none, "
         "bias (layer-wise bias correction, Li et al. 2021) or threshold+bias (also a per-layer "
@@ -77,7 +87,7 @@ def compile(
     check_verbosity(quiet, verbose)
     err = Console(stderr=True, quiet=quiet)
     plan = _pass_plan(model, str(target_file or target), method, int(
-        finetune is not None and epochs != 0), approximate_lrn, rate_calibration)
+        finetune is not None and epochs != 0), approximate_lrn, rate_calibration, approximate_norm)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     with progress_display(err, quiet) as progress:
@@ -85,8 +95,9 @@ def compile(
         artifact = compile_model(model, target=target, method=method, calib=calib,
                                  timesteps=timesteps, percentile=percentile, out=out,
                                  on_pass=on_pass, finetune=finetune, epochs=epochs, seed=seed,
-                                 on_epoch=on_epoch, target_file=target_file,
-                                 approximate_lrn=approximate_lrn, dt=dt,
+                                 deterministic=deterministic,
+                                 on_epoch=on_epoch, target_file=target_file, dt=dt,
+                                 approximate_lrn=approximate_lrn, approximate_norm=approximate_norm,
                                  rate_calibration=rate_calibration)
         seconds = time.perf_counter() - t0
         estimate = None
@@ -96,15 +107,20 @@ def compile(
     if quiet:
         return
     if verbose:
-        _print_pass_timings(timings)
-        print_populations(artifact.manifest, artifact.path)
-        if "placement" in artifact.manifest:
-            print_placement(artifact.manifest)
+        _print_details(artifact, timings)
     _print_compile_summary(artifact, seconds, estimate)
 
 
+def _print_details(artifact, timings: dict[str, float]) -> None:
+    """--verbose: per-pass timings, the populations and the core placement."""
+    _print_pass_timings(timings)
+    print_populations(artifact.manifest, artifact.path)
+    if "placement" in artifact.manifest:
+        print_placement(artifact.manifest)
+
+
 def _pass_plan(model, target: str, method: str, finetune_epochs: int, approximate_lrn: bool,
-               rate_calibration) -> list[str] | None:
+               rate_calibration, approximate_norm: bool = False) -> list[str] | None:
     """The passes compile will run, for the progress bar; None when the options are bad
     (compile_model then fails with their message)."""
     from snnc.compiler.frontend import is_nir_model
@@ -117,7 +133,8 @@ def _pass_plan(model, target: str, method: str, finetune_epochs: int, approximat
         return pass_plan(CompileOptions(method=method, target=target,
                                         finetune_epochs=finetune_epochs,
                                         approximate_lrn=approximate_lrn,
-                                        rate_calibration=rate_calibration))
+                                        rate_calibration=rate_calibration,
+                                        approximate_norm=approximate_norm))
     return None
 
 

@@ -24,6 +24,8 @@ def report(
                                         "several times; 0 = all)."),
     backend: str = typer.Option("cpu", help="cpu (reference simulator) or lava for the "
                                             "main run."),
+    task: str = typer.Option("auto", help="auto, classification or regression (the output "
+                             "error against the ANN instead of accuracies)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only errors."),
 ) -> None:
     """Write a self-contained HTML report: summary table, spikes per layer, accuracy vs time
@@ -39,11 +41,11 @@ def report(
                         MofNCompleteColumn(), TimeElapsedColumn(), console=err,
                         disable=quiet or not err.is_terminal, transient=True)
     with progress:  # terminals only: elsewhere a live display leaves a stray blank line
-        task = progress.add_task("loading", total=None)
+        bar = progress.add_task("loading", total=None)
 
         def on_progress(stage: str, done: int, total: int) -> None:
-            progress.update(task, description=stage, completed=done, total=total)
+            progress.update(bar, description=stage, completed=done, total=total)
 
         path = write_report(artifact, data, out, limit=limit or None, backend=backend,
-                            on_progress=on_progress)
+                            on_progress=on_progress, task=task)
     err.print(f"wrote {path}")

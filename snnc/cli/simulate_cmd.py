@@ -11,6 +11,7 @@ from rich.table import Table
 
 from snnc.cli.app import app
 from snnc.cli.common import check_verbosity, console, progress_display
+from snnc.metrics.tasks import HEADLINE
 
 
 @app.command()
@@ -18,7 +19,10 @@ def simulate(
     artifact: Path = typer.Argument(..., show_default=False,
                                     help="A compiled artifact (.snnc directory)."),
     data: Path = typer.Option(..., show_default=False,
-                              help="Test data (.npz with x and optional labels y)."),
+                              help="Test data (.npz with x and optional y: class labels, or "
+                              "float targets for regression)."),
+    task: str = typer.Option("auto", help="auto, classification (top-1 against labels) or "
+                             "regression (output values against the ANN and targets y)."),
     backend: str = typer.Option("cpu", help="cpu (torch reference simulator) or lava."),
     float_mode: bool = typer.Option(False, "--float", help="Run the ideal (unquantized) "
                                     "network instead of the bit-exact one."),
@@ -47,21 +51,22 @@ def simulate(
     check_verbosity(quiet, verbose)
     art = load(artifact)
     with progress_display(Console(stderr=True), quiet) as progress:
-        task = progress.add_task(f"simulating ({backend})", total=None, info="samples")
+        bar = progress.add_task(f"simulating ({backend})", total=None, info="samples")
         metrics = simulate_artifact(
             art, data, backend=backend, limit=limit, batch_size=batch_size,
-            on_start=lambda n: progress.update(task, total=n),
-            on_batch=lambda k: progress.advance(task, k), float_mode=float_mode,
-            ray=ray, ray_address=ray_address, workers=workers, device=device)
+            on_start=lambda n: progress.update(bar, total=n),
+            on_batch=lambda k: progress.advance(bar, k), float_mode=float_mode,
+            ray=ray, ray_address=ray_address, workers=workers, device=device, task=task)
     if as_json:
         print(json.dumps(metrics, indent=1))
         return
     table = Table(title=f"{artifact.name}: {art.manifest['method']} on {art.manifest['target']}")
     table.add_column("metric")
     table.add_column("value", justify="right")
-    for key in ("mode", "samples", "accuracy", "ann_accuracy", "agreement", "spikes_per_neuron",
-                "latency_steps", "throughput_steps", "synops_per_sample",
-                "energy_uj_per_sample", "ann_energy_uj_per_sample", "wall_s"):
+    headline = HEADLINE[metrics.get("task", "classification")]
+    for key in ("mode", "samples", *headline, "spikes_per_neuron", "latency_steps",
+                "throughput_steps", "synops_per_sample", "energy_uj_per_sample",
+                "ann_energy_uj_per_sample", "wall_s"):
         v = metrics[key]
         table.add_row(key, "n/a" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v)))
     console().print(table)

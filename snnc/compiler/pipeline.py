@@ -18,10 +18,12 @@ from snnc.compiler.convert.ttfs import convert_ttfs
 from snnc.compiler.frontend import load_onnx
 from snnc.compiler.pass_runner import PassRunner
 from snnc.compiler.passes.approximate_lrn import approximate_lrn
+from snnc.compiler.passes.approximate_norm import approximate_norm, refuse_norms
 from snnc.compiler.passes.calibrate import DEFAULT_PERCENTILE, ActivationStats, calibrate
 from snnc.compiler.passes.canonicalize import canonicalize
 from snnc.compiler.passes.fold_bn import fold_batchnorm
 from snnc.compiler.passes.prepare_spiking import prepare_spiking
+from snnc.compiler.passes.relay import relay
 from snnc.compiler.placement import place, split_fanin
 from snnc.compiler.quantize import quantize_with_report
 from snnc.errors import SnncError
@@ -45,7 +47,10 @@ class CompileOptions:
     # ml_genn); ttfs: unused (thresholds fitted layer-wise, convert_ttfs)
     finetune_epochs: int = 0  # epochs of surrogate-gradient fine-tuning (0: none)
     seed: int = 0
+    deterministic: bool = False  # fine-tuning in float64, machine-independent (finetune.py)
     approximate_lrn: bool = False  # LRN -> calibrated per-channel scale (approximate_lrn.py)
+    approximate_norm: bool = False  # LayerNorm/InstanceNorm/GroupNorm -> calibrated affine map
+    # (approximate_norm.py)
     rate_calibration: str = "none"  # rate: "bias" = layer-wise bias calibration
     # (convert/rate_calibration.py, Li et al. 2021)
 
@@ -60,8 +65,12 @@ class CompileOptions:
              "percentile": self.percentile}
         if self.finetune_epochs:  # keys only when used: artifacts without fine-tuning unchanged
             d.update(finetune_epochs=self.finetune_epochs, seed=self.seed)
+            if self.deterministic:
+                d.update(deterministic=True)
         if self.approximate_lrn:
             d.update(approximate_lrn=True)
+        if self.approximate_norm:
+            d.update(approximate_norm=True)
         if self.rate_calibration != "none":
             d.update(rate_calibration=self.rate_calibration)
         return d
@@ -77,6 +86,7 @@ class CompileResult:
     quantized: Graph | None = None  # fixed-point targets: the integer graph (graph stays float)
     quantization: dict | None = None  # its report (compiler.quantize.quantize_with_report)
     lrn_approximation: dict | None = None  # passes.approximate_lrn's report, when asked for
+    norm_approximation: dict | None = None  # passes.approximate_norm's report, when asked for
 
 
 def timing_of(graph: Graph, method: str) -> dict[str, int]:
@@ -95,10 +105,20 @@ def timing_of(graph: Graph, method: str) -> dict[str, int]:
     return {"latency_steps": window * neuron_depth(graph), "throughput_steps": window}
 
 
+def needs_relays(target: str) -> bool:
+    """Whether two synaptic layers in a row need a population between them: on fixed-point
+    targets every synapse carries a population's output (quantize); the float simulators
+    compose them as they are, so cpu gets no relay neurons it does not need."""
+    return target != "cpu" and load_target(target).fixed_point
+
+
 def pass_plan(options: CompileOptions) -> list[str]:
     """Names of the passes ``compile_graph`` runs for ``options``, in order (for progress bars;
     a test checks it against ``CompileResult.pass_seconds``)."""
-    names = ["frontend", "canonicalize", "fold_batchnorm", "prepare_spiking",
+    names = ["frontend", "canonicalize",
+             *(["approximate_norm"] if options.approximate_norm else []),
+             "fold_batchnorm", "prepare_spiking",
+             *(["relay"] if needs_relays(options.target) else []),
              *(["approximate_lrn"] if options.approximate_lrn else []), "calibrate",
              f"convert_{options.method}"]
     if options.method == "rate" and options.rate_calibration != "none":
@@ -143,8 +163,15 @@ def compile_graph(source, calib_x: np.ndarray, options: CompileOptions,
 
     graph = run("frontend", load_onnx, source)
     graph = run("canonicalize", canonicalize, graph)
+    norm_report = None
+    if options.approximate_norm:
+        graph, norm_report = run("approximate_norm", approximate_norm, graph, calib_x)
+    else:
+        refuse_norms(graph)  # a clear error naming the layer and --approximate-norm
     graph = run("fold_batchnorm", fold_batchnorm, graph)
     ann = run("prepare_spiking", prepare_spiking, graph)
+    if needs_relays(options.target):
+        ann = run("relay", relay, ann)
     lrn_report = None
     if options.approximate_lrn:
         ann, lrn_report = run("approximate_lrn", approximate_lrn, ann, calib_x)
@@ -163,7 +190,8 @@ def compile_graph(source, calib_x: np.ndarray, options: CompileOptions,
     if finetune_data is not None and options.finetune_epochs > 0:
         snn = run("finetune", lambda g: finetune(g, finetune_data.x, finetune_data.y,
                                                  epochs=options.finetune_epochs,
-                                                 seed=options.seed, on_epoch=on_epoch), snn)
+                                                 seed=options.seed, on_epoch=on_epoch,
+                                                 deterministic=options.deterministic), snn)
     quantized, quant_report, placement = None, None, None
     if options.target != "cpu":  # Loihi-class targets: integer formats, fan-in splits, placement
         spec = load_target(options.target)
@@ -180,4 +208,4 @@ def compile_graph(source, calib_x: np.ndarray, options: CompileOptions,
         placement = run("place", place, quantized if quantized is not None else snn, spec)
     calib = {k: {"percentile": v.percentile, "max": v.max, "min": v.min} for k, v in stats.items()}
     return CompileResult(snn, ann, seconds, calib, placement, quantized, quant_report,
-                         lrn_report)
+                         lrn_report, norm_report)

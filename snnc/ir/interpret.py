@@ -21,7 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from snnc.ir import neurons, ops, quantized
+from snnc.ir import neurons, norm_ops, ops, quantized
 from snnc.ir.graph import Graph, Node
 
 __all__ = ["Interpreter", "ANN_RULES", "REFUSED", "node_rules", "run_ann", "pad2d"]
@@ -152,6 +152,16 @@ def lrn(op: ops.LRN, x: torch.Tensor) -> torch.Tensor:
     return x / (op.bias + op.alpha / op.size * window_sum.reshape(x.shape)) ** op.beta
 
 
+def normalize(op: norm_ops.Normalize, x: torch.Tensor) -> torch.Tensor:
+    """Per-sample statistics over each group's channels and ``op.axes`` (biased variance)."""
+    g = x.reshape(x.shape[0], op.groups, x.shape[1] // op.groups, *x.shape[2:])
+    dims = (2, *(a + 2 for a in op.axes))
+    centred = g - g.mean(dims, keepdim=True)
+    var = (centred * centred).mean(dims, keepdim=True)
+    y = (centred / torch.sqrt(var + op.eps)).reshape(x.shape)
+    return y * _t(op.scale, x) + _t(op.bias, x)
+
+
 def softmax(op: ops.Softmax, x: torch.Tensor) -> torch.Tensor:
     dim = op.axis + 1 if op.axis >= 0 else op.axis
     return torch.log_softmax(x, dim) if op.log else torch.softmax(x, dim)
@@ -178,6 +188,8 @@ ANN_RULES: dict[type, Rule] = {
     ops.LRN: lrn,
     ops.Identity: lambda op, x: x,
     ops.Slice: lambda op, x: x[:, op.start:op.stop],
+    norm_ops.Normalize: normalize,
+    norm_ops.Sqrt: lambda op, x: torch.sqrt(x),
 }
 
 

@@ -11,23 +11,27 @@ from __future__ import annotations
 
 import numpy as np
 
-from snnc.ir import neurons
+from snnc.ir import leaky, neurons
 from snnc.ir.graph import Graph
 from snnc.metrics.model_stats import macs
+from snnc.metrics.tasks import TASK_METRICS
 
 __all__ = ["E_MAC_PJ", "E_AC_PJ", "analog_macs", "ann_predict", "build_metrics"]
 
 E_MAC_PJ = 4.6
 E_AC_PJ = 0.9
+_SPIKE_TRAINS = (leaky.SpikeTrainInput, leaky.QSpikeTrainInput)
 
 
 def analog_macs(graph: Graph) -> int:
-    """MACs per sample of synaptic layers whose input is analog (not derived from spikes)."""
-    spiking: set[str] = set()
+    """MACs per sample of synaptic layers whose input is analog (not derived from spikes).
+    An imported SNN's time-series input (``SpikeTrainInput``) arrives as (graded) spike
+    messages: its synapses count as synaptic events per input spike, not as MACs."""
+    spiking: set[str] = {n.name for n in graph.nodes if isinstance(n.op, _SPIKE_TRAINS)}
     total = 0
     for n in graph.nodes:
-        if isinstance(n.op, neurons.HybridInputNeurons):  # step 1 is analog: MACs downstream
-            continue
+        if isinstance(n.op, (neurons.HybridInputNeurons, *_SPIKE_TRAINS)):
+            continue  # hybrid input: step 1 is analog, MACs downstream
         if isinstance(n.op, neurons.NEURON_OPS) or any(v.name in spiking for v in n.inputs):
             spiking.add(n.name)
             if not isinstance(n.op, neurons.NEURON_OPS):
@@ -77,11 +81,11 @@ def ann_predict(model_bytes: bytes, x: np.ndarray, batch_size: int = 256) -> np.
 
 
 def build_metrics(*, snn_out: np.ndarray, ann_out: np.ndarray, labels: np.ndarray | None,
-                  result, ann_graph_macs: int, graph: Graph, timing: dict) -> dict:
-    snn_top = snn_out.reshape(len(snn_out), -1).argmax(1)
-    ann_top = ann_out.reshape(len(ann_out), -1).argmax(1)
-    acc = None if labels is None else float((snn_top == labels).mean())
-    ann_acc = None if labels is None else float((ann_top == labels).mean())
+                  result, ann_graph_macs: int, graph: Graph, timing: dict,
+                  task: str = "classification") -> dict:
+    """The ``simulate --json`` metrics; ``labels``: class labels or regression targets, as
+    ``task`` (metrics/tasks.py) scores the outputs."""
+    scored = TASK_METRICS[task](snn_out, ann_out, labels)
     synops = result.synops_per_sample
     # partial-sum relays (split_fanin) are hardware plumbing: their graded messages count in
     # synaptic events and energy, not in the network's spikes per neuron
@@ -95,9 +99,7 @@ def build_metrics(*, snn_out: np.ndarray, ann_out: np.ndarray, labels: np.ndarra
                  / max(result.samples, 1)}
     return {
         "samples": result.samples,
-        "accuracy": acc,
-        "ann_accuracy": ann_acc,
-        "agreement": float((snn_top == ann_top).mean()),
+        **scored,
         "spikes_per_neuron": spikes / max(count * result.samples, 1),
         "spikes_per_sample": spikes / max(result.samples, 1),
         "neurons": count,

@@ -118,7 +118,8 @@ def accuracy_vs_timesteps(points: Sequence[Mapping], *, ann: float | None, metri
     if ann is not None:
         ax.axhline(100 * ann, color="black", linestyle="--", linewidth=1,
                    label=f"ANN (onnxruntime) {100 * ann:.1f} %" if metric == "accuracy"
-                   else "ANN top-1 (onnxruntime): the reference")
+                   else "ANN top-1 (onnxruntime): the reference" if metric.startswith("agree")
+                   else "ANN (onnxruntime): the reference")
     steps = sorted({p["steps"] for p in points})
     if len(steps) > 1:
         ax.set_xscale("log", base=2)

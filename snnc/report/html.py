@@ -16,6 +16,9 @@ What runs:
       artifact does not keep, so ttfs gets its one point (plus the ideal float network beside
       the bit-exact one for fixed-point artifacts);
     * the per-step spikes of sample 0 (``backends/reference/record.py``) for the raster.
+
+A regression (``task``; metrics/tasks.py) shows the output's errors (``TASK_ROWS``) instead of
+accuracies, and the relative L2 error against the ANN instead of accuracy over time steps.
 """
 
 from __future__ import annotations
@@ -52,6 +55,9 @@ FIGURES = (
      "Estimated energy per sample by component, beside the ANN's."),
 )
 
+REGRESSION_CAPTION = ("Regression: relative L2 error of the SNN's output against the ANN's "
+                      "(onnxruntime) on the same samples, in percent; 0 is the ANN.")
+
 Progress = Callable[[str, int, int], None]  # (stage, completed, total)
 
 
@@ -64,7 +70,8 @@ def default_report_path(artifact_path: str | Path) -> Path:
 
 def write_report(artifact_path: str | Path, data_path: str | Path,
                  out_path: str | Path | None = None, *, limit: int | None = None,
-                 backend: str = "cpu", on_progress: Progress | None = None) -> Path:
+                 backend: str = "cpu", on_progress: Progress | None = None,
+                 task: str = "auto") -> Path:
     """Simulate the artifact on the data and write the HTML report; returns its path.
 
     Args:
@@ -75,6 +82,9 @@ def write_report(artifact_path: str | Path, data_path: str | Path,
         backend: ``cpu`` (reference simulator) or ``lava`` for the main run; sweeps and the
             raster always use the reference simulator.
         on_progress: Called as ``(stage, completed, total)`` while simulating and rendering.
+        task: ``auto``, ``classification`` or ``regression`` (``simulate_artifact``); a
+            regression report shows the output error against the ANN (and the targets ``y``)
+            instead of accuracies, and that error against the time steps.
 
     Raises:
         SnncError: bad artifact, data, options or output path (one-line messages); nothing is
@@ -103,8 +113,8 @@ def write_report(artifact_path: str | Path, data_path: str | Path,
         report("simulating", state["n"], state["total"])
 
     metrics = simulate_artifact(art, data_path, backend=backend, limit=limit, on_start=start,
-                                on_batch=batch)
-    ds = _dataset(art, data_path, limit)
+                                on_batch=batch, task=task)
+    ds = _dataset(art, data_path, limit, task)
     points, note, metric = _accuracy_points(art, ds, metrics, report)
     report("recording spikes of sample 0", 0, 1)
     raster = _raster(art, ds.x[:1])
@@ -114,7 +124,8 @@ def write_report(artifact_path: str | Path, data_path: str | Path,
     figs = {
         "spikes": lambda: F.spikes_per_layer(metrics["layers"]),
         "accuracy": lambda: F.accuracy_vs_timesteps(
-            points, ann=metrics["ann_accuracy"] if metric == "accuracy" else 1.0,
+            points, ann={"accuracy": metrics["ann_accuracy"],
+                         REGRESSION_METRIC: 0.0}.get(metric, 1.0),
             metric=metric, note=note),
         "raster": lambda: F.spike_raster(raster["trains"], offsets=raster["offsets"],
                                          note=raster["note"]),
@@ -147,12 +158,15 @@ def _check_out(out: Path, artifact_dir: Path) -> None:
                         "hash-verified); write the report elsewhere")
 
 
-def _dataset(art, data_path, limit):
+def _dataset(art, data_path, limit, task: str = "auto"):
     from snnc.data import load_dataset
+    from snnc.metrics.tasks import data_y_kind
 
     graph = art.graph
-    classes = graph.outputs[0].type.size if len(graph.outputs[0].shape) == 1 else None
-    return load_dataset(data_path, graph.inputs[0].shape, num_classes=classes, limit=limit)
+    out = graph.outputs[0].shape
+    classes = graph.outputs[0].type.size if len(out) == 1 else None
+    return load_dataset(data_path, graph.inputs[0].shape, num_classes=classes, limit=limit,
+                        y_kind=data_y_kind(task, out))
 
 
 def with_timesteps(graph, steps: int):
@@ -173,19 +187,7 @@ def _accuracy_points(art, ds, metrics, report) -> tuple[list[dict], str, str]:
     m = art.manifest
     method = m.get("method")
     mode = metrics.get("mode", "float")
-    labelled = ds.y is not None
-    metric = "accuracy" if labelled else "agreement with ANN top-1"
-    ann_top = None
-    if not labelled:
-        from snnc.metrics.inference import ann_predict
-
-        ann_top = ann_predict(art.source_model, ds.x).reshape(len(ds), -1).argmax(1)
-
-    def score(graph) -> float:
-        top = simulate(graph, ds.x).outputs[0].reshape(len(ds), -1).argmax(1)
-        return float((top == (ds.y if labelled else ann_top)).mean())
-
-    main = metrics["accuracy"] if labelled else metrics["agreement"]
+    metric, main, score = _scorer(art, ds, metrics, simulate)
     label = f"SNN {mode}" + (f" ({m.get('target')})" if mode == "bit-exact" else "")
     if method == "rate":
         t0 = max(n.op.timesteps for n in art.graph.nodes
@@ -216,6 +218,35 @@ def _accuracy_points(art, ds, metrics, report) -> tuple[list[dict], str, str]:
             "calibration data, which the artifact does not keep), so one point; compile with "
             "--timesteps to compare other T.")
     return points, note, metric
+
+
+REGRESSION_METRIC = "relative L2 error vs ANN"
+
+
+def _scorer(art, ds, metrics, simulate):
+    """(metric, its value in ``metrics``, score(graph) on ``ds``) of the time-step figure:
+    top-1 accuracy with labels, top-1 agreement with the ANN without, and for regression the
+    relative L2 error of the outputs against the ANN's."""
+    from snnc.metrics.inference import ann_predict
+    from snnc.metrics.tasks import regression_metrics
+
+    regression = metrics.get("task") == "regression"
+    labelled = ds.y is not None and not regression
+    if labelled:
+        metric, main, ref = "accuracy", metrics["accuracy"], ds.y
+    else:
+        ann = ann_predict(art.source_model, ds.x)
+        ref = ann.reshape(len(ds), -1).argmax(1)
+        metric, main = (REGRESSION_METRIC, metrics["rel_l2_vs_ann"]) if regression \
+            else ("agreement with ANN top-1", metrics["agreement"])
+
+    def score(graph) -> float:
+        out = simulate(graph, ds.x).outputs[0]
+        if regression:
+            return regression_metrics(out, ann, None)["rel_l2_vs_ann"]
+        return float((out.reshape(len(ds), -1).argmax(1) == ref).mean())
+
+    return metric, main, score
 
 
 def _k_sweep(art, main: float, label: str, mode: str, score, report, metric: str):
@@ -362,6 +393,22 @@ def _fmt(v, pct: bool = False, unit: str = "") -> str:
     return f"{v:,}{unit}" if isinstance(v, int) else f"{v}{unit}"
 
 
+# task -> (metric key, title, as percent) of the summary rows that score the outputs
+TASK_ROWS = {
+    "classification": (("accuracy", "accuracy (SNN)", True),
+                       ("ann_accuracy", "accuracy (ANN, onnxruntime)", True),
+                       ("agreement", "agreement with ANN top-1", True)),
+    "regression": (("rel_l2_vs_ann", "relative L2 error of the output vs ANN", True),
+                   ("max_abs_error_vs_ann", "max abs error of the output vs ANN", False),
+                   ("mse", "MSE vs targets y (SNN)", False),
+                   ("ann_mse", "MSE vs targets y (ANN, onnxruntime)", False),
+                   ("mae", "MAE vs targets y (SNN)", False),
+                   ("r2", "R² vs targets y (SNN)", False),
+                   ("ann_r2", "R² vs targets y (ANN)", False),
+                   ("relative_error", "relative L2 error vs targets y (SNN)", False)),
+}
+
+
 def _summary_rows(art, metrics: dict) -> list[tuple[str, str]]:
     m = art.manifest
     pl = m.get("placement")
@@ -369,13 +416,13 @@ def _summary_rows(art, metrics: dict) -> list[tuple[str, str]]:
              if pl else f"n/a (no placement: target {m.get('target')})")
     ratio = (metrics["energy_uj_per_sample"] / metrics["ann_energy_uj_per_sample"]
              if metrics.get("ann_energy_uj_per_sample") else None)
+    task = metrics.get("task", "classification")
     return [
         ("method", str(m.get("method"))),
         ("target", str(m.get("target"))),
         ("simulation", f"{metrics.get('mode', 'n/a')}, {metrics['samples']:,} samples"),
-        ("accuracy (SNN)", _fmt(metrics["accuracy"], pct=True)),
-        ("accuracy (ANN, onnxruntime)", _fmt(metrics["ann_accuracy"], pct=True)),
-        ("agreement with ANN top-1", _fmt(metrics["agreement"], pct=True)),
+        ("task", task),
+        *[(title, _fmt(metrics.get(key), pct=pct)) for key, title, pct in TASK_ROWS[task]],
         ("spikes / neuron / sample", _fmt(metrics["spikes_per_neuron"])),
         ("neurons", _fmt(m.get("neurons"))),
         ("latency (steps, input to decision)", _fmt(metrics["latency_steps"])),
@@ -398,6 +445,8 @@ def _page(art, data_path, metrics: dict, images: dict[str, bytes]) -> str:
                      for k, v in _summary_rows(art, metrics))
     figs = []
     for key, title, caption in FIGURES:
+        if key == "accuracy" and metrics.get("task") == "regression":
+            title, caption = "Output error vs time steps", REGRESSION_CAPTION
         if key == "cores" and "placement" not in art.manifest:
             caption = (f"No placement: target {art.manifest.get('target')} has no cores; "
                        "compile for loihi1 or loihi2 for the core map.")

@@ -27,11 +27,11 @@ from snnc.sim.kernels import (
     linear_over_time,
     on_cpu,
     simple_gate,
-    step_slice,
     step_values,
     steps_of,
+    streamed_block,
 )
-from snnc.sim.signals import Counters, Signal
+from snnc.sim.signals import Buffers, Counters, Signal
 
 __all__ = ["FloatRules", "REFUSED", "ROUTING", "SYNAPTIC"]
 
@@ -55,6 +55,7 @@ class FloatRules(dict):
         super().__init__()
         self.c, self.dtype = counters, dtype
         self.stream = True  # synapses block by block into the neurons (see kernels.Stepped)
+        self.buffers: Buffers | None = None  # where (T, N, ...) trains go; None: torch.empty
         for cls in ANN_RULES:
             self[cls] = self.linear
         self[neurons.IFNeurons] = self.if_neurons
@@ -80,8 +81,8 @@ class FloatRules(dict):
             bounds = [s.bound if isinstance(s, Stepped) else None for s in sigs]
             bound = (sum(bounds) if isinstance(op, (ops.Add, ops.Sub)) and None not in bounds
                      else None)  # (the bit-exact rules' integer synapses give bounds)
-            out = Stepped(steps, max(batch_of(s) for s in sigs), lambda lo, hi: linear_over_time(
-                node, [step_slice(s, lo, hi) for s in ins]), bound=bound)
+            out = Stepped(steps, max(batch_of(s) for s in sigs),
+                          lambda lo, hi: streamed_block(node, ins, lo, hi), bound=bound)
         else:
             out = linear_over_time(node, list(sigs))
         events = [s.events for s in sigs]
@@ -99,6 +100,12 @@ class FloatRules(dict):
             else:  # Add, Sub, BatchNorm, scaling: one synapse per element
                 self.c.add(self.c.synops, node.name, e.sum())
         return out if isinstance(out, Stepped) else Signal(out)
+
+    def _steps(self, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
+        """An uninitialized (T, N, ...) array for a spike train, from ``buffers`` if set."""
+        if self.buffers is None:
+            return torch.empty(shape, dtype=like.dtype, device=like.device)
+        return self.buffers.empty(shape, like.dtype, like.device)
 
     @staticmethod
     def _event_op(op):
@@ -121,8 +128,7 @@ class FloatRules(dict):
         for t, current in step_values(sig, steps):
             if t == 0:
                 v = torch.full_like(current, op.v_init * op.threshold)
-                bits = torch.empty((steps, *current.shape), dtype=current.dtype,
-                                   device=current.device)
+                bits = self._steps((steps, *current.shape), current)
             v += current
             torch.ge(v, op.threshold, out=bits[t])
             v.sub_(bits[t], alpha=op.threshold)
@@ -218,7 +224,9 @@ class FloatRules(dict):
             raise RuntimeError("spiking max-pool needs spiking input")
         if (isinstance(sig, Train) and sig.amplitude != 0
                 and simple_gate(op, sig.bits.shape[0])):  # binary trains: by window maxima, exactly
-            bits = gate_rises(sig.bits, op.kernel).to(sig.bits.dtype)
+            *lead, hgt, wid = sig.bits.shape
+            shape = (*lead, hgt // op.kernel[0], wid // op.kernel[1])
+            bits = gate_rises(sig.bits, op.kernel, out=self._steps(shape, sig.bits))
             return Train(bits, sig.amplitude, bits.sum(0))
         steps, batch = sig.x.shape[:2]
         x = sig.x.reshape(steps * batch, *sig.x.shape[2:])

@@ -17,11 +17,31 @@ from snnc.ir.graph import Node
 from snnc.ir.interpret import ANN_RULES, pad2d
 from snnc.sim.signals import Signal
 
-__all__ = ["fold", "linear_over_time", "fanout", "gather_windows", "window_max", "hybrid_input",
-           "hybrid_spike_train", "first_spike_max_pool", "Train", "simple_gate", "gate_rises",
-           "Stepped", "STEP_ROWS", "step_slice", "step_values", "steps_of", "batch_of", "on_cpu"]
+__all__ = [
+    "GATE_ELEMS",
+    "STEP_ROWS",
+    "Stepped",
+    "Train",
+    "batch_of",
+    "fanout",
+    "first_spike_max_pool",
+    "fold",
+    "gate_rises",
+    "gather_windows",
+    "hybrid_input",
+    "hybrid_spike_train",
+    "linear_over_time",
+    "on_cpu",
+    "simple_gate",
+    "step_slice",
+    "step_values",
+    "steps_of",
+    "streamed_block",
+    "window_max",
+]
 
 STEP_ROWS = 32  # samples x steps per block of a streamed (Stepped) signal
+GATE_ELEMS = 1 << 20  # inputs per block of the rate max-pool gate (kernels.gate_rises)
 
 
 class Train(Signal):
@@ -100,6 +120,21 @@ def step_slice(sig: Signal, lo: int, hi: int) -> Signal:
     if isinstance(sig, Train) and sig._x is None:  # the values of these steps only
         return Signal(sig.bits[lo:hi] * sig.amplitude)
     return Signal(sig.x if sig.x.shape[0] == 1 else sig.x[lo:hi])
+
+
+def streamed_block(node: Node, sigs: list[Signal], lo: int, hi: int) -> torch.Tensor:
+    """Steps lo..hi-1 of a streamed linear op's output. The sum of a spike ``Train`` and a
+    same-shaped input ``a`` (residual joins) is one pass, ``torch.add(a, bits, alpha=amp)``,
+    not ``bits * amp`` then ``a + x``: bits are 0/1, so the product is exact either way and the
+    sum rounds once, the same (and a + b = b + a exactly)."""
+    if isinstance(node.op, ops.Add) and len(sigs) == 2:
+        trains = [i for i, s in enumerate(sigs) if isinstance(s, Train) and s._x is None]
+        if len(trains) == 1:
+            train, other = sigs[trains[0]], sigs[1 - trains[0]]
+            bits, a = train.bits[lo:hi], step_slice(other, lo, hi).x
+            if a.shape == bits.shape and a.dtype == bits.dtype:
+                return torch.add(a, bits, alpha=train.amplitude)
+    return linear_over_time(node, [step_slice(s, lo, hi) for s in sigs])
 
 
 def step_values(sig: Signal, steps: int):
@@ -218,7 +253,8 @@ def simple_gate(op, steps: int) -> bool:
             and tuple(op.stride) == tuple(op.kernel) and (steps + 1) * cells < 2**31)
 
 
-def gate_rises(bits: torch.Tensor, kernel: tuple[int, int]) -> torch.Tensor:
+def gate_rises(bits: torch.Tensor, kernel: tuple[int, int],
+               out: torch.Tensor | None = None) -> torch.Tensor:
     """Rate max-pool gate on binary spikes ``bits`` (T, N, C, H, W; any dtype holding 0/1):
     each step each window passes the spike of its input with the most spikes so far (first in
     row-major order on ties), as ``gather_windows`` on the running counts. For non-overlapping
@@ -229,21 +265,41 @@ def gate_rises(bits: torch.Tensor, kernel: tuple[int, int]) -> torch.Tensor:
     (``M(0) = P - 1``): if the winner w spiked, ``K_w(t - 1) = M(t) - P`` and every other key at
     t - 1 is below ``M(t)`` (distinct, non-decreasing), so M rose; if it did not,
     ``M(t - 1) >= K_w(t - 1) = M(t)``. So the gate is a running sum, one window maximum and a
-    difference in time, each over all steps at once, in int16 (int32 for long runs): keys are
-    below 2^15 (2^31). Returns the passed spikes (T, N, C, H // kh, W // kw), 0/1 in int16
-    (int32)."""
+    difference in time, all on integers below ``(T + 1) P``: in the float dtype of ``bits``
+    where it holds them exactly (no conversions), else in int16/int32; computed in blocks of
+    about ``GATE_ELEMS`` inputs (steps in order, the sums carried over), which stay in cache.
+    Returns the passed spikes (T, N, C, H // kh, W // kw), 0/1, in ``out`` (any dtype) if
+    given, else in the key dtype."""
     (kh, kw), steps = kernel, bits.shape[0]
     cells = kh * kw
     hgt, wid = bits.shape[-2] // kh * kh, bits.shape[-1] // kw * kw
-    dtype = torch.int16 if (steps + 1) * cells < 2**15 else torch.int32
+    exact = round(2 / torch.finfo(bits.dtype).eps) if bits.dtype.is_floating_point else 0
+    dtype = (bits.dtype if (steps + 1) * cells <= exact
+             else torch.int16 if (steps + 1) * cells < 2**15 else torch.int32)
+    if out is None:
+        out = torch.empty((steps, *bits.shape[1:-2], hgt // kh, wid // kw), dtype=dtype,
+                          device=bits.device)
     pos = torch.arange(cells - 1, -1, -1, dtype=dtype, device=bits.device)
     pos = pos.reshape(kh, kw).repeat(hgt // kh, wid // kw)
-    key = bits[..., :hgt, :wid].to(dtype)
-    key[0].mul_(cells).add_(pos)
-    for t in range(1, steps):  # running counts (faster than cumsum(0)), scaled by P
-        torch.add(key[t - 1], key[t], alpha=cells, out=key[t])
-    best = window_max(key, kh, kw)  # M(t), t = 1..steps
-    rose = torch.empty_like(best)
-    torch.sub(best[0], cells - 1, out=rose[0])
-    torch.sub(best[1:], best[:-1], out=rose[1:])
-    return rose.clamp_(max=1)  # M(t) - M(t - 1) >= 0: 1 where it rose
+    per = max(1, GATE_ELEMS // max(1, bits[0].numel()))
+    last_key, last_best = pos, None  # the previous block's last step (K(-1) = pos)
+    for lo in range(0, steps, per):
+        spikes = bits[lo:lo + per, ..., :hgt, :wid]
+        spikes = spikes if spikes.dtype == dtype else spikes.to(dtype)
+        key = torch.empty(spikes.shape, dtype=dtype, device=bits.device)
+        for t in range(key.shape[0]):  # running counts (faster than cumsum(0)), scaled by P
+            torch.add(last_key, spikes[t], alpha=cells, out=key[t])
+            last_key = key[t]
+        best = window_max(key, kh, kw)  # M(t)
+        rows = out[lo:lo + key.shape[0]]
+        rose = rows if rows.dtype == dtype else torch.empty_like(best)
+        if last_best is None:
+            torch.sub(best[0], cells - 1, out=rose[0])
+        else:
+            torch.sub(best[0], last_best, out=rose[0])
+        torch.sub(best[1:], best[:-1], out=rose[1:])
+        rose.clamp_(max=1)  # M(t) - M(t - 1) >= 0: 1 where it rose
+        if rose is not rows:
+            rows.copy_(rose)
+        last_best = best[-1]
+    return out

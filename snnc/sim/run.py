@@ -12,9 +12,9 @@ import torch
 from snnc.ir import neurons
 from snnc.ir.graph import Graph, Node
 from snnc.ir.interpret import Interpreter
-from snnc.sim.signals import Counters, Signal, SimulationResult
+from snnc.sim.signals import Buffers, Counters, Signal, SimulationResult
 
-__all__ = ["run_once", "run_batches", "time_steps"]
+__all__ = ["run_batches", "run_once", "time_steps"]
 
 
 def run_once(rules: Mapping[type, Callable], graph: Graph, x: torch.Tensor,
@@ -33,10 +33,12 @@ def time_steps(graph: Graph) -> int:
 
 def run_batches(graph: Graph, rules: Mapping[type, Callable], counters: Counters, x: np.ndarray,
                 batch_size: int, device: torch.device, dtype: torch.dtype,
-                progress: Callable[[int], None] | None) -> SimulationResult:
+                progress: Callable[[int], None] | None,
+                buffers: Buffers | None = None) -> SimulationResult:
     """Run ``rules`` (which count into ``counters``) on ``x`` batch by batch; the readout of
     each output is its mean over the time axis. Shared by the float and the bit-exact
-    simulator."""
+    simulator. ``buffers``: the arrays ``rules`` take from it, released after every batch
+    (nothing outside this loop sees the batch's signals)."""
     outputs: list[list[np.ndarray]] = [[] for _ in graph.outputs]
     interp = Interpreter(rules)
     start = time.perf_counter()
@@ -46,6 +48,9 @@ def run_batches(graph: Graph, rules: Mapping[type, Callable], counters: Counters
             outs = interp.run(graph, [Signal(xb.unsqueeze(0))])
             for i, o in enumerate(outs):
                 outputs[i].append(o.x.mean(0).float().cpu().numpy())
+            del outs
+            if buffers is not None:
+                buffers.release()
             if progress is not None:
                 progress(len(xb))
     wall = time.perf_counter() - start

@@ -9,12 +9,22 @@ and input codes.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-__all__ = ["Signal", "Spikes", "CodeSignal", "Counters", "SimulationResult", "DTYPE", "PAYLOAD"]
+__all__ = [
+    "DTYPE",
+    "PAYLOAD",
+    "Buffers",
+    "CodeSignal",
+    "Counters",
+    "Signal",
+    "SimulationResult",
+    "Spikes",
+]
 
 DTYPE = torch.float64  # states and anything that may exceed 2^24
 PAYLOAD = torch.float32  # spikes, payloads, input codes: integers below 2^24, exact in float32
@@ -51,6 +61,36 @@ class CodeSignal(Signal):
 
     def with_code(self, code: torch.Tensor, events: torch.Tensor | None) -> CodeSignal:
         return CodeSignal(code, self.d, events)
+
+
+class Buffers:
+    """One run's big (T, N, ...) CPU arrays (spike trains of all steps), reused from batch to
+    batch. Fresh arrays of hundreds of MB cost a page fault per 4 KiB on their first writes (the
+    kernel zeroes each page: ~20 % of a residual CNN batch at batch 100); a reused one does not.
+    ``empty`` takes an array (contents undefined); ``release`` gives every array taken back to
+    this run's free list, and may only be called when nothing refers to them any more
+    (run_batches, after a batch's readouts are copied out). The memory goes with the object:
+    nothing outlives the run. Other devices get plain ``torch.empty``."""
+
+    def __init__(self) -> None:
+        self.taken: list[torch.Tensor] = []
+        self.free: list[torch.Tensor] = []
+
+    def empty(self, shape: tuple[int, ...], dtype: torch.dtype,
+              device: torch.device) -> torch.Tensor:
+        n = math.prod(shape)
+        if torch.device(device).type != "cpu":
+            return torch.empty(shape, dtype=dtype, device=device)
+        # the smallest free buffer that fits (and is not over twice too large)
+        fits = [i for i, b in enumerate(self.free) if b.dtype == dtype and n <= b.numel() <= 2 * n]
+        buf = (self.free.pop(min(fits, key=lambda i: self.free[i].numel())) if fits
+               else torch.empty(n, dtype=dtype))
+        self.taken.append(buf)
+        return buf[:n].view(shape)
+
+    def release(self) -> None:
+        self.free.extend(self.taken)
+        self.taken = []
 
 
 @dataclass

@@ -66,8 +66,13 @@ def test_readme_quickstart_points_at_files_that_exist():
     quickstart = readme[readme.index("## Quickstart"):readme.index("## Status")]
     linked = re.findall(r"\]\((docs/[^)]+)\)", quickstart)
     assert {"docs/methods.md", "docs/targets.md", "docs/artifact.md",
-            "docs/troubleshooting.md"} <= set(linked)
-    for path in linked:
+            "docs/troubleshooting.md"} <= {link.partition("#")[0] for link in linked}
+    for link in linked:
+        path, _, anchor = link.partition("#")
         assert (root / path).is_file(), path
+        if anchor:  # GitHub's heading slugs: lower case, punctuation dropped, spaces to '-'
+            slugs = {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-")
+                     for h in re.findall(r"^#+ (.+)$", (root / path).read_text(), re.M)}
+            assert anchor in slugs, link
     for name in re.findall(r"`(\w+\.py)`", quickstart):
         assert (EXAMPLES / name).is_file(), name

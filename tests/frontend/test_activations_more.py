@@ -13,7 +13,6 @@ from support.onnx_models import assert_close, check_against_ort, one_node_model,
 from torch import nn
 
 from snnc.compiler.passes.canonicalize import canonicalize
-from snnc.errors import UnsupportedOp
 from snnc.ir import ops
 from snnc.ir.interpret import run_ann
 
@@ -33,12 +32,6 @@ def test_prelu_with_one_slope_is_a_leaky_relu():
     g = check_against_ort(one_node_model("PRelu", (3, 4, 4), initializers=[slope]))
     assert [(n.op.kind, n.op.alpha) for n in g.nodes if isinstance(n.op, ops.Activation)] \
         == [("leaky_relu", 0.25)]
-
-
-def test_per_channel_prelu_is_refused_naming_the_node():
-    slope = np.array([0.1, 0.2, 0.3], np.float32).reshape(3, 1, 1)
-    with pytest.raises(UnsupportedOp, match=r"PRelu.*per-channel slopes \(3 different"):
-        check_against_ort(one_node_model("PRelu", (3, 4, 4), initializers=[slope]))
 
 
 def _exported(act: nn.Module) -> onnx.ModelProto:

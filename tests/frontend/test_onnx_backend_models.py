@@ -88,7 +88,9 @@ def test_backend_model(path):
     refs = ort_run(model, feeds)
     outs = run_ann(graph, *feeds.values())
     for got, ref in zip(outs, refs):
-        assert_close(got, ref)
+        nan = np.isnan(ref)  # outside the op's domain: Sqrt of the random normal feeds
+        np.testing.assert_array_equal(np.isnan(got), nan)
+        assert_close(np.where(nan, 0.0, got), np.where(nan, 0.0, ref))
 
 
 def test_backend_model_summary(capsys):

@@ -1,5 +1,6 @@
-"""Resize / nearest upsampling by integer scales (issue 25) against onnxruntime; other modes
-and scales are refused naming the node."""
+"""Resize / nearest upsampling by integer scales (issue 25) against onnxruntime; cubic mode,
+fractional nearest scales and other coordinate modes are refused naming the node (linear mode:
+test_resize_linear.py)."""
 
 from __future__ import annotations
 
@@ -54,7 +55,7 @@ def test_sizes_match_onnxruntime():
 
 
 @pytest.mark.parametrize("scales,attrs,what", [
-    ([1, 1, 2, 2], {"mode": "linear"}, "mode='linear' unsupported"),
+    ([1, 1, 2, 2], {"mode": "cubic"}, "mode='cubic' unsupported"),
     ([1, 1, 1.5, 2], {"mode": "nearest"}, "only integer upsampling"),
     ([1, 1, 2, 2], {"mode": "nearest", "coordinate_transformation_mode": "asymmetric",
                     "nearest_mode": "ceil"}, "does not repeat each element"),

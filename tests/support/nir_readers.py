@@ -25,6 +25,9 @@ import torch
 READERS = ("sinabs", "snntorch", "norse", "nirtorch")
 # nirtorch with an IF that reads only the node's fields: the agreement NIR's fields alone give
 FIELDS_ONLY = "nirtorch-fields-only"
+# nirtorch's deprecated ``load`` (the depth-first GraphExecutor sinabs and norse use) with the
+# exact node map: checks the order it runs the file's nodes in
+GRAPH_EXECUTOR = "nirtorch-load"
 
 
 class SummedInputs(torch.nn.Module):
@@ -88,6 +91,29 @@ class IFFieldsOnly(IFSubtract):
         self.v_init, self.ge, self.subtract = 0.0, False, True
 
 
+class IFState(torch.nn.Module):
+    """``IFSubtract`` with the ``forward(x, state)`` signature nirtorch's GraphExecutor needs
+    (it sums a node's inputs itself and passes the state positionally)."""
+
+    def __init__(self, node) -> None:
+        super().__init__()
+        self.neuron = IFSubtract(node)
+
+    def forward(self, x, state=None):
+        s, v = self.neuron(x, state=state)
+        return s, v
+
+
+def graph_executor_map(node):
+    """The ``model_map`` for nirtorch's deprecated ``load``: the exact map, one input each."""
+    import nir
+
+    if isinstance(node, nir.IF):
+        return IFState(node)
+    make = nirtorch_node_map().get(type(node))
+    return make(node) if make else None
+
+
 def nirtorch_node_map(metadata: bool = True) -> dict:
     """The ``node_map`` for ``nirtorch.nir_to_torch`` (docs/nir.md "nirtorch"); with
     ``metadata=False`` its IF ignores the node metadata (v_init, ``>=``)."""
@@ -127,6 +153,10 @@ def load(reader: str, path: Path | str, batch: int, timesteps: int):
             import nirtorch
 
             return nirtorch.nir_to_torch(graph, nirtorch_node_map(reader == "nirtorch"))
+        if reader == GRAPH_EXECUTOR:
+            import nirtorch
+
+            return nirtorch.load(graph, graph_executor_map)
     raise ValueError(f"unknown reader {reader}; known: {READERS}")
 
 

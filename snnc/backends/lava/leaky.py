@@ -5,7 +5,8 @@ integer synapses (``IntDense``/``IntConv``: Lava's stock Dense/Conv drop a weigh
 ``Loihi2SimCfg(select_tag="fixed_pt")``, one Lava run per sample (the LIF state cannot be reset
 between samples from outside).
 
-Every synapse delivers one step later, so a population k synapses deep emits the reference's
+Sum pools (``q.SumPool2d``, a pool between spikes and the next synapse) run as snnc's
+``SumPoolGate``, which sums payloads within the step. Every synapse delivers one step later, so a population k synapses deep emits the reference's
 step t in Lava step t + k; each run lasts T + depth steps and the records are shifted back.
 """
 
@@ -24,7 +25,7 @@ from snnc.sim.signals import SimulationResult
 __all__ = ["check_leaky_supported", "is_leaky_graph", "run_leaky", "simulate_leaky_lava"]
 
 _SUPPORTED = (leaky.QSpikeTrainInput, q.QDense, q.QConv2d, ops.Reshape, leaky.QLeakyNeurons,
-              leaky.QLeakyReadout)
+              leaky.QLeakyReadout, q.SumPool2d)
 
 
 def is_leaky_graph(graph: Graph) -> bool:
@@ -39,8 +40,8 @@ def check_leaky_supported(graph: Graph) -> None:
             if isinstance(n.op, leaky.QLeakyNeurons) and n.op.reset != "zero"]
     if bad:
         raise BackendError("lava backend (imported SNN): cannot lower " + ", ".join(bad) +
-                           " (supported: spike-train input, dense/conv synapses, flatten, "
-                           "LIF/CubaLIF with reset to zero, LI outputs)")
+                           " (supported: spike-train input, dense/conv synapses, sum pools, "
+                           "flatten, LIF/CubaLIF with reset to zero, LI outputs)")
 
 
 def _build(graph: Graph, codes: np.ndarray):
@@ -49,6 +50,7 @@ def _build(graph: Graph, codes: np.ndarray):
     from lava.proc.io.source import RingBuffer as Source
     from lava.proc.lif.process import LIF
 
+    from snnc.backends.lava.proc.pooling.process import SumPoolGate
     from snnc.backends.lava.proc.synapses.process import IntConv, IntDense
 
     depth = {}
@@ -66,6 +68,11 @@ def _build(graph: Graph, codes: np.ndarray):
             ports[n.name] = Source(data=data).s_out
         elif isinstance(op, ops.Reshape):
             ports[n.name] = src
+        elif isinstance(op, q.SumPool2d):  # payload sums routed within the step: no delay
+            proc = SumPoolGate(in_shape=n.inputs[0].shape, out_shape=n.output.shape,
+                               kernel=tuple(op.kernel), stride=tuple(op.stride))
+            src.connect(proc.s_in)
+            ports[n.name] = proc.s_out
         elif isinstance(op, (q.QDense, q.QConv2d)):
             if isinstance(op, q.QDense):
                 proc = IntDense(weight=op.weight, weight_exp=op.weight_exp, fold=None, period=1)

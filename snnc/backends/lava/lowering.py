@@ -30,7 +30,7 @@ from snnc.backends.lava.host import input_codes
 from snnc.backends.lava.network import LavaNetwork, unsupported
 from snnc.backends.lava.streams import FS_LIKE, Stream, fold_offsets, plan_streams
 from snnc.errors import BackendError
-from snnc.ir import leaky, neurons, ops
+from snnc.ir import leaky, neurons, norm_ops, ops
 from snnc.ir import quantized as q
 from snnc.ir.graph import Node
 from snnc.ir.ops import Op, Role
@@ -337,6 +337,7 @@ REFUSED: dict[type[Op], str] = {
     ops.Activation: _ANN,
     ops.Softmax: _ANN,
     ops.LRN: _ANN,
+    **{cls: _ANN for cls in norm_ops.NORM_OPS},
     ops.Transpose: "no Lava process permutes a value's flat C-order port",
     ops.Identity: "canonicalization removes identities before conversion",
     neurons.IFNeurons: _FLOAT + "; quantize makes it a QIFNeurons",

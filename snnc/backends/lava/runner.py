@@ -84,6 +84,7 @@ def run(artifact_or_graph, x: np.ndarray) -> LavaResult:
     wall = time.perf_counter() - start
     op = net.readout_op
     total = acc if op.reduce == "sum" else acc / net.steps  # integrate: acc holds v(T)
+    total = total.reshape(len(total), *net.shapes[net.readout.name])  # (N, size) -> the output's
     outputs = (total * op.scale + np.asarray(op.bias, np.float64)).astype(np.float32)
     return LavaResult(outputs=outputs, spikes=spikes,
                       delays={k: net.delays[k] for k in net.populations}, wall_s=wall,

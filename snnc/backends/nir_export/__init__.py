@@ -19,11 +19,17 @@ Mapping:
 - IFNeurons(threshold=lambda, amplitude=lambda) -> ``IF(r=1, v_threshold=lambda)``, node
   metadata ``reset="subtract"``, ``threshold_compare=">="``, ``v_init`` (v(0), ANN units),
   ``amplitude``. NIR neurons emit unit spikes: the amplitude (and any pooling factor) is a
-  pending scale folded into the weights of the Conv2d / Dense that consume the spikes; where
-  the spikes reach an Add, an IF or the output instead, a scaling node (diagonal 1x1 Conv2d or
-  diagonal Affine, named ``<value>_scale``) carries it.
+  pending scale folded into the weights of the Conv2d / Dense that consume the spikes; an IF
+  whose input arrives with a pending scale s gets ``v_threshold`` and ``v_init`` divided by s;
+  where spikes reach the output, a scaling node (diagonal 1x1 Conv2d or diagonal Affine, named
+  ``<value>_scale``) carries it.
 - Add -> no node: NIR sums all edges into a node, so each summand's node gets an edge to each
-  consumer of the sum. Concat (channel axis) -> no node: each consumer Conv2d / Dense is split
+  consumer of the sum. The summands share the scale of the first spike summand (a skip
+  connection is one edge from the IF); Conv2d / Dense / BatchNorm summands used only there are
+  rescaled, any other summand gets a scaling node.
+- Edge order: a depth-first pre-order walk in edge order (nirtorch's deprecated ``load``, used
+  by sinabs and norse) is a topological order where ``order.py`` can make it one (zero-weight
+  ``<node>_order`` guide nodes for projection shortcuts and concatenation branches). Concat (channel axis) -> no node: each consumer Conv2d / Dense is split
   by input channels into one node per part (``<name>_part<i>``, the bias on part 0), all
   summed by the consumer's consumers.
 - Graph metadata: ``dt`` = 1, ``timesteps`` T, ``input`` = analog current every step,
@@ -37,6 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
+from snnc.backends.nir_export.order import order_for_depth_first
 from snnc.backends.nir_export.portable import check_round_trip, strip_to_portable
 from snnc.backends.nir_export.problems import nir_problems
 from snnc.errors import BackendError
@@ -118,24 +125,23 @@ class _Builder:
         self.scale = {x.name: 1.0}
         self.parts: dict[str, tuple] = {}
         self.ifs: list[tuple[str, Node]] = []
+        self.consumers = graph.consumers()
+        self.shapes = {"input": tuple(x.shape)}
+        self.scaled: dict[tuple[str, float], str] = {}
+        self.producers = {n.name: n for n in graph.nodes}
 
-    def add(self, name: str, node, inputs: list[str]) -> str:
+    def add(self, name: str, node, inputs: list[str], shape: tuple) -> str:
         if name in self.nodes:
             raise BackendError(f"two layers map to the NIR node name '{name}'")
         self.nodes[name] = node
+        self.shapes[name] = tuple(shape)
         self.edges += [(s, name) for s in inputs]
         return name
 
     def unscaled(self, value) -> list[str]:
         """Sources of ``value`` with its pending scale applied (a scaling node if needed)."""
-        name, s = value.name, self.scale[value.name]
-        if s == 1.0:
-            return self.sources[name]
-        node_name = nir_node_name(name) + "_scale"
-        if node_name not in self.nodes:
-            c = value.shape[0]
-            self.add(node_name, _diagonal(np.full(c, s), value.shape), self.sources[name])
-        return [node_name]
+        s = self.scale[value.name]
+        return self.sources[value.name] if s == 1.0 else self._scaled(value, s)
 
     def synapse(self, n: Node) -> None:
         """Conv2d / Dense, split into one node per part when its input is a Concat."""
@@ -155,7 +161,7 @@ class _Builder:
                                        padding=tuple(op.padding[:2]),
                                        dilation=tuple(op.dilation), groups=int(op.groups),
                                        bias=_f32(b))
-            names.append(self.add(name, node, self.sources[p.name]))
+            names.append(self.add(name, node, self.sources[p.name], n.output.shape))
         self.sources[n.name], self.scale[n.name] = names, 1.0
 
     def visit(self, n: Node) -> None:
@@ -167,25 +173,67 @@ class _Builder:
         if isinstance(op, ops.Identity):
             self.sources[out], self.scale[out] = self.sources[v.name], self.scale[v.name]
         elif isinstance(op, ops.Add):
-            self.sources[out] = [s for x in n.inputs for s in self.unscaled(x)]
+            self.sources[out], self.scale[out] = self.summands(n)
         elif isinstance(op, ops.Concat):
             self.parts[out] = n.inputs
         elif isinstance(op, neurons.IFNeurons):
-            shape = n.output.shape
+            # the input arrives divided by its pending scale s: so do threshold and v(0)
+            shape, s = n.output.shape, self.scale[v.name]
             node = self.nir.IF(r=np.ones(shape, np.float32),
-                               v_threshold=np.full(shape, op.threshold, np.float32),
-                               metadata=_if_metadata(op))
-            self.sources[out] = [self.add(name, node, self.unscaled(v))]
+                               v_threshold=np.full(shape, op.threshold / s, np.float32),
+                               metadata=_if_metadata(op, s))
+            self.sources[out] = [self.add(name, node, self.sources[v.name], n.output.shape)]
             self.scale[out] = float(op.amplitude)
             self.ifs.append((name, n))
         elif isinstance(op, ops.BatchNorm):
             k = op.scale / np.sqrt(op.var + op.eps)
             node = _diagonal(k * self.scale[v.name], v.shape, op.bias - op.mean * k)
-            self.sources[out] = [self.add(name, node, self.sources[v.name])]
+            self.sources[out] = [self.add(name, node, self.sources[v.name], n.output.shape)]
         else:  # pools and Reshape keep the pending scale (pools divide it by their window)
             node, factor = self._routing(n)
-            self.sources[out] = [self.add(name, node, self.sources[v.name])]
+            self.sources[out] = [self.add(name, node, self.sources[v.name], n.output.shape)]
             self.scale[out] = self.scale[v.name] * factor
+
+    def summands(self, n: Node) -> tuple[list[str], float]:
+        """Sources and pending scale of an Add. NIR sums edges, so the summands need one
+        scale: that of the first spike summand (whose unit spikes then need no scaling node,
+        so a skip connection is one edge); summands made by a Conv2d / Dense / BatchNorm node
+        used only here get their weights and bias rescaled, the rest a scaling node."""
+        consumers = self.consumers
+        fixed = [x for x in n.inputs if not self.rescalable(x, consumers)]
+        common = self.scale[fixed[0].name] if fixed else 1.0
+        sources = []
+        for x in n.inputs:
+            factor = self.scale[x.name] / common
+            if factor == 1.0:
+                sources += self.sources[x.name]
+            elif x in fixed:  # a scaling node brings it to scale 1, then 1/common
+                sources += self._scaled(x, factor)
+            else:
+                for name in self.sources[x.name]:
+                    node = self.nodes[name]
+                    node.weight, node.bias = _f32(node.weight * factor), _f32(node.bias * factor)
+                sources += self.sources[x.name]
+        return sources, common
+
+    def rescalable(self, value, consumers) -> bool:
+        """Whether ``value`` comes from weight nodes made for it alone (rescaling is exact
+        up to float rounding and changes nothing else)."""
+        producer = self.producers.get(value.name)
+        return (producer is not None and len(consumers.get(value.name, ())) == 1
+                and isinstance(producer.op, (ops.Conv2d, ops.Dense, ops.BatchNorm)))
+
+    def _scaled(self, value, factor: float) -> list[str]:
+        """A node multiplying ``value``'s sources by ``factor`` (one per value and factor)."""
+        key = (value.name, factor)
+        if key not in self.scaled:
+            base = nir_node_name(value.name) + "_scale"
+            name = base + (str(len([k for k in self.scaled if k[0] == value.name])) if any(
+                k[0] == value.name for k in self.scaled) else "")
+            self.add(name, _diagonal(np.full(value.shape[0], factor), value.shape),
+                     self.sources[value.name], value.shape)
+            self.scaled[key] = name
+        return [self.scaled[key]]
 
     def _routing(self, n: Node):
         op, shape = n.op, n.inputs[0].shape
@@ -203,16 +251,19 @@ class _Builder:
         sources = self.unscaled(out)
         if len(sources) > 1:  # one edge into Output: a reader's output node does not sum
             name = self.add(nir_node_name(out.name) + "_sum",
-                            _diagonal(np.ones(out.shape[0]), out.shape), sources)
+                            _diagonal(np.ones(out.shape[0]), out.shape), sources, out.shape)
             sources = [name]
+        edges = order_for_depth_first(self.nodes, self.edges, self.shapes)
         self.add("output", self.nir.Output(output_type={"output": np.array(out.shape)}),
-                 sources)
-        return self.nir.NIRGraph(nodes=self.nodes, edges=self.edges, metadata=metadata)
+                 [], out.shape)
+        edges += [(s, "output") for s in sources]
+        return self.nir.NIRGraph(nodes=self.nodes, edges=edges, metadata=metadata)
 
 
-def _if_metadata(op: neurons.IFNeurons) -> dict:
+def _if_metadata(op: neurons.IFNeurons, scale: float = 1.0) -> dict:
+    """Node metadata of an IF whose input arrives divided by ``scale`` (v_init likewise)."""
     return {"reset": "subtract", "threshold_compare": ">=",
-            "v_init": float(op.v_init * op.threshold), "amplitude": float(op.amplitude)}
+            "v_init": float(op.v_init * op.threshold / scale), "amplitude": float(op.amplitude)}
 
 
 def to_nir(graph: Graph, *, method: str = "rate"):

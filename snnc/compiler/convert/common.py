@@ -9,7 +9,7 @@ from snnc.errors import UnsupportedOp
 from snnc.ir import neurons, ops
 from snnc.ir.graph import Graph, Node
 
-__all__ = ["LINEAR_OPS", "is_linear", "reject", "neuron_depth"]
+__all__ = ["LINEAR_OPS", "is_linear", "reject", "reject_pool_of_currents", "neuron_depth"]
 
 # Ops that are linear in their dynamic inputs: they become synapses (weights) or routing.
 LINEAR_OPS = (ops.Conv2d, ops.Dense, ops.AvgPool2d, ops.GlobalAvgPool, ops.BatchNorm, ops.Add,
@@ -32,6 +32,30 @@ def reject(node: Node, method: str, why: str) -> None:
             if isinstance(node.op, ops.LRN) else "")
     raise UnsupportedOp(f"layer '{node.name}' ({ops.op_name(node.op)}): {why} "
                         f"(method {method}){hint}")
+
+
+# Ops that route values unchanged: a max-pool behind them still reads what is before them.
+_ROUTING = (ops.Reshape, ops.Transpose, ops.Pad, ops.Identity, ops.Concat, ops.Slice,
+            ops.MaxPool2d)
+
+
+def reject_pool_of_currents(node: Node, producers: dict[str, Node], method: str) -> None:
+    """Refuse a max-pool (``node``, still an ANN MaxPool2d) that reads anything but neuron
+    output: a spiking max-pool gate picks the window's most active neuron, so it needs spikes;
+    the maximum of synaptic currents (a conv with no activation before the pool) or of the
+    analog input has no spiking form in ``method``."""
+    todo = list(node.inputs)
+    while todo:
+        src = producers.get(todo.pop().name)
+        if src is not None and isinstance(src.op, _ROUTING):
+            todo.extend(v for v in src.inputs
+                        if not isinstance(getattr(producers.get(v.name), "op", None),
+                                          ops.Constant))
+        elif src is None or not isinstance(src.op, ops.Activation):
+            what = ("the network input" if src is None
+                    else f"'{src.name}' ({ops.op_name(src.op)})")
+            reject(node, method, f"max-pooling {what}, not neuron output, has no spiking form; "
+                                 "put the activation before the pool, or use --method fs")
 
 
 def neuron_depth(graph: Graph, steps=None) -> int:

@@ -87,8 +87,10 @@ class SpikingModule(torch.nn.Module):
     """The converted graph as a differentiable torch module; ``forward(x)`` returns the output
     currents (T or 1, N, ...) of the first graph output, whose mean over time is the readout."""
 
-    def __init__(self, graph: Graph, surrogate: str = "triangle") -> None:
+    def __init__(self, graph: Graph, surrogate: str = "triangle",
+                 dtype: torch.dtype = torch.float32) -> None:
         super().__init__()
+        self.dtype = dtype
         if surrogate not in SURROGATES:
             raise SnncError(f"unknown surrogate {surrogate!r}; available: "
                             f"{', '.join(SURROGATES)}")
@@ -102,16 +104,14 @@ class SpikingModule(torch.nn.Module):
                 key = f"p{i}"
                 self._key[n.name] = key
                 # copies: training must never write into the (immutable) graph's arrays
-                self.weights[key] = torch.nn.Parameter(torch.tensor(n.op.weight,
-                                                                    dtype=torch.float32))
-                self.biases[key] = torch.nn.Parameter(torch.tensor(n.op.bias,
-                                                                   dtype=torch.float32))
+                self.weights[key] = torch.nn.Parameter(torch.tensor(n.op.weight, dtype=dtype))
+                self.biases[key] = torch.nn.Parameter(torch.tensor(n.op.bias, dtype=dtype))
             elif type(n.op) not in RULES:
                 raise SnncError(f"fine-tuning: layer '{n.name}' ({ops.op_name(n.op)}) has no "
                                 "differentiable rule")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        env = {self.graph.inputs[0].name: x.unsqueeze(0)}
+        env = {self.graph.inputs[0].name: x.to(self.dtype).unsqueeze(0)}
         for n in self.graph.nodes:
             env[n.name] = self._run(n, [env[v.name] for v in n.inputs])
         return env[self.graph.outputs[0].name]
@@ -195,7 +195,7 @@ class SpikingModule(torch.nn.Module):
 # op class -> differentiable rule (module, node, inputs): the simulator's dynamics with
 # surrogate gradients for the neurons, the ANN rules (trainable weights) for the rest
 RULES: dict[type[ops.Op], Callable[[SpikingModule, Node, list], torch.Tensor]] = {
-    ops.Constant: lambda m, n, xs: ANN_RULES[ops.Constant](n.op).float().unsqueeze(0),
+    ops.Constant: lambda m, n, xs: ANN_RULES[ops.Constant](n.op).to(m.dtype).unsqueeze(0),
     neurons.SingleSpikeNeurons: lambda m, n, xs: m._single_spike(n.op, xs[0]),
     neurons.HybridInputNeurons: lambda m, n, xs: hybrid_input(n.op, xs[0][0])[0],
     neurons.FirstSpikeMaxPool2d: lambda m, n, xs: first_spike_max_pool(n.op, xs[0]),
@@ -252,9 +252,17 @@ def random_translation(x: torch.Tensor, shift: int, rng: np.random.Generator) ->
     return torch.stack([padded[i, :, a:a + h, b:b + w] for i, (a, b) in enumerate(d)])
 
 
+def _snap_to_float32(tensors) -> None:
+    """Round float64 tensors in place to the nearest float32: the last bits, where the
+    reduction order of a machine's kernels shows, are dropped at every step."""
+    with torch.no_grad():
+        for t in tensors:
+            t.copy_(t.to(torch.float32))
+
+
 def finetune(graph: Graph, x: np.ndarray, y: np.ndarray, *, epochs: int = 10, seed: int = 0,
              batch_size: int = BATCH_SIZE, lr: float = LEARNING_RATE,
-             surrogate: str = "triangle", shift: int | None = None,
+             surrogate: str = "triangle", shift: int | None = None, deterministic: bool = False,
              on_epoch: Callable[[int, int, float | None, float | None], None] | None = None,
              ) -> Graph:
     """Requires: a converted graph (rate, fs or ttfs) and labelled data ``x`` (N, ...), ``y``.
@@ -264,7 +272,12 @@ def finetune(graph: Graph, x: np.ndarray, y: np.ndarray, *, epochs: int = 10, se
     ``on_epoch(epoch, epochs, mean_loss, train_accuracy)`` is called after every epoch, and
     once with epoch 0 (loss and accuracy None) before the first. Channel-first images
     (N, C, H, W) are translated by up to ``shift`` pixels (default SHIFT; 0 turns it off) in
-    every batch, Rathi et al.'s random-crop augmentation of the STDB stage."""
+    every batch, Rathi et al.'s random-crop augmentation of the STDB stage.
+    ``deterministic``: float64 arithmetic, weights and gradients rounded to float32 after every
+    step, so the thread count and the machine's kernels (their reduction order) drop out: the
+    same seed gives the same network anywhere (about 3x the float32 time on the residual CNN).
+    Without it the last bits depend on them, and so, through spike decisions at threshold, can
+    the result."""
     if epochs < 0:
         raise SnncError(f"epochs must be >= 0, got {epochs}")
     if epochs == 0:
@@ -275,11 +288,12 @@ def finetune(graph: Graph, x: np.ndarray, y: np.ndarray, *, epochs: int = 10, se
         raise SnncError("fine-tuning is not available for amos (fine-tune with --method fs)")
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    model = SpikingModule(graph, surrogate)
+    dtype = torch.float64 if deterministic else torch.float32
+    model = SpikingModule(graph, surrogate, dtype)
     steps_per_epoch = -(-len(x) // batch_size)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs * steps_per_epoch)
-    xt = torch.as_tensor(np.asarray(x), dtype=torch.float32)
+    xt = torch.as_tensor(np.asarray(x), dtype=dtype)
     yt = torch.as_tensor(np.asarray(y), dtype=torch.long)
     shift = SHIFT if shift is None else shift
     if xt.dim() != 4 or _channels_last(graph):
@@ -300,7 +314,11 @@ def finetune(graph: Graph, x: np.ndarray, y: np.ndarray, *, epochs: int = 10, se
             loss = _loss(out, yt[idx], theta)
             opt.zero_grad()
             loss.backward()
+            if deterministic:
+                _snap_to_float32(p.grad for p in model.parameters())
             opt.step()
+            if deterministic:
+                _snap_to_float32(model.parameters())
             sched.step()
             total += float(loss) * len(idx)
             correct += int((out.mean(0).flatten(1).argmax(1) == yt[idx]).sum())

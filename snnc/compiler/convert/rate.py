@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from snnc.compiler.passes.calibrate import ActivationStats
-from snnc.compiler.convert.common import is_linear, reject
+from snnc.compiler.convert.common import is_linear, reject, reject_pool_of_currents
 from snnc.ir import neurons, ops
 from snnc.ir.graph import Graph
 
@@ -44,6 +44,7 @@ def convert_rate(graph: Graph, stats: dict[str, ActivationStats],
                 reject(n, "rate", f"{op.kind} cannot be rate coded (only relu and clip(0, c)); "
                                   "use --method fs")
         elif type(op) is ops.MaxPool2d:
+            reject_pool_of_currents(n, producers, "rate")
             n = n.replace(op=neurons.SpikingMaxPool2d(op.kernel, op.stride, op.padding,
                                                        op.dilation, op.ceil_mode))
         elif isinstance(op, ops.Pad) and (op.mode != "constant" or op.value != 0.0):

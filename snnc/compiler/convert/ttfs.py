@@ -18,7 +18,7 @@ import dataclasses
 import numpy as np
 import torch
 
-from snnc.compiler.convert.common import is_linear, reject
+from snnc.compiler.convert.common import is_linear, reject, reject_pool_of_currents
 from snnc.ir import neurons, ops
 from snnc.ir.graph import Graph, Node
 from snnc.ir.interpret import run_ann
@@ -63,6 +63,7 @@ def convert_ttfs(graph: Graph, calib_x: np.ndarray, timesteps: int = DEFAULT_TIM
                                   "clip(0, c)); use --method fs or amos")
             n = n.replace(op=neurons.SingleSpikeNeurons(float("nan"), float("nan"), timesteps))
         elif type(op) is ops.MaxPool2d:
+            reject_pool_of_currents(n, producers, "ttfs")
             n = n.replace(op=neurons.FirstSpikeMaxPool2d(op.kernel, op.stride, op.padding,
                                                           op.dilation, op.ceil_mode))
         elif isinstance(op, ops.Pad) and (op.mode != "constant" or op.value != 0.0):

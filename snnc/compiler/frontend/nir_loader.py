@@ -110,6 +110,22 @@ def _fold_gain(pending: dict, name: str, gain: np.ndarray | None, producer: str 
     return f"{name}/in"
 
 
+def _fold_scale(pending: dict, name: str, scale: np.ndarray, producer: str,
+                single: bool) -> bool:
+    """Fold a ``Scale`` node into the Dense / Conv2d ``producer`` that feeds only it (rows, or
+    output channels with one factor each): the synapse then takes the Scale's name, and the
+    graph stays quantizable (an explicit Mul is not). False when it does not fold."""
+    op = pending[producer][0] if single and producer in pending else None
+    per_channel = (isinstance(op, ops.Conv2d) and scale.ndim == 3
+                   and np.all(scale == scale[:, :1, :1]))
+    if not (isinstance(op, ops.Dense) and scale.ndim == 1) and not per_channel:
+        return False
+    if _fold_gain(pending, name, scale, producer, True, scale.shape) != producer:
+        return False
+    pending[name] = pending.pop(producer)
+    return True
+
+
 def _convert_all(g: NirGraph, dt: float, timesteps: int, problems: dict[str, str]):
     """IR ops (``pending``: name -> [op, input names], insertion order topological), the graph
     input's shape and the names of the output values."""
@@ -145,6 +161,10 @@ def _convert_all(g: NirGraph, dt: float, timesteps: int, problems: dict[str, str
                 outputs.append(src)
                 continue
             converted, gain = NODE_CONVERTERS[node.type](node, shapes[src], dt)
+            if node.type == "Scale" and _fold_scale(pending, name, converted[0][1].value, src,
+                                                    len(preds) == 1 and dg.out_degree(src) == 1):
+                shapes[name] = shapes[src]
+                continue
             if node.type in NEURON_TYPES:
                 single = len(preds) == 1 and dg.out_degree(src) == 1
                 src = _fold_gain(pending, name, gain, src, single, shapes[src])

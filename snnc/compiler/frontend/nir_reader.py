@@ -49,8 +49,10 @@ def _h5_dict(group) -> dict:
     for key, item in group.items():
         if isinstance(item, h5py.Group):
             out[key] = _h5_dict(item)
-        else:
+        elif isinstance(item, h5py.Dataset):
             out[key] = _text(item[()])
+        else:  # a corrupt link (h5py gives None) or an object that is not data
+            raise ValueError(f"'{key}' is not a dataset or group")  # noqa: TRY004
     return out
 
 
@@ -88,9 +90,13 @@ def _from_object(graph) -> NirGraph:
 def read_nir(source) -> NirGraph:
     """Records of a NIR graph from a path, bytes or a ``nir.NIRGraph``.
 
+    Records already read (a ``NirGraph``) pass through unchanged, so a caller parses a file once.
+
     Raises:
         InvalidModel: missing, truncated or corrupt file, or not a NIR graph.
     """
+    if isinstance(source, NirGraph):
+        return source
     if type(source).__name__ == "NIRGraph" and hasattr(source, "nodes"):
         return _from_object(source)
     import h5py

@@ -203,16 +203,34 @@ def _validate(model: onnx.ModelProto) -> onnx.ModelProto:
     _check_weights(model)
     opset = _opset(model)
     if opset < CANONICAL_OPSET:
+        upsampled = {n.output[0] for n in model.graph.node if n.op_type == "Upsample"}
         try:
             model = onnx.version_converter.convert_version(model, CANONICAL_OPSET)
         except Exception:
             pass  # old-opset converters in the registry handle what the converter cannot
+        _keep_upsample_semantics(model, upsampled)
     try:
         model = onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
     except Exception as e:
         raise InvalidModel(f"ONNX shape inference failed: {_first_line(e)}") from e
     _check_sizes(model)
     return model
+
+
+def _keep_upsample_semantics(model: onnx.ModelProto, upsampled: set[str]) -> None:
+    """Give the Resize nodes onnx's version converter made of Upsample nodes (producing the
+    values ``upsampled``) Upsample's own coordinates: the converter keeps only ``mode``, so
+    the Resize defaults (half_pixel, round_prefer_floor) applied, while Upsample (and
+    onnxruntime running it) maps output o to input o / scale, floored in nearest mode."""
+    for n in model.graph.node:
+        if n.op_type != "Resize" or n.output[0] not in upsampled:
+            continue
+        kept = [a for a in n.attribute
+                if a.name not in ("coordinate_transformation_mode", "nearest_mode")]
+        del n.attribute[:]
+        n.attribute.extend([*kept, onnx.helper.make_attribute(
+            "coordinate_transformation_mode", "asymmetric"),
+            onnx.helper.make_attribute("nearest_mode", "floor")])
 
 
 def _check_sizes(model: onnx.ModelProto) -> None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from snnc.compiler.passes.fuse_functions import fuse_function
+from snnc.compiler.passes.fuse_norms import absorb_affine, fold_constant_norm, fuse_layer_norm
 from snnc.compiler.passes.rewrite import GraphView, Rule, rewrite
-from snnc.ir import ops
+from snnc.ir import norm_ops, ops
 from snnc.ir.graph import Graph, Node
 
 __all__ = ["RULES", "canonicalize"]
@@ -65,6 +66,10 @@ RULES = (
     Rule("fuse_function", ops.Mul, fuse_function),
     Rule("fuse_dense_bias", ops.Add, fuse_dense_bias),
     Rule("fold_reshape_chain", ops.Reshape, fold_reshape_chain),
+    Rule("fuse_layer_norm", ops.Div, fuse_layer_norm),
+    Rule("absorb_norm_scale", ops.Mul, absorb_affine),
+    Rule("absorb_norm_shift", ops.Add, absorb_affine),
+    Rule("fold_constant_norm", norm_ops.Normalize, fold_constant_norm),
 )
 
 
@@ -73,5 +78,8 @@ def canonicalize(graph: Graph) -> Graph:
     elementwise subgraph of one value computing GELU (erf or tanh form) or Mish is one
     activation (fuse_functions.py);
     Dense followed by a constant Add carries that constant in its bias; no reshape chains.
+    A LayerNorm exported as ReduceMean/Sub/Pow/Sqrt/Div is one Normalize, with the constant
+    Mul/Add after it in its scale/bias; a Normalize over groups of one element is its bias as
+    x * 0 + bias (fuse_norms.py).
     Outputs equal the input graph's (float rounding aside)."""
     return rewrite(graph, RULES)

@@ -6,7 +6,8 @@
   to the logits;
 * relu(maxpool(x)) becomes maxpool(relu(x)) (they commute), so pooling always sees neuron output;
 * two weighted layers with no nonlinearity between them are merged into one where that is exact
-  and does not inflate the synapses (``fold_linear``).
+  and does not inflate the synapses (``fold_linear``). Pairs it leaves apart run as they are in
+  float; fixed-point targets relay them afterwards (``relay``, compile_graph).
 """
 
 from __future__ import annotations

@@ -30,7 +30,8 @@ from snnc.compiler.placement.axes import (
     window,
 )
 from snnc.compiler.placement.axis_stats import AxisStats, tiles
-from snnc.ir import leaky, neurons, ops
+from snnc.compiler.placement.index_chains import index_chain_axes
+from snnc.ir import leaky, neurons, norm_ops, ops
 from snnc.ir import quantized as q
 from snnc.ir.graph import Graph, Node
 from snnc.targets.target import TargetSpec
@@ -210,6 +211,7 @@ AXES: dict[type[ops.Op], AxesRule] = {
     ops.BatchNorm: _elementwise, ops.Identity: _elementwise, ops.Activation: _elementwise,
     # no structure known: every input may reach every output
     ops.Softmax: dense_worst_case, ops.LRN: dense_worst_case,
+    **{cls: dense_worst_case for cls in norm_ops.NORM_OPS},
 }
 
 _SOURCE = "a population: the source of terms, never traversed"
@@ -270,7 +272,8 @@ class Terms:
         if isinstance(op, ops.Constant):
             return []
         if isinstance(op, (ops.Reshape, ops.Transpose)):
-            return self.layout_chain(node)
+            exact = index_chain_axes(node, self.producers, self.sources)  # Resize lowerings
+            return [Term(*exact)] if exact is not None else self.layout_chain(node)
         rule = axes_rule(op)
         terms: list[Term] = []
         for i, v in enumerate(node.inputs):

@@ -26,7 +26,7 @@ from snnc.compiler.quantize.payloads import PAYLOAD
 from snnc.compiler.quantize.report import synapse_record
 from snnc.compiler.quantize.scales import Scales, hybrid_spike_code
 from snnc.compiler.quantize.units import ann_weights, channel_units
-from snnc.ir import leaky, neurons, ops
+from snnc.ir import leaky, neurons, norm_ops, ops
 from snnc.ir import quantized as q
 from snnc.ir.graph import Graph, Node
 from snnc.ir.types import TensorType, Value
@@ -114,12 +114,16 @@ def add_synapse(b: IntegerGraph, name: str, w_ann: np.ndarray, src: Value, src_n
 
 def _skip_synapses(b: IntegerGraph, n: Node, ins: list[Value]) -> list[Value]:
     """``ins`` with each payload input that enters ``n``'s destination directly replaced by a
-    1:1 synapse: ``<n>/skip<i>`` into an Add/Sub, ``<n>/in`` into a population."""
+    1:1 synapse: ``<n>/skip<i>`` into an Add/Sub, ``<n>/in`` into a population. A Sub keeps
+    its op on integers (``lower_sum``), which subtracts its second input itself: that skip's
+    synapse keeps a positive weight (negating it too would add the subtrahend)."""
     ctx, ins = b.ctx, list(ins)
     dest = ctx.dest_of.get(n.name, n.name)
     for cname, i, sign in ctx.dests[dest].skips:
         if cname != n.name:
             continue
+        if type(n.op) is ops.Sub:
+            sign = 1
         sname = f"{n.name}/skip{i}" if n.name not in b.scales.populations else f"{n.name}/in"
         v = n.inputs[i]
         u = ctx.payloads.unit[v.name]
@@ -216,6 +220,8 @@ REFUSED: dict[type[ops.Op], str] = {
     ops.Activation: NOT_YET_QUANTIZABLE,
     ops.Softmax: NOT_YET_QUANTIZABLE,
     ops.LRN: NOT_YET_QUANTIZABLE,
+    # per-sample normalizations: folded or approximated (approximate_norm) before conversion
+    **{cls: NOT_YET_QUANTIZABLE for cls in norm_ops.NORM_OPS},
     # routing in the IR, but split_fanin inserts it only after quantize (on the integer
     # graph): quantize has never handled it, and refuses it as before
     ops.Slice: NOT_YET_QUANTIZABLE,

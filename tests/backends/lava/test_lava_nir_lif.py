@@ -15,6 +15,7 @@ from snnc.backends.lava.leaky import check_leaky_supported, run_leaky
 from snnc.compiler.frontend import load_nir
 from snnc.compiler.quantize.leaky import quantize_leaky
 from snnc.errors import BackendError
+from snnc.ir import leaky
 from snnc.ir.interpret import Interpreter
 from snnc.sim import Counters, FixedRules
 from snnc.sim.signals import Signal
@@ -56,6 +57,44 @@ def conv_li() -> nir.NIRGraph:
     }, ["in", "conv", "if", "flat", "fc", "li", "out"])
 
 
+def conv_pool_lif() -> nir.NIRGraph:
+    """Spikes summed by a SumPool2d, then an AvgPool2d, each before a synapse."""
+    return _graph({
+        "in": nir.Input(input_type={"input": np.array([1, 8, 8])}),
+        "conv": nir.Conv2d(input_shape=(8, 8), weight=RNG.normal(0.3, 0.6, (3, 1, 3, 3)),
+                           stride=1, padding=1, dilation=1, groups=1, bias=np.zeros(3)),
+        "if": nir.IF(r=np.ones((3, 8, 8)), v_threshold=np.ones((3, 8, 8))),
+        "pool": nir.SumPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]),
+                              padding=np.array([0, 0])),
+        "conv2": nir.Conv2d(input_shape=(4, 4), weight=RNG.normal(0.1, 0.4, (4, 3, 3, 3)),
+                            stride=1, padding=1, dilation=1, groups=1, bias=np.zeros(4)),
+        "lif": nir.LIF(tau=np.full((4, 4, 4), 1e-3), r=np.full((4, 4, 4), 10.0),
+                       v_leak=np.zeros((4, 4, 4)), v_threshold=np.ones((4, 4, 4))),
+        "avg": nir.AvgPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]),
+                             padding=np.array([0, 0])),
+        "flat": nir.Flatten(start_dim=0, end_dim=-1, input_type={"input": np.array([4, 2, 2])}),
+        "fc": nir.Linear(weight=RNG.normal(0, 0.8, (5, 16))),
+        "lif2": nir.LIF(tau=np.full(5, 1e-3), r=np.full(5, 10.0), v_leak=np.zeros(5),
+                        v_threshold=np.ones(5)),
+        "out": nir.Output(output_type={"output": np.array([5])}),
+    }, ["in", "conv", "if", "pool", "conv2", "lif", "avg", "flat", "fc", "lif2", "out"])
+
+
+def scaled_mlp() -> nir.NIRGraph:
+    """A Scale after a synapse (folded into it by the importer)."""
+    return _graph({
+        "in": nir.Input(input_type={"input": np.array([24])}),
+        "fc1": nir.Affine(weight=RNG.normal(0, 0.5, (32, 24)), bias=np.zeros(32)),
+        "gain": nir.Scale(scale=RNG.uniform(0.5, 2.0, 32)),
+        "lif": nir.LIF(tau=np.full(32, 1e-3), r=np.full(32, 10.0), v_leak=np.zeros(32),
+                       v_threshold=np.ones(32)),
+        "fc2": nir.Linear(weight=RNG.normal(0, 0.5, (6, 32))),
+        "lif2": nir.LIF(tau=np.full(6, 1e-3), r=np.full(6, 10.0), v_leak=np.zeros(6),
+                        v_threshold=np.ones(6)),
+        "out": nir.Output(output_type={"output": np.array([6])}),
+    }, ["in", "fc1", "gain", "lif", "fc2", "lif2", "out"])
+
+
 def _reference(qg, x) -> dict:
     env = {}
     Interpreter(FixedRules(Counters())).run(
@@ -68,20 +107,31 @@ def _reference(qg, x) -> dict:
 @pytest.mark.parametrize("target", ["loihi2", "loihi1"])
 @pytest.mark.parametrize("build", [lif_cuba_mlp, conv_li])
 def test_stock_lif_equals_bit_exact_reference(build, target):
+    _assert_spike_for_spike(build, target, 10)
+
+
+@pytest.mark.slow  # 4 Lava runs each
+@pytest.mark.parametrize("build", [conv_pool_lif, scaled_mlp])
+def test_pools_and_scale_equal_bit_exact_reference(build):
+    _assert_spike_for_spike(build, "loihi2", 4)
+
+
+def _assert_spike_for_spike(build, target: str, samples: int) -> None:
     graph = load_nir(build(), timesteps=12)
     qg, _ = quantize_leaky(graph, load_target(target), input_max=1.0)
-    x = (RNG.random((10, *graph.inputs[0].shape)) < 0.4).astype(np.float32)
+    x = (RNG.random((samples, *graph.inputs[0].shape)) < 0.4).astype(np.float32)
     lava = run_leaky(qg, x)
     ref = _reference(qg, x)
     assert lava, "no records"
     for name, rec in lava.items():
-        if name == qg.outputs[0].name and name not in ("cuba",):  # LI: the synaptic input
+        if isinstance(qg.node(name).op, leaky.QLeakyReadout):  # LI: the synaptic input
             ref_rec = ref[qg.node(name).inputs[0].name]
         else:
             ref_rec = ref[name]
         np.testing.assert_array_equal(rec, ref_rec, err_msg=name)
-    spikes = sum(int(lava[n.name].sum()) for n in qg.nodes if n.name in ("lif", "cuba", "if"))
-    assert spikes > 25  # the comparison is not vacuous
+    spikes = {n.name: int(lava[n.name].sum()) for n in qg.nodes
+              if n.name in ("lif", "cuba", "if", "lif2")}
+    assert sum(spikes.values()) > 25 and all(spikes.values()), spikes  # not vacuous
 
 
 def test_reset_by_subtraction_is_refused_on_lava():

@@ -4,6 +4,8 @@ line naming every offending node, exit 2)."""
 
 from __future__ import annotations
 
+import itertools
+
 import nir
 import numpy as np
 import pytest
@@ -256,3 +258,48 @@ def test_inspect_lists_the_layers_of_a_nir_file():
     assert ops_seen == ["spike_train_input", "dense", "leaky_neurons", "dense", "leaky_neurons"]
     assert summary["params"] == sum(r["params"] for r in summary["layers"]) > 100_000
     assert summary["outputs"][0]["shape"] == [10]
+
+
+def test_scale_after_a_synapse_folds_and_quantizes():
+    """A Scale fed by an Affine that feeds only it is folded into the Affine's rows: the graph
+    computes the same currents and stays quantizable (an explicit Mul is not)."""
+    scale = RNG.uniform(0.5, 2.0, 16)
+    w, b = RNG.normal(0, 0.6, (16, 12)), RNG.normal(0, 0.1, 16)
+    nodes = {
+        "in": nir.Input(input_type={"input": np.array([12])}),
+        "fc1": nir.Affine(weight=w, bias=b),
+        "gain": nir.Scale(scale=scale),
+        "lif1": _lif(16),
+        "out": nir.Output(output_type={"output": np.array([16])}),
+    }
+    chain = ["in", "fc1", "gain", "lif1", "out"]
+    g = load_nir(nir.NIRGraph(nodes=nodes, edges=list(itertools.pairwise(chain))), timesteps=8)
+    assert not any(isinstance(n.op, ops.Mul) for n in g.nodes)
+    nodes.pop("gain")
+    nodes["fc1"] = nir.Affine(weight=w * scale[:, None], bias=b * scale)
+    chain.remove("gain")
+    ref = load_nir(nir.NIRGraph(nodes=nodes, edges=list(itertools.pairwise(chain))), timesteps=8)
+    x = spikes(16, 8, (12,))
+    np.testing.assert_array_equal(simulate(g, x, device="cpu").outputs[0],
+                                  simulate(ref, x, device="cpu").outputs[0])
+    quantize_leaky(g, load_target("loihi2"))  # no NotQuantizable
+
+
+def test_compile_parses_the_nir_file_once(tmp_path, monkeypatch):
+    import h5py
+
+    import snnc
+
+    path = _write(tmp_path, mlp())
+    x = spikes(8, 6, (12,))
+    np.savez(tmp_path / "d.npz", x=x)
+    opened, real = [], h5py.File
+
+    def counting(name, *a, **k):
+        opened.append(str(name))
+        return real(name, *a, **k)
+
+    monkeypatch.setattr(h5py, "File", counting)
+    art = snnc.compile(path, target="loihi2", calib=tmp_path / "d.npz", out=tmp_path / "a.snnc")
+    assert art.manifest["options"]["timesteps"] == 6
+    assert opened.count(str(path)) == 1, opened

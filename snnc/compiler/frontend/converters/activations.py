@@ -106,9 +106,37 @@ def convert_erf(ctx, x):
     return ctx.add(ops.Activation("erf"), x)
 
 
+def _prelu_per_channel(ctx, x, slopes: np.ndarray):
+    """relu(x) - a_c relu(-x) = PRelu(x), exactly, from a linear map x -> (x, -x) over the
+    channels, one ReLU population of twice the channels and a linear map back, ``[I, -diag(a)]``.
+    Both maps are 1x1 convolutions (dense layers on (F,) inputs) without bias, so fold_linear
+    merges the first into the layer producing ``x`` (its weights and bias stacked with their
+    negation) and the second into the next weighted layer: every method converts the ReLU."""
+    c, shape = x.shape[0], x.shape
+    eye = np.eye(c, dtype=np.float32)
+    split = np.concatenate([eye, -eye])
+    merge = np.concatenate([eye, -np.diag(slopes).astype(np.float32)], axis=1)
+    if len(shape) == 1:
+        pos = ctx.add(ops.Dense(split, np.zeros(2 * c, np.float32)), x, suffix="/split")
+        pos = ctx.add(ops.Activation("relu"), pos, suffix="/relu")
+        return ctx.add(ops.Dense(merge, np.zeros(c, np.float32)), pos)
+    if len(shape) != 3:
+        x = ctx.add(ops.Reshape((c, 1, int(np.prod(shape[1:])))), x, suffix="/as2d")
+    pos = ctx.add(ops.Conv2d(split[:, :, None, None], np.zeros(2 * c, np.float32)), x,
+                  suffix="/split")
+    pos = ctx.add(ops.Activation("relu"), pos, suffix="/relu")
+    if len(shape) == 3:
+        return ctx.add(ops.Conv2d(merge[:, :, None, None], np.zeros(c, np.float32)), pos)
+    y = ctx.add(ops.Conv2d(merge[:, :, None, None], np.zeros(c, np.float32)), pos,
+                suffix="/merge")
+    return ctx.add(ops.Reshape(shape), y)
+
+
 @converter("PRelu", since=1)
 def convert_prelu(ctx, x, slope, *, consumed_inputs=None):
-    """A slope shared by all channels is a leaky ReLU; per-channel slopes are refused."""
+    """A slope shared by all channels is a leaky ReLU; per-channel slopes (nn.PReLU(C)) are
+    relu(x) - a_c relu(-x) (``_prelu_per_channel``); slopes that vary along other axes are
+    refused."""
     slope = ctx.constant(slope, "the slope (input 1)")
     full = (1, *x.shape)
     try:
@@ -119,8 +147,10 @@ def convert_prelu(ctx, x, slope, *, consumed_inputs=None):
         ctx.fail(f"slope of shape {list(slope.shape)} does not broadcast to the input "
                  f"{['N', *x.shape]}")
     values = np.unique(np.asarray(slope, np.float64))
-    if values.size != 1:
-        ctx.fail(f"per-channel slopes ({slope.size} different values) are unsupported: a "
-                 "spiking population has one activation function; train with one shared slope "
-                 "(nn.PReLU() without num_parameters) or use LeakyRelu")
-    return ctx.add(ops.Activation("leaky_relu", alpha=float(values[0])), x)
+    if values.size == 1:
+        return ctx.add(ops.Activation("leaky_relu", alpha=float(values[0])), x)
+    per_channel = np.broadcast_to(np.asarray(slope, np.float32), full)[0].reshape(x.shape[0], -1)
+    if np.any(per_channel != per_channel[:, :1]):
+        ctx.fail(f"slope of shape {list(slope.shape)} varies along other axes than the channel "
+                 "axis; only one slope, or one per channel, is supported")
+    return _prelu_per_channel(ctx, x, per_channel[:, 0])

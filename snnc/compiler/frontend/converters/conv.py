@@ -1,5 +1,5 @@
-"""Conv (2-D; 1-D lowered to 2-D over (C, 1, L)) and ConvTranspose (2-D, lowered to zero
-insertion and a convolution)."""
+"""Conv (2-D; 1-D lowered to 2-D over (C, 1, L); 3-D to 2-D over (C*D, H, W), windows3d.py)
+and ConvTranspose (2-D, lowered to zero insertion and a convolution)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from snnc.compiler.frontend.converters._common import (
     require_2d,
     window_padding,
 )
+from snnc.compiler.frontend.converters.windows3d import conv3d
 from snnc.compiler.frontend.registry import converter
 from snnc.ir import ops
 
@@ -23,6 +24,9 @@ def convert_conv(ctx, x, w, b=None, *, auto_pad="NOTSET", dilations=None, group=
     w = ctx.constant(w, "the weight (input 1)")
     if kernel_shape is not None and tuple(kernel_shape) != w.shape[2:]:
         ctx.fail(f"kernel_shape {list(kernel_shape)} disagrees with weight shape {list(w.shape)}")
+    if w.ndim == 5:  # Conv3d: one block-structured Conv2d over (C*D, H, W)
+        bias = np.zeros(w.shape[0]) if b is None else ctx.constant(b, "the bias (input 2)")
+        return conv3d(ctx, x, w, bias, strides, pads, dilations, group, auto_pad)
     lowered = as_2d(ctx, x, w.shape[2:], strides, pads, dilations)
     if lowered is not None:  # Conv1d: a (1, k) kernel over (C, 1, L)
         x, w = lowered.x, w[:, :, None, :]
