@@ -160,3 +160,19 @@ def test_translation_augmentation_moves_each_image_by_at_most_shift():
         assert len(crops) == 1
     again = random_translation(x, 2, np.random.default_rng(0))
     assert torch.equal(out, again)  # deterministic for the generator's seed
+
+
+@pytest.mark.slow
+def test_cli_deterministic_finetune_is_recorded_and_repeats(tmp_path):
+    train = tmp_path / "train.npz"
+    tr = np.load(LENET / "train.npz")
+    np.savez(train, x=tr["x"][:64], y=tr["y"][:64])
+    base = ["compile", str(LENET / "lenet.onnx"), "--method", "ttfs", "--calib",
+            str(LENET / "calib.npz"), "--finetune", str(train), "--epochs", "1",
+            "--deterministic", "--quiet"]
+    for name in ("a", "b"):
+        proc = _cli(*base, "-o", str(tmp_path / f"{name}.snnc"))
+        assert proc.returncode == 0, proc.stderr
+    a, b = snnc.load(tmp_path / "a.snnc"), snnc.load(tmp_path / "b.snnc")
+    assert a.manifest["options"]["deterministic"] is True
+    assert (a.path / "tensors.npz").read_bytes() == (b.path / "tensors.npz").read_bytes()
