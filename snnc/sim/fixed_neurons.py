@@ -89,7 +89,7 @@ class FixedNeuronRules:
             else:
                 v.mul_(1.0 - s)
         events = out.sum(0).to(DTYPE)  # counts <= T: exact in float32, and much faster
-        self.c.add(self.c.spikes, node.name, events.sum())
+        self.c.add(self.c.spikes, node.name, events)
         return Spikes(out, events)
 
     def _gate_input(self, op, sig: Signal) -> torch.Tensor:
@@ -125,7 +125,7 @@ class FixedNeuronRules:
         v = self._gate_input(op, sig)
         closed = self._relu_payloads(op, v)
         if closed is not None:
-            self.c.add(self.c.spikes, node.name, closed.events.sum())
+            self.c.add(self.c.spikes, node.name, closed.events)
             return closed
         h = [float(x) for x in op.h]
         d = [float(x) for x in op.d]
@@ -143,7 +143,7 @@ class FixedNeuronRules:
                 v.clamp_(-lim, lim)
             else:
                 v = overflow(v, op.v_overflow, op.uv_bits)
-        self.c.add(self.c.spikes, node.name, events.sum())
+        self.c.add(self.c.spikes, node.name, events)
         return Signal(out, events)
 
     def amos_fixed(self, node: Node, sig: Signal) -> Signal:
@@ -160,7 +160,7 @@ class FixedNeuronRules:
             # neuron i fired <=> bit d_i of the code; most spikes of one neuron i
             fired = or_reduce(closed.code)
             most = torch.tensor([float(bool(fired & int(di))) for di in op.d], dtype=DTYPE)
-            self.c.add(self.c.spikes, node.name, closed.events.sum())
+            self.c.add(self.c.spikes, node.name, closed.events)
             self.c.record_max(node.name, most)
             return closed
         else:
@@ -174,7 +174,7 @@ class FixedNeuronRules:
                 torch.mul(z, float(op.d[i]), out=out[i])
                 most[i] = z.max() if z.numel() else 0.0
                 arriving = arriving - float(op.h[i]) * z
-        self.c.add(self.c.spikes, node.name, events.sum())
+        self.c.add(self.c.spikes, node.name, events)
         self.c.record_max(node.name, most)
         return Signal(out, events)
 
@@ -208,7 +208,7 @@ class FixedNeuronRules:
             fired |= s
             out[t] = s
         events = fired.to(DTYPE)
-        self.c.add(self.c.spikes, node.name, events.sum())
+        self.c.add(self.c.spikes, node.name, events)
         self.c.record_max(node.name, events)
         return Spikes(out, events)
 

@@ -94,7 +94,7 @@ class FixedRules(FixedNeuronRules, FloatRules):
             return
         if node.name not in self.c.fanout:
             self.c.fanout[node.name] = fanout(Node(base, node.inputs, node.output), e)
-        self.c.add(self.c.synops, node.name, (e * self.c.fanout[node.name]).sum())
+        self.c.add(self.c.synops, node.name, e.double() * self.c.fanout[node.name])
 
     def input_quantizer(self, node: Node, sig: Signal) -> Signal:
         op = node.op
@@ -183,7 +183,7 @@ class FixedRules(FixedNeuronRules, FloatRules):
         lim = float(2 ** (op.payload_bits - 1) - 1)
         x = sig.x if self.window_sum else sig.x.clamp(-lim, lim)
         events = (x != 0).to(DTYPE).sum(0)
-        self.c.add(self.c.spikes, node.name, events.sum())
+        self.c.add(self.c.spikes, node.name, events)
         return Signal(x, events)
 
     def reshape(self, node: Node, sig: Signal) -> Signal:
@@ -198,7 +198,7 @@ class FixedRules(FixedNeuronRules, FloatRules):
     def one_to_one(self, node: Node, sig: Signal) -> Signal:
         op = node.op
         if sig.events is not None:
-            self.c.add(self.c.synops, node.name, sig.events.sum())
+            self.c.add(self.c.synops, node.name, sig.events)
         a = shift_round(sig.x.to(DTYPE) * float(op.weight), op.weight_exp)
         return Signal(a.sum(0, keepdim=True) if self.window_sum else a)
 

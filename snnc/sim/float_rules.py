@@ -96,9 +96,9 @@ class FloatRules(dict):
             if isinstance(op, SYNAPTIC):
                 if node.name not in self.c.fanout:
                     self.c.fanout[node.name] = fanout(node, e)
-                self.c.add(self.c.synops, node.name, (e * self.c.fanout[node.name]).sum())
+                self.c.add(self.c.synops, node.name, e.double() * self.c.fanout[node.name])
             else:  # Add, Sub, BatchNorm, scaling: one synapse per element
-                self.c.add(self.c.synops, node.name, e.sum())
+                self.c.add(self.c.synops, node.name, e)
         return out if isinstance(out, Stepped) else Signal(out)
 
     def _steps(self, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
@@ -133,14 +133,14 @@ class FloatRules(dict):
             torch.ge(v, op.threshold, out=bits[t])
             v.sub_(bits[t], alpha=op.threshold)
         events = bits.sum(0)
-        self.c.add(self.c.spikes, node.name, events.sum())
+        self.c.add(self.c.spikes, node.name, events)
         return Train(bits, float(op.amplitude), events)
 
     def few_spike(self, node: Node, sig: Signal) -> Signal:
         op = node.op
         x = sig.x.mean(0) if sig.x.shape[0] > 1 else sig.x[0]
         y, events = encode_torch(FSTable(op.h, op.d, op.T, op.activation), x, counts=True)
-        self.c.add(self.c.spikes, node.name, events.sum())
+        self.c.add(self.c.spikes, node.name, events)
         return Signal(y.unsqueeze(0), events)
 
     def amos(self, node: Node, sig: Signal) -> Signal:
@@ -172,7 +172,7 @@ class FloatRules(dict):
         for i in range(k):  # outgoing synapses W d_i, accumulated in circuit order
             y = y + d[i] * counts[i]
         events = counts.sum(0)
-        self.c.add(self.c.spikes, node.name, events.sum())
+        self.c.add(self.c.spikes, node.name, events)
         self.c.record_max(node.name, counts)
         return Signal(y.unsqueeze(0), events)
 
@@ -180,7 +180,7 @@ class FloatRules(dict):
         """Partial-sum relays pass their synaptic input on as payloads; every non-zero
         payload of a step is one graded spike."""
         events = (sig.x != 0).to(sig.x.dtype).sum(0)
-        self.c.add(self.c.spikes, node.name, events.sum())
+        self.c.add(self.c.spikes, node.name, events)
         return Signal(sig.x, events)
 
     def single_spike(self, node: Node, sig: Signal) -> Signal:
@@ -198,7 +198,7 @@ class FloatRules(dict):
             events += s.to(v.dtype)
             fired |= s
             out[t] = fired.to(v.dtype)
-        self.c.add(self.c.spikes, node.name, events.sum())
+        self.c.add(self.c.spikes, node.name, events)
         self.c.record_max(node.name, events)
         amp = torch.as_tensor(np.array(op.amplitude), dtype=v.dtype, device=v.device)
         return Signal(out * amp, events)
@@ -207,7 +207,7 @@ class FloatRules(dict):
         op = node.op
         x = sig.x.mean(0) if sig.x.shape[0] > 1 else sig.x[0]
         out, events = hybrid_input(op, x)
-        self.c.add(self.c.spikes, node.name, events.sum())
+        self.c.add(self.c.spikes, node.name, events)
         self.c.record_max(node.name, events)
         return Signal(out, events)
 

@@ -58,7 +58,7 @@ class _Rules:
             out[t] = s.to(cur.dtype)
             v = torch.where(s, v_reset.expand_as(v), v) if op.reset == "zero" else v - th * s
         events = out.sum(0)
-        self.c.add(self.c.spikes, node.name, events.sum())
+        self.c.add(self.c.spikes, node.name, events)
         return Signal(out, events)
 
     def integrator(self, node: Node, sig: Signal) -> Signal:
@@ -90,7 +90,7 @@ class _Rules:
             out[t] = s.to(PAYLOAD)
             v = torch.where(s, torch.zeros_like(v), v) if op.reset == "zero" else v - vth * s
         events = out.sum(0)
-        self.c.add(self.c.spikes, node.name, events.sum())
+        self.c.add(self.c.spikes, node.name, events)
         return Signal(out, events)
 
     def readout_fixed(self, node: Node, sig: Signal) -> Signal:

@@ -108,6 +108,11 @@ class Counters:
             self.max_spikes[key] = max(self.max_spikes.get(key, 0.0), float(counts.max()))
 
     def add(self, table: dict, key: str, value: torch.Tensor | float) -> None:
+        """Add ``value`` (a count, or a tensor of per-element counts) to ``table[key]``. Counts
+        are integers: summed in float64 they are exact in any order (a float32 sum is not past
+        2^24, and its rounding would depend on the thread count)."""
+        if isinstance(value, torch.Tensor):
+            value = value.sum(dtype=torch.float64)
         table[key] = table.get(key, 0.0) + float(value)
 
 
