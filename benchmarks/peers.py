@@ -211,11 +211,18 @@ def main() -> None:
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--no-exact", action="store_true", help="skip the bit-exact snnc column")
     ap.add_argument("--out", type=Path, default=None, help="also write the medians as JSON")
+    ap.add_argument("--only", nargs="+", default=None, metavar="MODEL",
+                    help="rows of these networks only (lenet, resnet)")
+    ap.add_argument("--samples", type=int, default=None,
+                    help="samples per timed call at batch 100 (default 100 quick, 200 full); "
+                         "more batches per call reuse the spike-train memory of the first")
     args = ap.parse_args()
     torch.set_num_threads(1)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     warnings.filterwarnings("ignore")
     rows = QUICK_ROWS if args.quick else FULL_ROWS
+    if args.only:
+        rows = [r for r in rows if r[0] in args.only]
     rounds = args.rounds or (3 if args.quick else 5)
     times: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -228,7 +235,8 @@ def main() -> None:
         for _ in range(rounds):
             for key, run in tools.items():
                 b = key[2]
-                x = data[key[0]][:samples_for(b, args.quick) if key[1] > 0 else 1000]
+                n = args.samples if args.samples and b == 100 else samples_for(b, args.quick)
+                x = data[key[0]][:n if key[1] > 0 else 1000]
                 for tool, fn in run.items():
                     times.setdefault(key, {}).setdefault(tool, []).append(timed(fn, x, b))
     med = {k: {t: statistics.median(v) for t, v in d.items()} for k, d in times.items()}

@@ -65,9 +65,20 @@ def _upsample(ctx, x, factors: list[int]):
     return x
 
 
+NEAREST_MODES = ("floor", "ceil", "round_prefer_ceil", "round_prefer_floor")
+NEAREST_COORDINATES = ("half_pixel", "pytorch_half_pixel", "align_corners",
+                       "tf_half_pixel_for_nn", "asymmetric")
+
+
 def _nearest(ctx, x, scales, mode: str, ctm: str, nearest_mode: str):
     if mode != "nearest":
         ctx.fail(f"mode={mode!r} unsupported (only nearest and linear)")
+    if nearest_mode not in NEAREST_MODES:
+        ctx.fail(f"nearest_mode={nearest_mode!r} is not an ONNX rounding mode "
+                 f"({', '.join(NEAREST_MODES)})")
+    if ctm not in NEAREST_COORDINATES:
+        ctx.fail(f"coordinate_transformation_mode={ctm!r} unsupported in nearest mode (only "
+                 f"{', '.join(NEAREST_COORDINATES)})")
     scales = [float(v) for v in scales]
     if len(scales) != len(x.shape) + 1 or scales[0] != 1.0:
         ctx.fail(f"scales {scales} must keep the batch axis (1) and give one scale per axis")
