@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from snnc.ir.ops import Reshape
 from snnc.ir.types import Value
 
-__all__ = ["Windows1d", "as_2d", "back_to_1d", "require_2d", "window_padding"]
+__all__ = ["Windows1d", "as_2d", "back_to_1d", "padding_begin_end", "require_2d", "window_padding"]
 
 
 @dataclass(frozen=True)
@@ -46,21 +46,29 @@ def require_2d(ctx, x: Value, kernel) -> None:
                  "unsupported; snnc supports 2-D (N, C, H, W)")
 
 
-def window_padding(ctx, x: Value, kernel, strides, pads, dilations, auto_pad: str):
-    """ONNX ``pads``/``auto_pad`` -> (top, left, bottom, right)."""
+def padding_begin_end(ctx, x: Value, kernel, strides, pads, dilations,
+                      auto_pad: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """ONNX ``pads``/``auto_pad`` over the ``len(kernel)`` spatial axes -> (begins, ends)."""
+    n = len(kernel)
     if auto_pad in ("", "NOTSET"):
-        p = list(pads) if pads else [0, 0, 0, 0]
-        return (p[0], p[1], p[2], p[3])
+        p = [int(v) for v in pads] if pads else [0] * (2 * n)
+        return tuple(p[:n]), tuple(p[n:])
     if auto_pad == "VALID":
-        return (0, 0, 0, 0)
+        return (0,) * n, (0,) * n
     if auto_pad not in ("SAME_UPPER", "SAME_LOWER"):
         ctx.fail(f"auto_pad={auto_pad!r} unsupported")
     begin, end = [], []
-    for i in range(2):
+    for i in range(n):
         size = x.shape[1 + i]
         out = math.ceil(size / strides[i])
         total = max(0, (out - 1) * strides[i] + (kernel[i] - 1) * dilations[i] + 1 - size)
         small, big = total // 2, total - total // 2
         begin.append(small if auto_pad == "SAME_UPPER" else big)
         end.append(big if auto_pad == "SAME_UPPER" else small)
-    return (begin[0], begin[1], end[0], end[1])
+    return tuple(begin), tuple(end)
+
+
+def window_padding(ctx, x: Value, kernel, strides, pads, dilations, auto_pad: str):
+    """ONNX ``pads``/``auto_pad`` -> (top, left, bottom, right)."""
+    begin, end = padding_begin_end(ctx, x, kernel, strides, pads, dilations, auto_pad)
+    return (*begin, *end)

@@ -24,6 +24,7 @@ import math
 
 import numpy as np
 
+from snnc.compiler.frontend.converters._common import padding_begin_end
 from snnc.ir import ops
 
 __all__ = ["MAX_WEIGHTS", "avg_pool3d", "conv3d", "depth_taps", "max_pool3d", "padding3d"]
@@ -33,22 +34,7 @@ MAX_WEIGHTS = 1 << 22  # elements of a lowered Conv3d/AvgPool3d weight (16 MiB o
 
 def padding3d(ctx, x, kernel, strides, pads, dilations, auto_pad: str):
     """ONNX ``pads``/``auto_pad`` over (D, H, W) -> (begins, ends), each a 3-tuple."""
-    if auto_pad in ("", "NOTSET"):
-        p = [int(v) for v in pads] if pads else [0] * 6
-        return tuple(p[:3]), tuple(p[3:])
-    if auto_pad == "VALID":
-        return (0, 0, 0), (0, 0, 0)
-    if auto_pad not in ("SAME_UPPER", "SAME_LOWER"):
-        ctx.fail(f"auto_pad={auto_pad!r} unsupported")
-    begin, end = [], []
-    for i in range(3):
-        size = x.shape[1 + i]
-        out = math.ceil(size / strides[i])
-        total = max(0, (out - 1) * strides[i] + (kernel[i] - 1) * dilations[i] + 1 - size)
-        small, big = total // 2, total - total // 2
-        begin.append(small if auto_pad == "SAME_UPPER" else big)
-        end.append(big if auto_pad == "SAME_UPPER" else small)
-    return tuple(begin), tuple(end)
+    return padding_begin_end(ctx, x, kernel, strides, pads, dilations, auto_pad)
 
 
 def depth_taps(length: int, k: int, s: int, pb: int, pe: int,
