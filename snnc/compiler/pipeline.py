@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -206,6 +206,6 @@ def compile_graph(source, calib_x: np.ndarray, options: CompileOptions,
         else:
             snn = run("split_fanin", split_fanin, snn, spec)
         placement = run("place", place, quantized if quantized is not None else snn, spec)
-    calib = {k: {"percentile": v.percentile, "max": v.max, "min": v.min} for k, v in stats.items()}
+    calib = {k: {f: x for f, x in asdict(v).items() if x is not None} for k, v in stats.items()}
     return CompileResult(snn, ann, seconds, calib, placement, quantized, quant_report,
                          lrn_report, norm_report)

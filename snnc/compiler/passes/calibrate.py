@@ -24,16 +24,25 @@ class ActivationStats:
     percentile: float  # p-th percentile of the nonzero activations (lambda_l)
     max: float
     min: float
+    input_min: float | None = None  # range of the activation's input (None: fed by a graph
+    input_max: float | None = None  # input, or stats of an older artifact)
 
 
 def calibrate(graph: Graph, x: np.ndarray, percentile: float = DEFAULT_PERCENTILE,
               batch_size: int = 256, progress=None) -> dict[str, ActivationStats]:
-    """Run the ANN on ``x``; return stats for every Activation node's output, keyed by name."""
+    """Run the ANN on ``x``; return stats for every Activation node's output (and the range of
+    its input), keyed by name."""
     if not 0 < percentile <= 100:
         raise ValueError(f"percentile must be in (0, 100], got {percentile}")
     seen: dict[str, list[np.ndarray]] = {}
     lo: dict[str, float] = {}
     hi: dict[str, float] = {}
+    feeds: dict[str, list[str]] = {}  # producer -> the activations it feeds
+    for n in graph.nodes:
+        if isinstance(n.op, ops.Activation):
+            feeds.setdefault(n.inputs[0].name, []).append(n.name)
+    in_lo: dict[str, float] = {}
+    in_hi: dict[str, float] = {}
 
     def observe(node, out):
         # Overflowing weights (finite but huge) make NaN/Inf activations, and those would turn
@@ -42,6 +51,9 @@ def calibrate(graph: Graph, x: np.ndarray, percentile: float = DEFAULT_PERCENTIL
             raise PassError(f"calibrate: node '{node.name}' ({type(node.op).__name__}) computes "
                             "NaN/Inf on the calibration data (weights or inputs overflow "
                             "float32)")
+        for act in feeds.get(node.name, ()):
+            in_lo[act] = min(in_lo.get(act, np.inf), float(out.min()))
+            in_hi[act] = max(in_hi.get(act, -np.inf), float(out.max()))
         if not isinstance(node.op, ops.Activation):
             return
         a = out.detach().float().cpu().numpy().ravel()
@@ -56,5 +68,5 @@ def calibrate(graph: Graph, x: np.ndarray, percentile: float = DEFAULT_PERCENTIL
     for name, chunks in seen.items():
         vals = np.concatenate(chunks)
         p = float(np.percentile(vals, percentile)) if vals.size else 0.0
-        stats[name] = ActivationStats(p, hi[name], lo[name])
+        stats[name] = ActivationStats(p, hi[name], lo[name], in_lo.get(name), in_hi.get(name))
     return stats

@@ -97,8 +97,11 @@ def _fs_payload(n: Node, spec: TargetSpec) -> FsPayload:
                 f"'{spec.name}' has binary spikes only; folding an arbitrary d(t) into "
                 "8-bit weights per step is not yet quantizable (FS-ReLU is)")
         bits = min(FS_PAYLOAD_BITS, nrn.graded_spike_bits)
-        dmax = float(np.abs(op.d).max()) or 1.0
-        step = dmax / (2 ** (bits - 1) - 1)
+        # The unit spans the table's whole output range (sum |d|), not its largest step: a
+        # constructed table's many small steps would otherwise make the unit so fine that
+        # the next layer's weights, in state units, underflow the weight exponent.
+        reach = float(np.abs(op.d).sum()) or 1.0
+        step = reach / (2 ** (bits - 1) - 1)
         d_int = np.rint(op.d / step).astype(np.int64)
     if graded and bits > nrn.graded_spike_bits:
         raise NotQuantizable(
