@@ -442,14 +442,16 @@ def test_rate_residual_bit_exact_tracks_float_on_loihi2(tmp_path):
     """The rate residual CNN at T = 256 (rate codes need the steps: float 87.1 % at T = 64,
     96.2 % at 128, 97.6 % at 256 against the ANN's 97.8 %): per-channel thresholds make the
     8-bit weights cost nothing; measured 97.6 % in both, agreement 99.6 % (at T = 64, per-layer
-    scales gave 85.5 % vs 87.1 %, agreement 96.7 %; per-channel ones 87.6 %, 98.8 %)."""
+    scales gave 85.5 % vs 87.1 %, agreement 96.7 %; per-channel ones 87.6 %, 98.8 %). The
+    first 500 test images (half the CI time of all 1,000): float 97.8 %, bit-exact 98.0 %,
+    agreement 99.8 %."""
     from snnc.api import compile_model, quantization_cost
 
     d = EXAMPLES / "resnet"
     art = compile_model(d / "resnet.onnx", target="loihi2", method="rate", timesteps=256,
                         calib=d / "calib.npz", out=tmp_path / "r.snnc")
-    cost = quantization_cost(art, d / "test.npz")
-    assert cost["samples"] == 1000 and cost["float_accuracy"] >= 0.97, cost
+    cost = quantization_cost(art, d / "test.npz", limit=500)
+    assert cost["samples"] == 500 and cost["float_accuracy"] >= 0.97, cost
     assert abs(cost["delta_pp"]) <= 0.3 + 1e-9 and cost["agreement"] >= 0.99, cost
 
 
