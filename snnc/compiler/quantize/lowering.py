@@ -213,7 +213,9 @@ REFUSED: dict[type[ops.Op], str] = {
     # a converted graph keeps none of these: conversion folds constants and batch norms
     # (fold_bn) and replaces activations by neurons; products of two signals (Mul/Div: SE
     # attention, silu) have no synapse
-    ops.Constant: NOT_YET_QUANTIZABLE,
+    ops.Constant: ("a constant in the data path (an elementwise scale or offset that varies "
+                   "inside a channel, e.g. an approximated LayerNorm over [C, H, W], so it folds "
+                   "into no synapse) is not yet quantizable; the cpu target runs it"),
     ops.Mul: NOT_YET_QUANTIZABLE,
     ops.Div: NOT_YET_QUANTIZABLE,
     ops.BatchNorm: NOT_YET_QUANTIZABLE,

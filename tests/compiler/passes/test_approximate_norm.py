@@ -160,3 +160,24 @@ def test_approximated_network_runs_on_lava_spike_for_spike(tmp_path, kind, metho
     for p in pops:
         np.testing.assert_array_equal(res.spikes[p], ref[p], err_msg=p)
     np.testing.assert_array_equal(res.outputs, ref_out)
+
+
+def test_layer_norm_over_a_feature_map_runs_on_cpu_and_is_one_clear_error_on_loihi2(tmp_path):
+    """nn.LayerNorm([C, H, W]) after a conv: its frozen scale varies over height and width, so it
+    folds into no synapse. cpu runs the elementwise scale; loihi2 names the leftover constant
+    and says so, exit 2, no artifact."""
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.LayerNorm([4, 14, 14]), nn.ReLU(),
+                      nn.Flatten(), nn.Linear(4 * 14 * 14, 10)).eval()
+    buf = io.BytesIO()
+    torch.onnx.export(m, torch.rand(1, 1, 14, 14), buf, opset_version=13, input_names=["x"],
+                      output_names=["y"], dynamic_axes={"x": {0: "N"}, "y": {0: "N"}})
+    (tmp_path / "m.onnx").write_bytes(buf.getvalue())
+    np.savez(tmp_path / "calib.npz", x=_x(16))
+    args = ["compile", str(tmp_path / "m.onnx"), "--calib", str(tmp_path / "calib.npz"),
+            "--approximate-norm", "-q"]
+    assert snnc(*args, "-o", str(tmp_path / "cpu.snnc")).returncode == 0
+    r = snnc(*args, "--target", "loihi2", "-o", str(tmp_path / "l2.snnc"))
+    assert_user_error(r, "layer '", "(constant)", "varies inside a channel",
+                      "not yet quantizable", "the cpu target runs it")
+    assert not (tmp_path / "l2.snnc").exists()
