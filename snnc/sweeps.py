@@ -26,15 +26,16 @@ from snnc.evaluate import simulate_artifact
 from snnc.files import atomic_file
 from snnc.report.figures import figure_png
 
-__all__ = ["DEFAULT_TIMESTEPS", "ROW_KEYS", "pareto_front", "sweep", "sweep_point",
+__all__ = ["DEFAULT_TIMESTEPS", "ROW_KEYS", "pareto_front", "quality", "sweep", "sweep_point",
            "write_sweep_html"]
 
 # rate, ttfs: T steps; fs, amos: K steps of a ReLU gate (compile --timesteps)
 DEFAULT_TIMESTEPS = {"rate": (16, 32, 64), "fs": (6, 8, 10), "amos": (6, 8, 10),
                      "ttfs": (3, 5, 8)}
-ROW_KEYS = ("accuracy", "ann_accuracy", "agreement", "energy_uj_per_sample",
-            "ann_energy_uj_per_sample", "latency_steps", "throughput_steps", "spikes_per_neuron",
-            "synops_per_sample", "samples", "mode")
+ROW_KEYS = ("task", "accuracy", "ann_accuracy", "agreement", "rel_l2_vs_ann",
+            "max_abs_error_vs_ann", "energy_uj_per_sample", "ann_energy_uj_per_sample",
+            "latency_steps", "throughput_steps", "spikes_per_neuron", "synops_per_sample",
+            "samples", "mode")
 _MARKERS = {"rate": "o", "fs": "s", "amos": "D", "ttfs": "^"}
 _COLORS = {"rate": "#1f77b4", "fs": "#ff7f0e", "amos": "#2ca02c", "ttfs": "#d62728"}
 
@@ -120,35 +121,52 @@ def sweep(model, *, calib, data, methods: Sequence[str] = ("rate", "fs", "amos",
     return [{**row, "pareto": i in front} for i, row in enumerate(rows)]
 
 
+def quality(row: Mapping) -> float | None:
+    """A row's score, higher is better: its accuracy (classification), else minus its relative
+    L2 error against the ANN (regression outputs); None when the row has neither."""
+    if row.get("accuracy") is not None:
+        return float(row["accuracy"])
+    if row.get("rel_l2_vs_ann") is not None:
+        return -float(row["rel_l2_vs_ann"])
+    return None
+
+
 def pareto_front(rows: Sequence[dict], cost: str) -> set[int]:
-    """Indices of the rows no other row beats: none has at least their accuracy at no more
-    ``cost`` and is strictly better in one of the two. Rows without accuracy are left out."""
-    ok = [i for i, r in enumerate(rows) if r.get("accuracy") is not None and r.get(cost)
-          is not None]
+    """Indices of the rows no other row beats: none has at least their quality (accuracy, or
+    for regression outputs the smallest error against the ANN) at no more ``cost`` and is
+    strictly better in one of the two. Rows without either are left out."""
+    ok = [i for i, r in enumerate(rows) if quality(r) is not None and r.get(cost) is not None]
     front = set()
     for i in ok:
-        a, c = rows[i]["accuracy"], rows[i][cost]
-        if not any(rows[j]["accuracy"] >= a and rows[j][cost] <= c
-                   and (rows[j]["accuracy"] > a or rows[j][cost] < c) for j in ok):
+        a, c = quality(rows[i]), rows[i][cost]
+        if not any(quality(rows[j]) >= a and rows[j][cost] <= c
+                   and (quality(rows[j]) > a or rows[j][cost] < c) for j in ok):
             front.add(i)
     return front
 
 
+def _y(row: Mapping) -> float:
+    """What the plots show: accuracy, or the relative L2 error against the ANN, in %."""
+    q = quality(row)
+    return 100 * abs(q)
+
+
 def _tradeoff(rows: Sequence[dict], cost: str, label: str, log: bool) -> Figure:
-    """Accuracy against ``cost``: one marker per method, the Pareto front as a step line."""
+    """Accuracy (or, for regression outputs, the error against the ANN) against ``cost``: one
+    marker per method, the Pareto front as a step line."""
     fig = Figure(figsize=(6.4, 4.0), layout="constrained")
     ax = fig.add_subplot()
     for method in dict.fromkeys(r["method"] for r in rows):
-        pts = [r for r in rows if r["method"] == method and r.get("accuracy") is not None]
-        ax.scatter([r[cost] for r in pts], [100 * r["accuracy"] for r in pts], label=method,
+        pts = [r for r in rows if r["method"] == method and quality(r) is not None]
+        ax.scatter([r[cost] for r in pts], [_y(r) for r in pts], label=method,
                    marker=_MARKERS.get(method, "o"), facecolors="none", s=48, linewidths=1.6,
                    edgecolors=_COLORS.get(method), zorder=3)  # hollow: ties stay visible
         for r in pts:
-            ax.annotate(str(r["timesteps"]), (r[cost], 100 * r["accuracy"]), fontsize=7,
+            ax.annotate(str(r["timesteps"]), (r[cost], _y(r)), fontsize=7,
                         xytext=(3, 3), textcoords="offset points")
     front = sorted((rows[i] for i in pareto_front(rows, cost)), key=lambda r: r[cost])
     if front:
-        ax.step([r[cost] for r in front], [100 * r["accuracy"] for r in front], where="post",
+        ax.step([r[cost] for r in front], [_y(r) for r in front], where="post",
                 color="0.4", linestyle="--", linewidth=1, label="Pareto front", zorder=2)
     ann = next((r["ann_accuracy"] for r in rows if r.get("ann_accuracy") is not None), None)
     if ann is not None:
@@ -156,7 +174,8 @@ def _tradeoff(rows: Sequence[dict], cost: str, label: str, log: bool) -> Figure:
     if log:
         ax.set_xscale("log")
     ax.set_xlabel(label)
-    ax.set_ylabel("accuracy (%)")
+    regression = any(r.get("accuracy") is None for r in rows)
+    ax.set_ylabel("relative L2 error vs ANN (%)" if regression else "accuracy (%)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return fig
@@ -173,7 +192,8 @@ def _cell(v) -> str:
 def write_sweep_html(rows: Sequence[dict], out: str | Path, *, title: str) -> Path:
     """The sweep as one self-contained HTML page: the table (Pareto points starred) and the
     two trade-off plots (PNG, inline). Written atomically."""
-    measured = [r for r in rows if r.get("error") is None and r.get("accuracy") is not None]
+    measured = [r for r in rows if r.get("error") is None and quality(r) is not None]
+    regression = any(r.get("accuracy") is None for r in measured)
     images = {}
     if measured:
         for key, cost, label, log in (
@@ -181,9 +201,11 @@ def write_sweep_html(rows: Sequence[dict], out: str | Path, *, title: str) -> Pa
                 ("latency", "latency_steps", "latency (time steps)", False)):
             png = figure_png(_tradeoff(measured, cost, label, log))
             images[key] = base64.b64encode(png).decode()
-    cols = ("method", "timesteps", "accuracy", "ann_accuracy", "energy_uj_per_sample",
-            "latency_steps", "throughput_steps", "spikes_per_neuron", "synops_per_sample",
-            "compile_s", "simulate_s")
+    scores = ("rel_l2_vs_ann", "max_abs_error_vs_ann") if regression else ("accuracy",
+                                                                          "ann_accuracy")
+    cols = ("method", "timesteps", *scores, "energy_uj_per_sample", "latency_steps",
+            "throughput_steps", "spikes_per_neuron", "synops_per_sample", "compile_s",
+            "simulate_s")
     head = "".join(f"<th>{c}</th>" for c in (*cols, "pareto"))
     body = []
     for r in rows:
@@ -199,8 +221,9 @@ def write_sweep_html(rows: Sequence[dict], out: str | Path, *, title: str) -> Pa
             "</title><style>body{font-family:sans-serif;margin:2em}table{border-collapse:"
             "collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
             f"img{{max-width:48%}}</style></head><body><h1>{html.escape(title)}</h1>"
-            "<p>&#9733;: on the Pareto front of accuracy against energy per inference (no "
-            "other point is as accurate with less energy). timesteps: T for rate and ttfs, K "
+            "<p>&#9733;: on the Pareto front of accuracy (regression outputs: relative L2 "
+            "error against the ANN) against energy per inference (no other point is as "
+            "good with less energy). timesteps: T for rate and ttfs, K "
             f"for fs and amos.</p>{figs}<table><tr>{head}</tr>{''.join(body)}</table>"
             f"<script type='application/json' id='rows'>"
             f"{html.escape(json.dumps(list(rows)))}</script></body></html>")

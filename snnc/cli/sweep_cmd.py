@@ -79,13 +79,17 @@ def sweep(
                           "points": rows}, indent=1))
         return
     table = Table(title=f"{model.name} on {target} ({out})")
-    for col in ("method", "T/K", "accuracy", "energy uJ", "latency", "pareto"):
+    regression = any(r.get("accuracy") is None and r.get("rel_l2_vs_ann") is not None
+                     for r in rows)
+    score = "rel. L2 vs ANN" if regression else "accuracy"
+    for col in ("method", "T/K", score, "energy uJ", "latency", "pareto"):
         table.add_column(col, justify="left" if col == "method" else "right")
     for r in rows:
         if r["error"]:
             table.add_row(r["method"], str(r["timesteps"]), f"error: {r['error']}", "", "", "")
             continue
-        acc = "n/a" if r["accuracy"] is None else f"{100 * r['accuracy']:.2f}%"
+        value = r["rel_l2_vs_ann"] if regression else r["accuracy"]
+        acc = "n/a" if value is None else f"{100 * value:.2f}%"
         table.add_row(r["method"], str(r["timesteps"]), acc, f"{r['energy_uj_per_sample']:.4g}",
                       str(r["latency_steps"]), "*" if r["pareto"] else "")
     console().print(table)
