@@ -166,9 +166,11 @@ def _read_range(path: Path, fail, *, rows: tuple[int, int]):
 
 
 def read_rows(source: DataSource, lo: int, hi: int, input_shape: tuple[int, ...], *,
-              num_classes: int | None = None, what: str = "data") -> Dataset:
+              num_classes: int | None = None, what: str = "data",
+              y_kind: str = "labels") -> Dataset:
     """Samples ``[lo, hi)`` of ``source`` (rows counted over its files in order), checked as
-    ``load_dataset`` checks a file; errors name the file the rows come from."""
+    ``load_dataset`` checks a file (``y_kind`` as there: labels, regression targets or auto);
+    errors name the file the rows come from."""
     pieces: list[Dataset] = []
     start = 0
     for f in source.files:
@@ -176,7 +178,7 @@ def read_rows(source: DataSource, lo: int, hi: int, input_shape: tuple[int, ...]
         if a < b:
             reader = functools.partial(_read_range, rows=(a - start, b - start))
             pieces.append(load_dataset(f.path, input_shape, num_classes=num_classes, what=what,
-                                       reader=reader))
+                                       reader=reader, y_kind=y_kind))
         start += f.rows
     if not pieces:
         raise BadData(f"{what} {source.path}: rows {lo}..{hi} are outside its {source.rows}")

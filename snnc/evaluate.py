@@ -207,7 +207,8 @@ def simulate_artifact(artifact: Artifact, data, *, backend: str = "cpu",
             result, ann_out, labels = simulate_sharded(
                 graph, art.source_model, path, backend=backend, limit=limit,
                 batch_size=batch_size, ray=ray, address=ray_address, workers=workers,
-                device=device, on_start=on_start, on_batch=on_batch, baseline=baseline)
+                device=device, on_start=on_start, on_batch=on_batch, baseline=baseline,
+                y_kind=y_kind)
         else:
             ds = load_dataset(path, graph.inputs[0].shape, num_classes=classes, limit=limit,
                               y_kind=y_kind)

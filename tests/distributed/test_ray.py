@@ -155,3 +155,21 @@ def test_lava_backend_shards_too(cluster, arts):
     sharded = art.simulate(LENET / "test.npz", backend="lava", limit=4, batch_size=2, ray=True,
                            workers=2)
     _same(sharded, one)
+
+
+def test_regression_targets_shard_like_labels(cluster, tmp_path):
+    """An autoencoder's test file holds images as ``y`` (regression targets): sharded runs, on
+    Ray or from a directory of shards, read them as one process does (they were refused as
+    "expected class indices")."""
+    ex = EXAMPLES / "autoencoder"
+    art = snnc.compile(ex / "autoencoder.onnx", method="fs", calib=ex / "calib.npz",
+                       out=tmp_path / "ae.snnc")
+    one = art.simulate(ex / "test.npz", limit=30, batch_size=10)
+    assert one["task"] == "regression" and one["mse"] is not None
+    _same(art.simulate(ex / "test.npz", limit=30, batch_size=10, ray=True, workers=2), one)
+    d = np.load(ex / "test.npz")
+    (tmp_path / "shards").mkdir()
+    for i, lo in enumerate((0, 12)):
+        np.savez(tmp_path / "shards" / f"part{i}.npz", x=d["x"][lo:lo + 12 + 6 * i],
+                 y=d["y"][lo:lo + 12 + 6 * i])
+    _same(art.simulate(tmp_path / "shards", batch_size=10), one)

@@ -58,16 +58,19 @@ def simulate_sharded(graph: Graph, source_model: bytes, data, *, backend: str = 
                      limit: int | None = None, batch_size: int | None = None,
                      ray: bool = False, address: str | None = None,
                      workers: int | None = None, device: str | None = None,
-                     baseline: Graph | None = None,
+                     baseline: Graph | None = None, y_kind: str = "labels",
                      on_start: Callable[[int], None] | None = None,
                      on_batch: Callable[[int], None] | None = None):
     """Simulate ``graph`` on ``data`` (an .npz or a directory of .npz shards) shard by shard,
     in this process or on Ray; returns ``(SimulationResult, ANN outputs, labels)`` equal to a
     one-process run with the same batch size (``wall_s`` apart). ``baseline``: the graph whose
-    float simulation is the ANN baseline when the source is not ONNX (imported SNNs)."""
+    float simulation is the ANN baseline when the source is not ONNX (imported SNNs);
+    ``y_kind``: how ``y`` is read (``snnc.data.load_dataset``: class labels, regression targets
+    or auto)."""
     source: DataSource = open_source(data, limit=limit)
     classes = graph.outputs[0].type.size if len(graph.outputs[0].shape) == 1 else None
-    read_rows(source, 0, 1, graph.inputs[0].shape, num_classes=classes)  # fail before work
+    read_rows(source, 0, 1, graph.inputs[0].shape, num_classes=classes,
+              y_kind=y_kind)  # fail before work
     batch = batch_size or default_batch_size(graph, device)
     sample_bytes = 4 * int(np.prod(graph.inputs[0].shape, dtype=np.int64))
     if on_start is not None:
@@ -75,7 +78,7 @@ def simulate_sharded(graph: Graph, source_model: bytes, data, *, backend: str = 
     done = on_batch or (lambda k: None)
     start = time.perf_counter()
     run = functools.partial(simulate_shard, source=source, backend=backend, batch_size=batch,
-                            num_classes=classes, device=device)
+                            num_classes=classes, device=device, y_kind=y_kind)
     if ray:
         with connect_ray(address, workers) as r:
             n = workers or max(1, int(r.cluster_resources().get("CPU", 1)))

@@ -42,13 +42,15 @@ class ShardResult:
 
 def simulate_shard(payload: tuple, source: DataSource, lo: int, hi: int, *, backend: str,
                    batch_size: int, num_classes: int | None, device: str | None = None,
-                   progress: Callable[[int], None] | None = None) -> ShardResult:
+                   progress: Callable[[int], None] | None = None,
+                   y_kind: str = "labels") -> ShardResult:
     """Read rows ``[lo, hi)`` of ``source`` (only those) and simulate them; ``payload`` is
     ``(graph, source model bytes, baseline graph or None)``, put in the object store once per
     run. The ANN baseline is the ONNX source in onnxruntime, or for an imported SNN (no ONNX)
     the baseline graph in the float simulator, as in one process."""
     graph, model, baseline = payload
-    ds = read_rows(source, lo, hi, graph.inputs[0].shape, num_classes=num_classes)
+    ds = read_rows(source, lo, hi, graph.inputs[0].shape, num_classes=num_classes,
+                   y_kind=y_kind)
     if backend == "lava":  # Lava processes; an imported leaky SNN on stock Lava LIF
         run = simulate_leaky_lava if is_leaky_graph(graph) else simulate_lava
         result = run(graph, ds.x, progress=progress)
