@@ -79,6 +79,11 @@ def test_report_equals_the_recomputed_error_and_the_fit_is_least_squares(kind):
               and hasattr(n.op, "value")}
     scale, shift = consts[layer["name"] + "/scale"], consts[layer["name"] + "/shift"]
     a, b = _norm_io(m, x)  # torch's own layer: an independent reference
+    # a LayerNorm over a dense layer's features reads its input centered (the dense layer's
+    # rows minus their mean: exact, the norm does not change); statistics over space do not
+    assert layer["centered"] == (kind == "layer_norm")
+    if layer["centered"]:
+        a = a - a.mean(1, keepdim=True)
     approx = a * torch.as_tensor(scale, dtype=torch.float64) + torch.as_tensor(shift,
                                                                                dtype=torch.float64)
     rel = float((approx - b).abs().sum() / b.abs().sum())
@@ -181,3 +186,21 @@ def test_layer_norm_over_a_feature_map_runs_on_cpu_and_is_one_clear_error_on_loi
     assert_user_error(r, "layer '", "(constant)", "varies inside a channel",
                       "not yet quantizable", "the cpu target runs it")
     assert not (tmp_path / "l2.snnc").exists()
+
+
+def test_centering_the_dense_layer_before_a_layer_norm_is_exact():
+    """The dense rows minus their mean give the LayerNorm an input of zero mean per sample; the
+    norm's output, and so the network, does not change (up to float32 rounding)."""
+    from snnc.compiler.passes.approximate_norm import center_producers
+
+    _, model = _model(NORMS["layer_norm"]())
+    g = canonicalize(load_onnx(model))
+    norms = [n for n in g.nodes if isinstance(n.op, norm_ops.Normalize)]
+    centered, names = center_producers(g, norms)
+    assert names == {norms[0].name}
+    x = _x(16)
+    np.testing.assert_allclose(run_ann(centered, x)[0], run_ann(g, x)[0], rtol=1e-5, atol=1e-5)
+    seen = {}
+    run_ann(centered, x, observe=lambda node, out: seen.setdefault(node.name, out))
+    feed = seen[norms[0].inputs[0].name]
+    assert float(feed.mean(1).abs().max()) < 1e-5 * float(feed.abs().max())
