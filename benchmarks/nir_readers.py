@@ -13,7 +13,9 @@ compare each reader's top-1 (mean output over T) with snnc's reference simulatio
 Prints a markdown table; a reader that fails prints the first line of its error. The last row
 of each network, ``nirtorch-fields-only``, runs nirtorch with an IF that ignores the node
 metadata (v(0) = 0 instead of half a threshold, ``>`` instead of ``>=``): the agreement that
-what NIR's fields cannot state costs.
+what NIR's fields cannot state costs. The row ``snntorch (--nir-reader snntorch)`` exports the
+snntorch flavour (LIF, AvgPool2d; docs/nir.md "snntorch") and runs it in snntorch 1.0.0; a
+network it cannot express prints the export error.
 """
 
 from __future__ import annotations
@@ -36,10 +38,19 @@ from support.export_models import (
     export_example_model,
     residual_cnn_without_max_pool,
 )
-from support.nir_readers import FIELDS_ONLY, GRAPH_EXECUTOR, READERS, try_reader
+from support.nir_readers import (
+    FIELDS_ONLY,
+    GRAPH_EXECUTOR,
+    READERS,
+    ReaderOutcome,
+    try_reader,
+)
 
 from snnc.api import export_artifact
 from snnc.backends.reference.simulator import simulate
+from snnc.errors import BackendError
+
+SNNTORCH_FLAVOUR = "snntorch (--nir-reader snntorch)"
 
 MODELS = {
     "LeNet, avg-pool (rate)": lambda tmp, n: example_without_max_pool(tmp, "lenet", n),
@@ -51,6 +62,17 @@ MODELS = {
 def _short(error: str | None, width: int = 110) -> str:
     line = (error or "").splitlines()[0] if error else ""
     return (line[:width] + "...") if len(line) > width else line
+
+
+def _snntorch_flavour(art, sub: Path, x, steps: int) -> ReaderOutcome:
+    """The snntorch flavour of ``art`` run in snntorch (the export error if it has none)."""
+    try:
+        path = export_artifact(art, "nir", sub / "snntorch.nir", nir_reader="snntorch")
+    except BackendError as e:
+        return ReaderOutcome(SNNTORCH_FLAVOUR, False, False, f"export: {e}", None)
+    out = try_reader("snntorch", path, x, steps)
+    out.reader = SNNTORCH_FLAVOUR
+    return out
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
@@ -71,9 +93,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
             ref = simulate(art.graph, x, device="cpu").outputs[0]
             steps = int(nir.read(str(path)).metadata["timesteps"])
             acc = float(np.mean(ref.argmax(1) == y))
-            for reader in (*READERS, FIELDS_ONLY, GRAPH_EXECUTOR):
+            for reader in (*READERS, SNNTORCH_FLAVOUR, FIELDS_ONLY, GRAPH_EXECUTOR):
                 t0 = time.perf_counter()
-                out = try_reader(reader, path, x, steps)
+                out = (_snntorch_flavour(art, sub, x, steps) if reader == SNNTORCH_FLAVOUR
+                       else try_reader(reader, path, x, steps))
                 agree = out.agreement(ref)
                 row = {"network": label, "reader": reader, "loads": out.loads,
                        "runs": out.runs, "agreement": agree, "error": out.error,

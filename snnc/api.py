@@ -329,9 +329,10 @@ def simulate_artifact(artifact: Artifact | str | Path, data, **kwargs) -> Metric
     return evaluate.simulate_artifact(_loaded(artifact), data, **kwargs)
 
 
-def export_artifact(artifact: Artifact | str | Path, fmt: str, out: str | Path) -> Path:
+def export_artifact(artifact: Artifact | str | Path, fmt: str, out: str | Path, *,
+                    nir_reader: str = "generic") -> Path:
     """Export an artifact (or its path); see :func:`snnc.evaluate.export_artifact`."""
-    return evaluate.export_artifact(_loaded(artifact), fmt, out)
+    return evaluate.export_artifact(_loaded(artifact), fmt, out, nir_reader=nir_reader)
 
 
 def estimate_spikes(artifact: Artifact | str | Path, data, **kwargs) -> dict | None:

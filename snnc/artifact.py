@@ -97,10 +97,10 @@ class Artifact:
         return simulate_artifact(self, data, backend=backend, limit=limit,
                                  float_mode=float_mode, batch_size=batch_size, **kwargs)
 
-    def export(self, fmt: str, out: str | Path) -> Path:
+    def export(self, fmt: str, out: str | Path, *, nir_reader: str = "generic") -> Path:
         """Export a rate artifact to ``fmt`` "nir" or "netx" at ``out``; returns the path.
         See :func:`snnc.evaluate.export_artifact`."""
-        return export_artifact(self, fmt, out)
+        return export_artifact(self, fmt, out, nir_reader=nir_reader)
 
     def summary(self) -> dict:
         """The compile summary: target, method, layers, populations, neurons, latency and

@@ -22,7 +22,7 @@ from snnc.backends.lava import check_supported
 from snnc.backends.lava.leaky import check_leaky_supported, is_leaky_graph, simulate_leaky_lava
 from snnc.backends.lava.runner import simulate_lava
 from snnc.backends.netx_export import write_netx
-from snnc.backends.nir_export import write_nir
+from snnc.backends.nir_export import check_nir_reader, write_nir
 from snnc.backends.reference.simulator import simulate
 from snnc.data import load_dataset
 from snnc.data_shards import is_data_directory
@@ -100,13 +100,17 @@ def float_graph(art: Artifact):
 EXPORT_FORMATS = ("nir", "netx")
 
 
-def export_artifact(artifact: Artifact, fmt: str, out: str | Path) -> Path:
+def export_artifact(artifact: Artifact, fmt: str, out: str | Path, *,
+                    nir_reader: str = "generic") -> Path:
     """Export the ideal (float) network of a ``rate`` artifact to NIR (``fmt="nir"``) or a
     lava-dl netx HDF5 file (``"netx"``); see backends/nir_export/ and netx_export.py for the
-    semantics. Written to a temp file beside ``out`` and renamed: no partial file on error.
-    Networks the format cannot express raise BackendError listing the offending layers."""
+    semantics. ``nir_reader`` (NIR only): ``"generic"`` (IF, SumPool2d) or ``"snntorch"`` (LIF,
+    AvgPool2d: what snntorch 1.0.0 runs; docs/nir.md). Written to a temp file beside ``out``
+    and renamed: no partial file on error. Networks the format cannot express raise
+    BackendError listing the offending layers."""
     if fmt not in EXPORT_FORMATS:
         raise SnncError(f"unknown export format '{fmt}'; available: {', '.join(EXPORT_FORMATS)}")
+    check_nir_reader(nir_reader, fmt)
     art = artifact
     method = art.manifest.get("method")
     if method != "rate":
@@ -120,7 +124,7 @@ def export_artifact(artifact: Artifact, fmt: str, out: str | Path) -> Path:
         raise SnncError(f"{out.parent} does not exist")
     with atomic_file(out) as tmp:
         if fmt == "nir":
-            write_nir(graph, tmp, method=method)
+            write_nir(graph, tmp, method=method, reader=nir_reader)
         else:
             write_netx(graph, tmp, method=method)
     return out

@@ -8,7 +8,8 @@ computes. Used by tests/backends/test_nir_readers.py and benchmarks/nir_readers.
 Readers: ``sinabs.from_nir`` (sinabs 3.1.3), ``snntorch.import_nir.import_from_nir`` (snntorch
 1.0.0), ``norse.torch.from_nir`` (norse 1.1.0) and ``nirtorch.nir_to_torch`` (nirtorch 2.0.2,
 which maps nodes through a user-given ``node_map``: ``NIRTORCH_NODE_MAP`` below, the one
-docs/nir.md shows, implements NIR's IF with the node metadata snnc writes).
+docs/nir.md shows, implements NIR's IF with the node metadata snnc writes). snntorch runs only
+files exported with ``--nir-reader snntorch`` (tests/backends/test_nir_snntorch.py).
 """
 
 from __future__ import annotations

@@ -32,6 +32,9 @@ Mapping:
   ``<node>_order`` guide nodes for projection shortcuts and concatenation branches). Concat (channel axis) -> no node: each consumer Conv2d / Dense is split
   by input channels into one node per part (``<name>_part<i>``, the bias on part 0), all
   summed by the consumer's consumers.
+- ``reader="snntorch"`` (``--nir-reader snntorch``): IF -> ``LIF`` and pools -> ``AvgPool2d``
+  (no 1/k to fold), the nodes snntorch 1.0.0 runs; no residual sums or concatenations
+  (readers.py).
 - Graph metadata: ``dt`` = 1, ``timesteps`` T, ``input`` = analog current every step,
   ``readout`` = mean over T of the output node's input, plus the per-IF facts above.
 """
@@ -46,11 +49,21 @@ import numpy as np
 from snnc.backends.nir_export.order import order_for_depth_first
 from snnc.backends.nir_export.portable import check_round_trip, strip_to_portable
 from snnc.backends.nir_export.problems import nir_problems
+from snnc.backends.nir_export.readers import (
+    NIR_READERS,
+    SNNTORCH_METADATA,
+    check_nir_reader,
+    reader_note,
+    reader_refusals,
+    single_input_problems,
+    snntorch_lif,
+)
 from snnc.errors import BackendError
 from snnc.ir import neurons, ops
 from snnc.ir.graph import Graph, Node
 
-__all__ = ["NIR_NODES", "REFUSED", "nir_node_name", "to_nir", "write_nir"]
+__all__ = ["NIR_NODES", "NIR_READERS", "REFUSED", "check_nir_reader", "nir_node_name", "to_nir",
+           "write_nir"]
 
 _RESERVED = ("", "input", "output", "state")
 
@@ -113,11 +126,12 @@ class _Builder:
     NIR nodes whose outputs, summed, give value ``v`` divided by ``scale[v]`` (the factor still
     to fold into a consumer); ``parts[v]`` are the inputs of a Concat value."""
 
-    def __init__(self, graph: Graph) -> None:
+    def __init__(self, graph: Graph, reader: str = "generic") -> None:
         import nir
 
         self.nir = nir
         self.graph = graph
+        self.reader = reader
         x = graph.inputs[0]
         self.nodes = {"input": nir.Input(input_type={"input": np.array(x.shape)})}
         self.edges: list[tuple[str, str]] = []
@@ -179,9 +193,13 @@ class _Builder:
         elif isinstance(op, neurons.IFNeurons):
             # the input arrives divided by its pending scale s: so do threshold and v(0)
             shape, s = n.output.shape, self.scale[v.name]
-            node = self.nir.IF(r=np.ones(shape, np.float32),
-                               v_threshold=np.full(shape, op.threshold / s, np.float32),
-                               metadata=_if_metadata(op, s))
+            if self.reader == "snntorch":
+                node = snntorch_lif(self.nir, n.name, shape, op.threshold / s,
+                                    _if_metadata(op, s))
+            else:
+                node = self.nir.IF(r=np.ones(shape, np.float32),
+                                   v_threshold=np.full(shape, op.threshold / s, np.float32),
+                                   metadata=_if_metadata(op, s))
             self.sources[out] = [self.add(name, node, self.sources[v.name], n.output.shape)]
             self.scale[out] = float(op.amplitude)
             self.ifs.append((name, n))
@@ -242,6 +260,9 @@ class _Builder:
                                     start_dim=-len(shape), end_dim=-1), 1.0
         kernel = tuple(shape[1:]) if isinstance(op, ops.GlobalAvgPool) else tuple(op.kernel)
         stride = kernel if isinstance(op, ops.GlobalAvgPool) else tuple(op.stride)
+        if self.reader == "snntorch":  # torch.nn.AvgPool2d: the 1/k is applied by the reader
+            return self.nir.AvgPool2d(kernel_size=np.array(kernel), stride=np.array(stride),
+                                      padding=np.array([0, 0])), 1.0
         node = self.nir.SumPool2d(kernel_size=np.array(kernel), stride=np.array(stride),
                                   padding=np.array([0, 0]))
         return node, 1.0 / float(np.prod(kernel))
@@ -253,10 +274,14 @@ class _Builder:
             name = self.add(nir_node_name(out.name) + "_sum",
                             _diagonal(np.ones(out.shape[0]), out.shape), sources, out.shape)
             sources = [name]
-        edges = order_for_depth_first(self.nodes, self.edges, self.shapes)
+        edges = (list(self.edges) if self.reader == "snntorch"  # fx orders it by dependence
+                 else order_for_depth_first(self.nodes, self.edges, self.shapes))
         self.add("output", self.nir.Output(output_type={"output": np.array(out.shape)}),
                  [], out.shape)
         edges += [(s, "output") for s in sources]
+        bad = single_input_problems(edges, self.reader) if self.reader != "generic" else []
+        if bad:
+            raise BackendError("; ".join(bad))
         return self.nir.NIRGraph(nodes=self.nodes, edges=edges, metadata=metadata)
 
 
@@ -266,18 +291,24 @@ def _if_metadata(op: neurons.IFNeurons, scale: float = 1.0) -> dict:
             "v_init": float(op.v_init * op.threshold / scale), "amplitude": float(op.amplitude)}
 
 
-def to_nir(graph: Graph, *, method: str = "rate"):
-    """The NIR graph of a rate-coded float graph (see the module docstring for the mapping).
-    Raises BackendError listing every layer NIR cannot express."""
+def to_nir(graph: Graph, *, method: str = "rate", reader: str = "generic"):
+    """The NIR graph of a rate-coded float graph (see the module docstring for the mapping);
+    ``reader="snntorch"``: the flavour snntorch 1.0.0 runs (readers.py). Raises BackendError
+    listing every layer NIR (or that reader's flavour) cannot express."""
+    check_nir_reader(reader)
     if method != "rate":
         raise BackendError(f"NIR export supports method 'rate' (rate-coded IF neurons), not "
                            f"'{method}'")
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
         raise BackendError("NIR export needs a graph with one input and one output")
-    bad = nir_problems(graph, NIR_NODES, REFUSED)
+    refused = reader_refusals(reader)
+    handled = {k: v for k, v in NIR_NODES.items() if k not in refused}
+    bad = nir_problems(graph, handled, {**REFUSED, **refused})
     if bad:
-        raise BackendError(f"NIR cannot express {len(bad)} layer(s): " + "; ".join(bad))
-    b = _Builder(graph)
+        what = "NIR" if reader == "generic" else f"NIR for reader {reader}"
+        raise BackendError(f"{what} cannot express {len(bad)} layer(s): " + "; ".join(bad)
+                           + reader_note(reader))
+    b = _Builder(graph, reader)
     for n in graph.nodes:
         b.visit(n)
     steps = {n.op.timesteps for _, n in b.ifs}
@@ -295,16 +326,19 @@ def to_nir(graph: Graph, *, method: str = "rate"):
         "input": "analog input current, every step",
         "readout": "mean over timesteps of the output node's input current",
     }
+    if reader == "snntorch":
+        metadata.update(SNNTORCH_METADATA)
     return b.finish(metadata)
 
 
-def write_nir(graph: Graph, path: Path | str, *, method: str = "rate"):
-    """Export ``graph`` to the NIR file ``path``, keep only portable fields, and check that
-    ``nir.read`` gives back the same arrays and edges. Returns the NIR graph written."""
+def write_nir(graph: Graph, path: Path | str, *, method: str = "rate", reader: str = "generic"):
+    """Export ``graph`` to the NIR file ``path`` (``reader``: see ``to_nir``), keep only
+    portable fields, and check that ``nir.read`` gives back the same arrays and edges. Returns
+    the NIR graph written."""
     import h5py
     import nir
 
-    g = to_nir(graph, method=method)
+    g = to_nir(graph, method=method, reader=reader)
     config, track = h5py.get_config(), h5py.get_config().track_order
     config.track_order = True  # groups iterate in creation order: readers that build their
     try:  # module in file order (nirtorch.nir_to_torch) see Input first, then topological order

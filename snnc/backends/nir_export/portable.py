@@ -24,7 +24,9 @@ PORTABLE_FIELDS: dict[str, frozenset[str]] = {
         "Affine": ("weight", "bias"),
         "Conv2d": ("input_shape", "weight", "stride", "padding", "dilation", "groups", "bias"),
         "IF": ("r", "v_threshold"),
+        "LIF": ("tau", "r", "v_leak", "v_threshold"),
         "SumPool2d": ("kernel_size", "stride", "padding"),
+        "AvgPool2d": ("kernel_size", "stride", "padding"),
         "Flatten": ("start_dim", "end_dim"),
         "NIRGraph": ("nodes", "edges"),
     }.items()}
@@ -59,7 +61,8 @@ def check_round_trip(written, path: Path | str) -> None:
     if set(back.nodes) != set(written.nodes) or sorted(back.edges) != sorted(written.edges):
         raise BackendError("NIR round trip changed the graph's nodes or edges")
     for name, node in written.nodes.items():
-        for field in ("weight", "bias", "v_threshold", "r", "kernel_size", "stride"):
+        for field in ("weight", "bias", "v_threshold", "r", "tau", "v_leak", "kernel_size",
+                      "stride"):
             a, b = getattr(node, field, None), getattr(back.nodes[name], field, None)
             if a is not None and not np.array_equal(a, b):
                 raise BackendError(f"NIR round trip changed {name}.{field}")
