@@ -142,6 +142,11 @@ def quantize_leaky(graph: Graph, spec: TargetSpec, *, input_scale: float = 1.0,
                                                           leaky.LeakyIntegrator)):
                 pending[n.name] = (n, unit[src], pmax[src])
                 continue
+            if len(cons) == 1 and isinstance(cons[0].op, ops.Add):
+                raise NotQuantizable(
+                    f"layer '{cons[0].name}': a population fed by several synapses (edges "
+                    f"{', '.join(repr(v.name) for v in cons[0].inputs)} into one node) is not "
+                    "yet quantizable for Loihi; --target cpu runs it")
             nodes.append(n.replace(op=_sum_pool(n, op)))
             w0 = float(np.asarray(op.weight).reshape(-1)[0])
             k = int(np.prod(op.weight.shape[2:]))
