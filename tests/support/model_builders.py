@@ -32,7 +32,7 @@ IR_VERSION = 8
 # --------------------------------------------------------------------------- torch export
 
 
-def _export(module: nn.Module, example: torch.Tensor) -> onnx.ModelProto:
+def export_module(module: nn.Module, example: torch.Tensor) -> onnx.ModelProto:
     """Export ``module`` (eval mode) to an in-memory ONNX model with a dynamic batch axis."""
     module.eval()
     buf = io.BytesIO()
@@ -53,7 +53,7 @@ def _build(ctor: Callable[[], nn.Module], example_shape: tuple[int, ...], seed: 
         if init is not None:
             with torch.no_grad():
                 init(module)
-        return _export(module, torch.rand(example_shape))
+        return export_module(module, torch.rand(example_shape))
 
 
 class _LeNet(nn.Module):

@@ -3,11 +3,11 @@ for spike with the bit-exact reference (32-step graded-payload codes)."""
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
+import onnx
 import pytest
 import torch
+from support.model_builders import export_module
 from torch import nn
 
 from snnc.api import compile_model
@@ -20,10 +20,7 @@ from snnc.ir import quantized as q
 def test_constructed_table_spike_for_spike(tmp_path, act):
     torch.manual_seed(0)
     m = nn.Sequential(nn.Flatten(), nn.Linear(64, 16), act, nn.Linear(16, 4)).eval()
-    buf = io.BytesIO()
-    torch.onnx.export(m, torch.rand(1, 1, 8, 8), buf, opset_version=13, input_names=["x"],
-                      output_names=["y"], dynamic_axes={"x": {0: "N"}, "y": {0: "N"}})
-    (tmp_path / "m.onnx").write_bytes(buf.getvalue())
+    onnx.save(export_module(m, torch.rand(1, 1, 8, 8)), tmp_path / "m.onnx")
     rng = np.random.default_rng(1)
     np.savez(tmp_path / "calib.npz", x=rng.uniform(size=(64, 1, 8, 8)).astype(np.float32))
     images = rng.uniform(size=(3, 1, 8, 8)).astype(np.float32)

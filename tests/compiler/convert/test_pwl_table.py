@@ -6,12 +6,11 @@ agreed 0.035-0.87 with their ANNs; constructed ones reach 0.96-1.0
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import onnx
 import pytest
 import torch
+from support.model_builders import export_module
 from torch import nn
 
 import snnc
@@ -72,11 +71,8 @@ def test_invalid_ranges_are_refused():
 def test_calibration_records_each_activations_input_range(tmp_path):
     torch.manual_seed(0)
     m = nn.Sequential(nn.Linear(8, 6), nn.Tanh(), nn.Linear(6, 3)).eval()
-    buf = io.BytesIO()
-    torch.onnx.export(m, torch.rand(1, 8), buf, opset_version=13, input_names=["x"],
-                      output_names=["y"], dynamic_axes={"x": {0: "N"}, "y": {0: "N"}})
     x = np.random.default_rng(0).uniform(-1, 1, size=(64, 8)).astype(np.float32)
-    graph = prepared_ann(onnx.load_from_string(buf.getvalue()))
+    graph = prepared_ann(export_module(m, torch.rand(1, 8)))
     (name, stat), = calibrate(graph, x).items()
     with torch.no_grad():
         pre = m[0](torch.as_tensor(x)).numpy()
@@ -99,11 +95,8 @@ def test_fs_uses_the_constructed_table_where_the_input_range_is_known():
 def _mlp(act: nn.Module, tmp_path):
     torch.manual_seed(0)
     m = nn.Sequential(nn.Flatten(), nn.Linear(196, 64), act, nn.Linear(64, 10)).eval()
-    buf = io.BytesIO()
-    torch.onnx.export(m, torch.rand(1, 1, 14, 14), buf, opset_version=13, input_names=["x"],
-                      output_names=["y"], dynamic_axes={"x": {0: "N"}, "y": {0: "N"}})
     path = tmp_path / "m.onnx"
-    path.write_bytes(buf.getvalue())
+    onnx.save(export_module(m, torch.rand(1, 1, 14, 14)), path)
     np.savez(tmp_path / "x.npz", x=np.random.default_rng(1).uniform(
         size=(200, 1, 14, 14)).astype(np.float32))
     return path, tmp_path / "x.npz"

@@ -14,6 +14,7 @@ import onnx
 import pytest
 import torch
 from support.cli import assert_user_error, snnc
+from support.model_builders import export_module
 from torch import nn
 
 from snnc.api import compile_model
@@ -174,10 +175,7 @@ def test_layer_norm_over_a_feature_map_runs_on_cpu_and_is_one_clear_error_on_loi
     torch.manual_seed(0)
     m = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.LayerNorm([4, 14, 14]), nn.ReLU(),
                       nn.Flatten(), nn.Linear(4 * 14 * 14, 10)).eval()
-    buf = io.BytesIO()
-    torch.onnx.export(m, torch.rand(1, 1, 14, 14), buf, opset_version=13, input_names=["x"],
-                      output_names=["y"], dynamic_axes={"x": {0: "N"}, "y": {0: "N"}})
-    (tmp_path / "m.onnx").write_bytes(buf.getvalue())
+    onnx.save(export_module(m, torch.rand(1, 1, 14, 14)), tmp_path / "m.onnx")
     np.savez(tmp_path / "calib.npz", x=_x(16))
     args = ["compile", str(tmp_path / "m.onnx"), "--calib", str(tmp_path / "calib.npz"),
             "--approximate-norm", "-q"]
