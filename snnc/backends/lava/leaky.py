@@ -8,6 +8,9 @@ between samples from outside).
 Sum pools (``q.SumPool2d``, a pool between spikes and the next synapse) run as snnc's
 ``SumPoolGate``, which sums payloads within the step. Every synapse delivers one step later, so a population k synapses deep emits the reference's
 step t in Lava step t + k; each run lasts T + depth steps and the records are shifted back.
+Several edges into one population (an ``Add``) connect to its ``a_in``, which sums them, when
+they come through the same number of synapse layers (else the shorter path would need a delay:
+refused).
 """
 
 from __future__ import annotations
@@ -22,14 +25,26 @@ from snnc.ir import quantized as q
 from snnc.ir.graph import Graph
 from snnc.sim.signals import SimulationResult
 
-__all__ = ["check_leaky_supported", "is_leaky_graph", "run_leaky", "simulate_leaky_lava"]
+__all__ = ["check_leaky_supported", "is_leaky_graph", "run_leaky", "simulate_leaky_lava",
+           "synapse_depths"]
 
 _SUPPORTED = (leaky.QSpikeTrainInput, q.QDense, q.QConv2d, ops.Reshape, leaky.QLeakyNeurons,
-              leaky.QLeakyReadout, q.SumPool2d)
+              leaky.QLeakyReadout, q.SumPool2d, ops.Add)
 
 
 def is_leaky_graph(graph: Graph) -> bool:
     return any(isinstance(n.op, leaky.QSpikeTrainInput) for n in graph.nodes)
+
+
+def synapse_depths(graph: Graph) -> dict[str, list[int]]:
+    """Per value, the synapse layers between the input and it, per incoming edge (one entry but
+    for an Add: several edges into one population). Each synapse delivers one step later."""
+    depth: dict[str, list[int]] = {}
+    for n in graph.nodes:
+        ins = [max(depth.get(v.name, [0])) for v in n.inputs] or [0]
+        extra = int(isinstance(n.op, (q.QDense, q.QConv2d)))
+        depth[n.name] = ins if isinstance(n.op, ops.Add) else [ins[0] + extra]
+    return depth
 
 
 def check_leaky_supported(graph: Graph) -> None:
@@ -38,6 +53,11 @@ def check_leaky_supported(graph: Graph) -> None:
            if type(n.op) not in _SUPPORTED]
     bad += [f"'{n.name}' (reset by subtraction: Lava's LIF resets to 0)" for n in graph.nodes
             if isinstance(n.op, leaky.QLeakyNeurons) and n.op.reset != "zero"]
+    depths = synapse_depths(graph)
+    bad += [f"'{n.name}' (edges into one population after {sorted(set(depths[n.name]))} "
+            "synapse layers: Lava delivers each a step later per layer; the shorter path "
+            "would need a delay)" for n in graph.nodes
+            if isinstance(n.op, ops.Add) and len(set(depths[n.name])) > 1]
     if bad:
         raise BackendError("lava backend (imported SNN): cannot lower " + ", ".join(bad) +
                            " (supported: spike-train input, dense/conv synapses, sum pools, "
@@ -53,10 +73,7 @@ def _build(graph: Graph, codes: np.ndarray):
     from snnc.backends.lava.proc.pooling.process import SumPoolGate
     from snnc.backends.lava.proc.synapses.process import IntConv, IntDense
 
-    depth = {}
-    for n in graph.nodes:  # synapses add one step each
-        prev = depth.get(n.inputs[0].name, 0) if n.inputs else 0
-        depth[n.name] = prev + int(isinstance(n.op, (q.QDense, q.QConv2d)))
+    depth = {k: max(v) for k, v in synapse_depths(graph).items()}  # one step per synapse
     steps = codes.shape[0] + max(depth.values())
     ports, monitors, biases = {}, {}, {}
     for n in graph.nodes:
@@ -68,6 +85,8 @@ def _build(graph: Graph, codes: np.ndarray):
             ports[n.name] = Source(data=data).s_out
         elif isinstance(op, ops.Reshape):
             ports[n.name] = src
+        elif isinstance(op, ops.Add):  # edges into one population: its a_in sums them
+            ports[n.name] = [ports[v.name] for v in n.inputs]
         elif isinstance(op, q.SumPool2d):  # payload sums routed within the step: no delay
             proc = SumPoolGate(in_shape=n.inputs[0].shape, out_shape=n.output.shape,
                                kernel=tuple(op.kernel), stride=tuple(op.stride))
@@ -87,13 +106,15 @@ def _build(graph: Graph, codes: np.ndarray):
             lif = LIF(shape=(size,), du=int(op.du), dv=int(op.dv), vth=int(op.vth_mant),
                       bias_mant=np.zeros(size, np.int32), bias_exp=int(op.bias_exp))
             biases[n.name] = (lif, bias.astype(np.int32))
-            src.connect(lif.a_in)
+            for port in src if isinstance(src, list) else [src]:
+                port.connect(lif.a_in)
             ports[n.name] = lif.s_out
             monitors[n.name] = Sink(shape=(size,), buffer=steps)
             lif.s_out.connect(monitors[n.name].a_in)
         else:  # QLeakyReadout: record the output synapse's integer input a(t)
             monitors[n.name] = Sink(shape=(size,), buffer=steps)
-            src.connect(monitors[n.name].a_in)
+            for port in src if isinstance(src, list) else [src]:
+                port.connect(monitors[n.name].a_in)
     return monitors, depth, steps, biases
 
 

@@ -1,7 +1,8 @@
 """quantize_leaky: an imported spiking network (``snnc.ir.leaky`` ops) -> Loihi integers.
 
 Requires: a graph from ``load_nir`` (SpikeTrainInput, Dense/Conv2d synapses, uniform depthwise
-convolutions (pools) feeding another synapse, Reshape, LeakyNeurons, LeakyIntegrator outputs).
+convolutions (pools) feeding another synapse, Reshape, LeakyNeurons, LeakyIntegrator outputs,
+Adds of synapses feeding one population: several edges into one node).
 Ensures: every synapse is a QDense/QConv2d (8-bit mantissas + shared exponent), every pool a
 SumPool2d, every population a QLeakyNeurons with Lava LIF parameters (12-bit ``du``/``dv``, 17-bit
 ``vth_mant``, 13-bit ``bias_mant`` with ``bias_exp``), every LI output a host-side QLeakyReadout;
@@ -13,7 +14,9 @@ value names are unchanged. Per population (docs/nir-import.md):
   one-sided row sum of the mantissas times the largest input payload, over (1 - alpha), below
   2^15 (Lava's 16-bit a_in; u, which sums 1 / (1 - alpha) steps of input, cannot wrap);
   ``s = max|W unit_in| / (127 2^e)`` and ``W_mant = round(W unit_in / (s 2^e))``;
-* biases (the synapse's, for LIF, and v_leak's): ``round(b 64 / s)`` as mantissa << exponent.
+* several synapses into one population share its unit s (the coarsest of their own choices,
+  doubled while their summed one-sided input could wrap a_in), each with its own exponent;
+* biases (the synapses', for LIF, and v_leak's): ``round(b 64 / s)`` as mantissa << exponent.
 """
 
 from __future__ import annotations
@@ -80,13 +83,48 @@ def _synapse(op: ops.Op, unit_in: float, pmax: float, theta: float, alpha: float
         e -= 1
     s = m / (wmax * 2**e)
     mant = np.clip(np.round(w / (s * 2**e)), -wmax, wmax).astype(np.int64)
+    qop = _integer_synapse(op, mant, e, spec)
+    err = float(np.abs(mant * s * 2**e - w).max() / m)
+    return qop, s, {"layer": name, "weight_exp": e, "state_scale": s, "max_rel_error": err}
+
+
+def _synapses(syns: list[tuple[Node, float, float]], theta: float, alpha: float,
+              spec: TargetSpec) -> tuple[list[Node], float, list[dict]]:
+    """Integer synapses sharing one state unit ``s`` (several edges into one population: their
+    integer currents add in the neuron's a_in): each one's own choice (``_synapse``), then the
+    coarsest unit of them for all, each with the finest exponent that fits its mantissas, and
+    the unit doubled while the summed one-sided input of one step could wrap a_in."""
+    if len(syns) == 1:
+        (syn, u_in, p_in), = syns
+        qsyn, s, rec = _synapse(syn.op, u_in, p_in, theta, alpha, spec, syn.name)
+        return [syn.replace(op=qsyn)], s, [rec]
+    s = max(_synapse(syn.op, u, p, theta, alpha, spec, syn.name)[1] for syn, u, p in syns)
+    wmax = 2 ** (spec.weights.mantissa_bits - 1) - 1
+    while True:
+        out, recs, reach = [], [], 0.0
+        for syn, u_in, p_in in syns:
+            w = np.asarray(syn.op.weight, np.float64) * u_in
+            m = float(np.abs(w).max()) or 1.0
+            e = int(np.clip(np.ceil(np.log2(m / (wmax * s))), spec.weights.exp_min,
+                            spec.weights.exp_max))
+            mant = np.clip(np.round(w / (s * 2**e)), -wmax, wmax).astype(np.int64)
+            rows = (mant * 2.0**e).reshape(mant.shape[0], -1)
+            reach += max(np.clip(rows, 0, None).sum(1).max(),
+                         -np.clip(rows, None, 0).sum(1).min()) * p_in
+            out.append(syn.replace(op=_integer_synapse(syn.op, mant, e, spec)))
+            recs.append({"layer": syn.name, "weight_exp": e, "state_scale": s,
+                         "max_rel_error": float(np.abs(mant * s * 2**e - w).max() / m)})
+        if reach / max(1.0 - alpha, 1.0 / 4096) <= _A_MAX:
+            return out, s, recs
+        s *= 2.0
+
+
+def _integer_synapse(op: ops.Op, mant: np.ndarray, e: int, spec: TargetSpec) -> ops.Op:
     cls = q.QDense if isinstance(op, ops.Dense) else q.QConv2d
     extra = {} if cls is q.QDense else {"stride": op.stride, "padding": op.padding,
                                         "dilation": op.dilation, "groups": op.groups}
-    qop = cls(mant, np.zeros(w.shape[0], np.int64), **extra, weight_exp=e,
-              weight_bits=spec.weights.mantissa_bits)
-    err = float(np.abs(mant * s * 2**e - w).max() / m)
-    return qop, s, {"layer": name, "weight_exp": e, "state_scale": s, "max_rel_error": err}
+    return cls(mant, np.zeros(mant.shape[0], np.int64), **extra, weight_exp=e,
+               weight_bits=spec.weights.mantissa_bits)
 
 
 def _population(op: leaky.LeakyNeurons, syn_bias: np.ndarray, s: float, spec: TargetSpec,
@@ -122,7 +160,9 @@ def quantize_leaky(graph: Graph, spec: TargetSpec, *, input_scale: float = 1.0,
     unit: dict[str, float] = {}  # float value of one payload unit of each value
     pmax: dict[str, float] = {}  # largest payload of a value
     nodes: list[Node] = []
-    pending: dict[str, tuple[Node, float, float]] = {}  # synapse -> (its float node, unit, pmax)
+    # value feeding a population -> its synapses (float node, unit, pmax) and, for several
+    # edges into one node, the Add that sums them
+    pending: dict[str, tuple[list[tuple[Node, float, float]], Node | None]] = {}
     layers = []
     for n in graph.nodes:
         op, src = n.op, (n.inputs[0].name if n.inputs else None)
@@ -138,30 +178,32 @@ def quantize_leaky(graph: Graph, spec: TargetSpec, *, input_scale: float = 1.0,
             unit[n.name], pmax[n.name] = unit[src], pmax[src]
         elif isinstance(op, (ops.Dense, ops.Conv2d)):
             cons = consumers.get(n.name, [])
-            if len(cons) == 1 and isinstance(cons[0].op, (leaky.LeakyNeurons,
-                                                          leaky.LeakyIntegrator)):
-                pending[n.name] = (n, unit[src], pmax[src])
+            if len(cons) == 1 and _feeds_population(cons[0], consumers):
+                key = cons[0].name if isinstance(cons[0].op, ops.Add) else n.name
+                pending.setdefault(key, ([], None))[0].append((n, unit[src], pmax[src]))
                 continue
-            if len(cons) == 1 and isinstance(cons[0].op, ops.Add):
-                raise NotQuantizable(
-                    f"layer '{cons[0].name}': a population fed by several synapses (edges "
-                    f"{', '.join(repr(v.name) for v in cons[0].inputs)} into one node) is not "
-                    "yet quantizable for Loihi; --target cpu runs it")
             nodes.append(n.replace(op=_sum_pool(n, op)))
             w0 = float(np.asarray(op.weight).reshape(-1)[0])
             k = int(np.prod(op.weight.shape[2:]))
             unit[n.name], pmax[n.name] = unit[src] * w0, pmax[src] * k
+        elif isinstance(op, ops.Add) and n.name in pending:
+            if len(pending[n.name][0]) != len(n.inputs):
+                raise NotQuantizable(f"layer '{n.name}': edges into one population are "
+                                     "quantizable from Dense/Conv synapses only")
+            pending[n.name] = (pending[n.name][0], n)
         elif isinstance(op, (leaky.LeakyNeurons, leaky.LeakyIntegrator)):
             if src not in pending:
                 raise NotQuantizable(f"layer '{n.name}': neurons fed by something other than "
-                                     "one Dense/Conv synapse are not quantizable")
-            syn, u_in, p_in = pending.pop(src)
+                                     "Dense/Conv synapses are not quantizable")
+            syns, add = pending.pop(src)
             theta = (_uniform(op.threshold, "threshold", n.name)
                      if isinstance(op, leaky.LeakyNeurons) else 1.0)
             alpha = float(np.max(op.alpha))
-            qsyn, s, rec = _synapse(syn.op, u_in, p_in, theta, alpha, spec, syn.name)
-            nodes.append(syn.replace(op=qsyn))
-            syn_bias = np.broadcast_to(_per_neuron(syn.op), n.output.shape).astype(np.float64)
+            qsyns, s, recs = _synapses(syns, theta, alpha, spec)
+            nodes += qsyns + ([add] if add is not None else [])
+            rec = recs[0] if len(recs) == 1 else {**recs[0], "synapses": recs}
+            syn_bias = sum(np.broadcast_to(_per_neuron(syn.op), n.output.shape)
+                           .astype(np.float64) for syn, _, _ in syns)
             if isinstance(op, leaky.LeakyNeurons):
                 qop, prec = _population(op, syn_bias, s, spec, n.name)
                 rec.update(prec)
@@ -178,6 +220,16 @@ def quantize_leaky(graph: Graph, spec: TargetSpec, *, input_scale: float = 1.0,
     report = {"kind": "imported-snn", "target": spec.name, "input_scale": float(input_scale),
               "layers": layers}
     return graph.replace(nodes=tuple(nodes)), report
+
+
+def _feeds_population(node: Node, consumers) -> bool:
+    """Whether ``node`` is a population, or an Add (several edges into one node) read only by
+    one."""
+    kinds = (leaky.LeakyNeurons, leaky.LeakyIntegrator)
+    if isinstance(node.op, ops.Add):
+        cons = consumers.get(node.name, [])
+        return len(cons) == 1 and isinstance(cons[0].op, kinds)
+    return isinstance(node.op, kinds)
 
 
 def _per_neuron(op: ops.Op) -> np.ndarray:

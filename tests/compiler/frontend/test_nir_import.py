@@ -305,19 +305,20 @@ def test_compile_parses_the_nir_file_once(tmp_path, monkeypatch):
     assert opened.count(str(path)) == 1, opened
 
 
-def test_two_edges_into_a_neuron_run_on_cpu_and_are_one_clear_error_for_loihi(tmp_path):
-    """A skip synapse from the input into the output LIF (two edges into one node): the cpu
-    target sums them; Loihi quantization names the node and both synapses, exit 2, no file."""
+def test_two_edges_into_a_neuron_compile_for_loihi_and_lava_names_the_depth(tmp_path):
+    """A skip synapse from the input into the output LIF (two edges into one node): both
+    synapses share the population's state unit on loihi2, the bit-exact network tracks the
+    float one; Lava refuses it in one line (the skip arrives a synapse layer earlier)."""
     import snnc
 
     graph = mlp()
     graph.nodes["skip"] = nir.Linear(weight=RNG.normal(0, 0.6, (4, 12)))
     graph.edges += [("in", "skip"), ("skip", "lif2")]
     path = _write(tmp_path, graph)
-    np.savez(tmp_path / "d.npz", x=spikes(8, 10, (12,)))
-    art = snnc.compile(path, calib=tmp_path / "d.npz", out=tmp_path / "cpu.snnc")
-    assert snnc.simulate(art, tmp_path / "d.npz")["samples"] == 8
-    r = snnc_process("compile", str(path), "--target", "loihi2", "--calib",
-                     str(tmp_path / "d.npz"), "-o", str(tmp_path / "l2.snnc"))
-    assert_user_error(r, "several synapses", "'fc2'", "'skip'", "--target cpu")
-    assert not (tmp_path / "l2.snnc").exists()
+    np.savez(tmp_path / "d.npz", x=spikes(48, 10, (12,)), y=RNG.integers(0, 4, 48))
+    art = snnc.compile(path, target="loihi2", calib=tmp_path / "d.npz", out=tmp_path / "a.snnc")
+    assert art.manifest["quantization"]["cost"]["agreement"] >= 0.9
+    assert snnc.simulate(art, tmp_path / "d.npz")["mode"] == "bit-exact"
+    r = snnc_process("simulate", str(tmp_path / "a.snnc"), "--data", str(tmp_path / "d.npz"),
+                     "--backend", "lava", "--limit", "1")
+    assert_user_error(r, "'lif2/sum'", "synapse layers", "delay")
