@@ -70,7 +70,7 @@ def axis_stats(ax: Axis, t: int, shared: bool = False, halo: int = 0) -> AxisSta
         st = AxisStats(starts, lens, np.full(len(starts), k), lens * k,
                        *hist_groups(hists), reach)
     else:
-        counts = np.add.reduceat(ax.m.astype(np.int64), starts, axis=0)
+        counts = np.add.reduceat(ax.m, starts, axis=0, dtype=np.int64)  # no int64 copy of m
         reach = counts > 0
         st = AxisStats(starts, lens, reach.sum(1), counts.sum(1),
                        *tile_hists(np.repeat(np.arange(len(starts)), counts.shape[1]),

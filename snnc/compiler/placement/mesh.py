@@ -50,20 +50,17 @@ def core_xy(chip, core) -> tuple[np.ndarray, np.ndarray]:
     return np.where(y % 2 == 0, tile % cols, cols - 1 - tile % cols), np.minimum(y, rows - 1)
 
 
-def route_cost(target: TargetSpec):
-    """Energy (pJ) of one spike route between (chip, core) pairs: spike delivery plus E-W/N-S
-    hops; chips sit side by side along E-W."""
+def route_cost(target: TargetSpec, at: np.ndarray):
+    """Energy (pJ) of one spike route between path positions (``at``: each position's (chip,
+    core)): spike delivery plus E-W/N-S hops; chips sit side by side along E-W. Positions are
+    placed on the mesh once: millions of routes are costed per layout."""
     e, c = target.energy, target.chip
-    cols = c.mesh_cols or 1
-
-    def xy(cc):
-        x, y = core_xy(c, cc[..., 1])
-        return x + cc[..., 0] * cols, y
+    x, y = core_xy(c, at[:, 1])
+    x = x + at[:, 0] * (c.mesh_cols or 1)
 
     def cost(a, b):
-        xa, ya = xy(a)
-        xb, yb = xy(b)
-        return e.E_spike_in_tile + np.abs(xa - xb) * e.E_hop_ew + np.abs(ya - yb) * e.E_hop_ns
+        return (e.E_spike_in_tile + np.abs(x[a] - x[b]) * e.E_hop_ew
+                + np.abs(y[a] - y[b]) * e.E_hop_ns)
 
     return cost
 
@@ -76,7 +73,7 @@ def mesh_layout(target, n_cores, items, bins, by_name, src, dst, w):
     route energy in layer order, 0.96 x refined). Returns each core's (chip, core) and each
     route's energy (pJ)."""
     at = slots(target, n_cores)
-    cost = route_cost(target)
+    cost = route_cost(target, at)
     ca, cb = bins[src], bins[dst]
     adj = core_graph(n_cores, ca, cb, w)
     best = None
@@ -85,11 +82,11 @@ def mesh_layout(target, n_cores, items, bins, by_name, src, dst, w):
         for order in (layer_order, barycentric(adj, layer_order)):
             pos_of_core = np.empty(n_cores, np.int64)
             pos_of_core[order] = np.arange(n_cores)
-            energy = float((w * cost(at[pos_of_core[ca]], at[pos_of_core[cb]])).sum())
+            energy = float((w * cost(pos_of_core[ca], pos_of_core[cb])).sum())
             if best is None or energy < best[0]:
                 best = (energy, pos_of_core)
-    pos_of_core = improve(best[1], adj, at, cost)
-    return at[pos_of_core], cost(at[pos_of_core[ca]], at[pos_of_core[cb]])
+    pos_of_core = improve(best[1], adj, cost)
+    return at[pos_of_core], cost(pos_of_core[ca], pos_of_core[cb])
 
 
 def core_graph(n: int, ca, cb, w):
@@ -134,9 +131,9 @@ def sequential_route(target: TargetSpec, n: int, src, dst, w) -> float:
     return float((w * route).sum())
 
 
-def improve(pos, adj, at, cost) -> np.ndarray:
-    """Bounded deterministic pairwise swaps of cores at neighbouring path positions (``at``:
-    the (chip, core) of each path position)."""
+def improve(pos, adj, cost) -> np.ndarray:
+    """Bounded deterministic pairwise swaps of cores at neighbouring path positions (``cost``:
+    a route's energy between two path positions, ``route_cost``)."""
     n = len(pos)
     if n < 3 or not adj.nnz:
         return pos
@@ -147,7 +144,7 @@ def improve(pos, adj, at, cost) -> np.ndarray:
     def local(c, p):
         lo, hi = adj.indptr[c], adj.indptr[c + 1]
         nb = adj.indices[lo:hi]
-        return float((adj.data[lo:hi] * cost(at[np.full(len(nb), p)], at[pos[nb]])).sum())
+        return float((adj.data[lo:hi] * cost(np.full(len(nb), p), pos[nb])).sum())
 
     for _ in range(3):
         improved = False

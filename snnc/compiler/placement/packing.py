@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from operator import itemgetter
+
 import numpy as np
 
 from snnc.compiler.placement.usage import RESOURCES
@@ -48,7 +50,8 @@ def _groups(items, limits, layer_of: np.ndarray):
     identical (size, layer, usage) items in that order as [start, end) runs)."""
     n = len(items)
     caps = np.array([limits[r] or 1 for r in RESOURCES], float)
-    use = np.array([[it[3][r] for r in RESOURCES] for it in items], float).reshape(-1, 4)
+    get = itemgetter(*RESOURCES)
+    use = np.array([get(it[3]) for it in items], float).reshape(-1, 4)
     use[:, [limits[r] is None for r in RESOURCES]] = 0
     frac = use / caps
     size = np.round(frac.max(1), 6)
@@ -64,13 +67,18 @@ def _groups(items, limits, layer_of: np.ndarray):
 
 class _Cores:
     """Cores being filled: per core its free share of each resource and its first layer;
-    ``open_ids`` the cores with room left, sorted by their first layer; ``out`` per item its
-    core."""
+    ``open_ids`` the cores offered, sorted by their first layer, with their layers and free
+    shares (one row per resource) alongside (``open_layer``, ``open_free``: a window of them
+    is a slice, not a gather over tens of thousands of cores); cores that fill up are marked
+    dead (``alive``) and dropped in bulk (``_compact``); ``out`` per item its core."""
 
     def __init__(self, n: int):
         self.free = np.empty((n, 4))
         self.layer = np.empty(n, np.int64)
         self.open_ids = np.empty(0, np.int64)
+        self.open_layer = np.empty(0, np.int64)
+        self.open_free = np.empty((4, 0))
+        self.alive = np.empty(0, bool)
         self.out = np.empty(n, np.int64)
         self.n_bins = 0
 
@@ -78,27 +86,44 @@ class _Cores:
         """Put the group's items on open cores within ``window`` layers that have room, best
         matching room first; returns how many were placed."""
         free, layer, m = self.free, self.layer, len(idx)
-        lo, hi = np.searchsorted(layer[self.open_ids], [lay - window, lay + window + 1])
-        open_ = self.open_ids[lo:hi]
-        need = u > 0
-        cand = open_[(free[open_][:, need] + _EPS >= u[need]).all(1)]  # cheap pre-filter
-        cnt = np.floor((free[cand][:, need] + _EPS) / u[need]).min(1, initial=np.inf)
-        cand, cnt = cand[cnt >= 1], cnt[cnt >= 1]
+        lo, hi = np.searchsorted(self.open_layer, [lay - window, lay + window + 1])
+        need = np.flatnonzero(u > 0)
+        ok = self.alive[lo:hi].copy()  # cheap pre-filter
+        for r in need:
+            ok &= self.open_free[r, lo:hi] + _EPS >= u[r]
+        at = lo + np.flatnonzero(ok)
+        cand = self.open_ids[at]
         if not len(cand):
             return 0
         fit = np.round(free[cand] @ u, 4)  # most room where the slice needs it
+        if len(cand) > m:  # at most m cores take the group: sort only the best m by fit (ties)
+            top = -fit <= np.partition(-fit, m - 1)[m - 1]
+            cand, at, fit = cand[top], at[top], fit[top]
+        # how many of the group fit on each: at least 1 (free + eps >= u > 0 above)
+        cnt = np.full(len(at), np.inf)
+        for r in need:
+            cnt = np.minimum(cnt, np.floor((self.open_free[r, at] + _EPS) / u[r]))
         pref = np.lexsort((cand, np.abs(layer[cand] - lay), -fit))
-        cand, c = cand[pref], np.minimum(cnt[pref], m).astype(np.int64)
+        cand, c, at = cand[pref], np.minimum(cnt[pref], m).astype(np.int64), at[pref]
         take = np.cumsum(c)
         k = min(int(np.searchsorted(take, m)) + 1, len(take))
-        cand, c = cand[:k], c[:k]
+        cand, c, at = cand[:k], c[:k], at[:k]
         c[-1] -= max(int(take[k - 1]) - m, 0)
         self.out[idx[:int(c.sum())]] = np.repeat(cand, c)
         free[cand] -= c[:, None] * u
-        full = cand[free[cand].min(1) < _FULL]  # full in some resource: stop offering
-        if len(full):
-            self.open_ids = self.open_ids[~np.isin(self.open_ids, full)]
+        self.open_free[:, at] = free[cand].T
+        full = free[cand].min(1) < _FULL  # full in some resource: stop offering
+        if full.any():
+            self.alive[at[full]] = False
+            if 2 * int(self.alive.sum()) < len(self.alive):
+                self._compact()
         return int(c.sum())
+
+    def _compact(self) -> None:
+        """Drop the dead cores from the open lists (their order is kept)."""
+        keep = self.alive
+        self.open_ids, self.open_layer = self.open_ids[keep], self.open_layer[keep]
+        self.open_free, self.alive = self.open_free[:, keep], self.alive[keep]
 
     def open(self, idx: np.ndarray, u: np.ndarray, lay: int, group: int) -> None:
         """New cores for the rest ``idx`` of a group of ``group`` items, each holding as many
@@ -114,8 +139,13 @@ class _Cores:
         self.free[new] = 1.0 - cnt_new[:, None] * u
         self.layer[new] = lay
         new = new[self.free[new].min(1) >= _FULL]
-        at = int(np.searchsorted(self.layer[self.open_ids], lay, side="right"))
-        self.open_ids = np.concatenate([self.open_ids[:at], new, self.open_ids[at:]])
+        at = int(np.searchsorted(self.open_layer, lay, side="right"))
+        ins = (new, np.full(len(new), lay), np.ones(len(new), bool))
+        self.open_ids, self.open_layer, self.alive = (
+            np.concatenate([a[:at], b, a[at:]])
+            for a, b in zip((self.open_ids, self.open_layer, self.alive), ins))
+        self.open_free = np.concatenate(
+            [self.open_free[:, :at], self.free[new].T, self.open_free[:, at:]], 1)
         self.n_bins += nb
 
 

@@ -11,8 +11,8 @@ Populations are sliced consumers first (``slice_all``), so their output axons ar
 
 from __future__ import annotations
 
+import itertools
 import math
-from itertools import pairwise
 
 import numpy as np
 
@@ -303,11 +303,13 @@ def small_tiles(H: int, W: int) -> list[tuple[int, int]]:
 
 def segment_cuts(bounds: np.ndarray, piece: int) -> tuple[int, ...]:
     """Channel tile starts: each segment cut in even tiles of at most ``piece``."""
-    starts = []
-    for a, b in pairwise(bounds):
-        k = -(-(int(b) - int(a)) // piece)
-        starts += list(int(a) + np.linspace(0, int(b) - int(a), k + 1).round().astype(int)[:-1])
-    return tuple(starts)
+    bounds = np.asarray(bounds, np.int64)
+    n = np.diff(bounds)
+    k = -(-n // piece)
+    seg = np.repeat(np.arange(len(k)), k)
+    i = np.arange(len(seg)) - np.repeat(np.cumsum(k) - k, k)  # tile index within its segment
+    # as np.linspace(0, n, k + 1)[:-1] per segment (i * (n / k)), all segments at once
+    return tuple(bounds[:-1][seg] + (i * (n / k)[seg]).round().astype(np.int64))
 
 
 def sizes(n: int) -> list[int]:
@@ -351,21 +353,22 @@ def slice_all(pops: list[Population], by_name: dict, cu: CoreUsage, fill: float 
 
 def _items(p: Population, use: dict[str, np.ndarray], cu: CoreUsage) -> list[tuple]:
     """One item per tile of ``p``, row-major: (name, start, stop, usage with its halo)."""
-    grid = [tiles(n, t) for n, t in zip(p.lay, p.tile)]
-    box = cu.halo_box(p, p.stats) if p.halo else None
+    (sc, lc), (sr, lr), (sx, lx) = ([g.tolist() for g in tiles(n, t)]
+                                    for n, t in zip(p.lay, p.tile))
+    box = [[b.tolist() for b in ab] for ab in cu.halo_box(p, p.stats)] if p.halo else None
+    keys = (*RESOURCES, "synapses")
+    cols = [np.asarray(use[r], np.int64).ravel().tolist() for r in keys]  # row-major
     items = []
-    for idx in np.ndindex(*use["neurons"].shape):
-        start = tuple(int(grid[a][0][idx[a]]) for a in range(3))
-        stop = tuple(start[a] + int(grid[a][1][idx[a]]) for a in range(3))
+    idx = itertools.product(range(len(sc)), range(len(sr)), range(len(sx)))
+    for (c, r, x), vals in zip(idx, zip(*cols)):
+        start, stop = (sc[c], sr[r], sx[x]), (sc[c] + lc[c], sr[r] + lr[r], sx[x] + lx[x])
         halo = (0, 0, 0, 0)
         if box is not None:
             (lo_r, hi_r), (lo_x, hi_x) = box
-            r, x = idx[1], idx[2]
-            halo = (start[1] - int(lo_r[r]), int(hi_r[r]) - stop[1],
-                    start[2] - int(lo_x[x]), int(hi_x[x]) - stop[2])
-        items.append((p.node.name, start, stop,
-                      {**{r: int(use[r][idx]) for r in (*RESOURCES, "synapses")},
-                       "halo": halo}))
+            halo = (start[1] - lo_r[r], hi_r[r] - stop[1], start[2] - lo_x[x], hi_x[x] - stop[2])
+        use_r = dict(zip(keys, vals))
+        use_r["halo"] = halo
+        items.append((p.node.name, start, stop, use_r))
     return items
 
 

@@ -9,6 +9,7 @@ usage, resource by resource (``lower_bound``).
 
 from __future__ import annotations
 
+import hashlib
 import math
 
 import numpy as np
@@ -20,7 +21,7 @@ from snnc.errors import TargetConstraintError
 from snnc.targets.target import TargetSpec
 
 __all__ = ["LIMIT_FIELD", "NOUN", "RESOURCES", "WHOLE_HALO", "CoreUsage", "check_system", "circuit",
-           "demand", "lower_bound", "mem_bits", "min_out_axons", "outer"]
+           "demand", "group_mem", "lower_bound", "mem_bits", "min_out_axons", "outer"]
 
 RESOURCES = ("neurons", "in_axons", "out_axons", "synapse_bits")
 # the TargetSpec core field that limits each resource
@@ -56,13 +57,45 @@ def outer(a, b, c) -> np.ndarray:
             * np.asarray(c, np.int64)[None, None, :])
 
 
+def group_mem(terms, hr, hx, word: int | None) -> np.ndarray:
+    """Memory bits (``mem_bits``) per channel tile and (row, column) histogram pair, summed
+    over a group of terms with the same row and column histograms ``hr``, ``hx``; ``terms``:
+    per term (its channel histograms, each channel tile's histogram id, weight bits, k_src).
+    One product of all value pairs, summed per histogram pair by one-hot products (exact in
+    integers). Shape (channel tiles, len(hr), len(hx))."""
+    rx = [(np.multiply.outer(r[0], x[0]).ravel(), np.multiply.outer(r[1], x[1]).ravel())
+          for r in hr for x in hx]
+    hc = [h for t in terms for h in t[0]]
+    (c_val, c_cnt, c_one), (rx_val, rx_cnt, rx_one) = _flat(hc), _flat(rx)
+    n_hc = [len(t[0]) for t in terms]
+    wbits = np.repeat([t[2] for t in terms], [sum(len(h[0]) for h in t[0]) for t in terms])
+    n = c_val[:, None] * rx_val[None, :] * wbits[:, None].astype(np.int64)
+    if word:
+        n = -(-n // word) * word
+    cells = n * (c_cnt[:, None] * rx_cnt[None, :])
+    per_hist = (c_one.T @ cells @ rx_one) * np.repeat([t[3] for t in terms], n_hc)[:, None]
+    first = np.cumsum([0, *n_hc])[:-1]  # each term's first histogram
+    at = np.stack([f + np.asarray(t[1], np.int64) for f, t in zip(first, terms)])
+    return per_hist[at].sum(0).reshape(at.shape[1], len(hr), len(hx))
+
+
+def _flat(hists) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Histograms concatenated: (values, counts, one-hot (value, histogram) membership)."""
+    lens = [len(h[0]) for h in hists]
+    val = np.concatenate([np.asarray(h[0], np.int64) for h in hists] or [np.zeros(0, np.int64)])
+    cnt = np.concatenate([np.asarray(h[1], np.int64) for h in hists] or [np.zeros(0, np.int64)])
+    one = np.eye(len(hists), dtype=np.int64)[np.repeat(np.arange(len(hists)), lens)]
+    return val, cnt, one.reshape(len(val), len(hists))
+
+
 class CoreUsage:
     """Per-tile usage of a population under a tiling, against one target's core limits.
 
-    Caches the per-axis statistics (keyed by population index, term, axis, tile, halo) and
-    the memory of each term's tiling. ``mem_fill``: the share of synaptic memory a tile may
-    take when checking (``usage(check=True)``); the slicer lowers it to leave room in each
-    core's memory for small slices."""
+    Caches the per-axis statistics (keyed by the axis's content, tile and halo: terms with
+    equal axes share them), per tiling the terms' statistics and the memory of each group of
+    terms (``groups``). ``mem_fill``: the share of synaptic memory a tile may take when
+    checking (``usage(check=True)``); the slicer lowers it to leave room in each core's
+    memory for small slices."""
 
     def __init__(self, target: TargetSpec):
         c = target.core
@@ -70,21 +103,64 @@ class CoreUsage:
         self.word = c.synapse_word_bits
         self.target = target
         self.cache: dict[tuple, AxisStats] = {}
-        self.mem_cache: dict[tuple, np.ndarray] = {}
         self.mem_fill = 1.0
+        self.axis_keys: dict[tuple, int] = {}  # axis content -> id
+        self.term_axes: dict[int, list[tuple[int, int, int]]] = {}  # per population: axis ids
+        self.group_cache: dict[int, list[tuple[bool, list[int]]]] = {}
+        self.plans: dict[tuple, list] = {}  # (population, tile, halo) -> term stats
+        self.out_cache: dict[int, tuple] = {}
+
+    def axis_ids(self, p: Population) -> list[tuple[int, int, int]]:
+        """Per term, per axis: an id equal for equal axes (and population-axon flags), whose
+        statistics are then equal."""
+        if p.index not in self.term_axes:
+            ids = []
+            for k, t in enumerate(p.terms):
+                row = []
+                for ax in t.axes:
+                    m = None if ax.m is None else (
+                        ax.m.shape, ax.m.dtype.str,
+                        hashlib.sha256(np.ascontiguousarray(ax.m).tobytes()).digest())
+                    key = (ax.kind, ax.n_out, ax.n_in, m, ax.period, ax.uniform, p.pop_axons[k])
+                    row.append(self.axis_keys.setdefault(key, len(self.axis_keys)))
+                ids.append(tuple(row))
+            self.term_axes[p.index] = ids
+        return self.term_axes[p.index]
+
+    def groups(self, p: Population) -> list[tuple[bool, list[int]]]:
+        """Terms with the same row and column axes (and population-axon flag), so the same
+        row and column statistics: their per-tile counts add along channels first (a
+        concatenation's parts through one window)."""
+        if p.index not in self.group_cache:
+            by: dict[tuple, list[int]] = {}
+            for k, ids in enumerate(self.axis_ids(p)):
+                by.setdefault((p.pop_axons[k], ids[1], ids[2]), []).append(k)
+            self.group_cache[p.index] = [(key[0], ks) for key, ks in by.items()]
+        return self.group_cache[p.index]
 
     def stats(self, p: Population, k: int, axis: int, t) -> AxisStats:
-        key = (p.index, k, axis, t, p.halo)
+        key = (self.axis_ids(p)[k][axis], t, p.halo)
         if key not in self.cache:
             self.cache[key] = axis_stats(p.terms[k].axes[axis], t, p.pop_axons[k], p.halo)
         return self.cache[key]
+
+    def _plan(self, p: Population, tile) -> list:
+        """[per term its 3 axes' statistics, per group its memory table and its channel
+        sums (``_channel_sums``; None until needed)] of a tiling, cached: the slicer revisits
+        tilings (per memory share, halo)."""
+        key = (p.index, tuple(tile), p.halo)
+        if key not in self.plans:
+            self.plans[key] = [[tuple(self.stats(p, k, a, tile[a]) for a in range(3))
+                                for k in range(len(p.terms))], None, None]
+        return self.plans[key]
 
     def usage(self, p: Population, tile, check: bool = False) -> dict[str, np.ndarray] | None:
         """Per-tile usage arrays (shape nC x nR x nX) for tiling ``tile``. With ``check``,
         returns None as soon as one resource exceeds its limit (cheap resources first)."""
         lens = [tiles(n, t)[1] for n, t in zip(p.lay, tile)]
         elements = outer(*lens)
-        stats = [[self.stats(p, k, a, tile[a]) for a in range(3)] for k in range(len(p.terms))]
+        plan = self._plan(p, tile)
+        stats = plan[0]
         use = {"neurons": elements * p.npg}
         if p.halo:  # compartments over the tile and its halo (npg 1)
             (lo_r, hi_r), (lo_x, hi_x) = self.halo_box(p, stats)
@@ -93,13 +169,13 @@ class CoreUsage:
             return None
         k_src = p.src_npg or [1] * len(p.terms)
         circ = circuit(p.npg)
-        ins, syn, imposed = self._inputs(p, stats, elements, circ, k_src)
+        ins, syn, imposed = self._inputs(p, plan, elements, circ, k_src)
         if check and self.over("in_axons", ins):
             return None
         out = self._outputs(p, tile, elements, circ)
         if check and self.over("out_axons", out):
             return None
-        mem = self._memory(p, tile, stats, elements, k_src)
+        mem = self._memory(p, plan, elements, k_src)
         if check and self.over("synapse_bits", mem):
             return None
         use.update(in_axons=ins, synapses=syn, synapse_bits=mem, out_axons=out, imposed=imposed)
@@ -110,52 +186,96 @@ class CoreUsage:
         cap = self.mem_fill if r == "synapse_bits" else 1.0
         return self.limits[r] is not None and arr.max() > self.limits[r] * cap
 
-    def _inputs(self, p: Population, stats, elements, circ, k_src):
-        """(input axons, synapses, output-axon slots the tile costs its producers)."""
+    def _inputs(self, p: Population, plan, elements, circ, k_src):
+        """(input axons, synapses, output-axon slots the tile costs its producers). Per group
+        of terms (``groups``) the channel counts are summed before the outer product."""
         ins = elements * circ["in_axons"]
         syn = elements * circ["synapses"]
         imposed = ins.copy()
-        for k, s in enumerate(stats):
-            if p.pop_axons[k]:  # one axon per source pixel: its channels are the axon's atoms
-                a = outer(s[0].footprint > 0, s[1].footprint, s[2].footprint)
-                imposed += 2 * a * p.src_tiles[k]  # pop32: 2 slots per source channel tile
-            else:
-                a = outer(*(x.footprint for x in s)) * k_src[k]
-                imposed += a
+        for (_, ks), (a0, imp0, syn0) in zip(self.groups(p), self._channel_sums(p, plan, k_src)):
+            _, s1, s2 = plan[0][ks[0]]
+            a = outer(a0, s1.footprint, s2.footprint)
             ins += a
-            syn += outer(*(x.fanin for x in s)) * k_src[k]
+            imposed += a if imp0 is a0 else outer(imp0, s1.footprint, s2.footprint)
+            syn += outer(syn0, s1.fanin, s2.fanin)
         return ins, syn, imposed
+
+    def _channel_sums(self, p: Population, plan, k_src) -> list[tuple]:
+        """Per group of terms, per channel tile: (input axons, output-axon slots imposed on
+        the producers, synapses) per unit of the row and column counts, cached in ``plan``
+        for the population's source tiles and AMOS sizes."""
+        key = (tuple(p.src_tiles), tuple(k_src))
+        if plan[2] is None or plan[2][0] != key:
+            sums = []
+            for pop, ks in self.groups(p):
+                f0 = [np.asarray(plan[0][k][0].footprint, np.int64) for k in ks]
+                if pop:  # one axon per source pixel: its channels are the axon's atoms
+                    a = sum((f > 0).astype(np.int64) for f in f0)
+                    # pop32: 2 slots per source channel tile
+                    imp = sum(2 * (f > 0).astype(np.int64) * p.src_tiles[k]
+                              for f, k in zip(f0, ks))
+                else:
+                    a = imp = sum(f * k_src[k] for f, k in zip(f0, ks))
+                sums.append((a, imp, sum(np.asarray(plan[0][k][0].fanin, np.int64) * k_src[k]
+                                         for k in ks)))
+            plan[2] = (key, sums)
+        return plan[2][1]
+
+    def out_groups(self, p: Population) -> list[tuple[bool, list[np.ndarray], np.ndarray,
+                                                      np.ndarray]]:
+        """``p.out_terms`` grouped by equal row and column parts: (population axons?, channel
+        parts (discrete axons: summed, as ``np.add.reduceat`` is linear), rows, columns).
+        Cached while ``p.out_terms`` is the same, unchanged list."""
+        hit = self.out_cache.get(p.index)
+        if hit is not None and hit[0] is p.out_terms and hit[1] == len(p.out_terms):
+            return hit[2]
+        by: dict[tuple, tuple] = {}
+        for pop_term, oc, orow, ocol in p.out_terms:
+            key = (pop_term, orow.shape, orow.dtype.str, orow.tobytes(), ocol.shape,
+                   ocol.dtype.str, ocol.tobytes())
+            by.setdefault(key, (pop_term, [], orow, ocol))[1].append(oc)
+        merged = [(pop, ocs if pop else [sum(np.asarray(oc, np.int64) for oc in ocs)], r, c)
+                  for pop, ocs, r, c in by.values()]
+        self.out_cache[p.index] = (p.out_terms, len(p.out_terms), merged)
+        return merged
 
     def _outputs(self, p: Population, tile, elements, circ) -> np.ndarray:
         """Output axons: per consumer term (``Population.out_terms``), the destination tiles
         each of the tile's neurons (or pixels, 2 slots each) reaches."""
         out = elements * circ["out_axons"]
         starts = [tiles(n, t)[0] for n, t in zip(p.lay, tile)]
-        for pop_term, oc, orow, ocol in p.out_terms:
+        for pop_term, ocs, orow, ocol in self.out_groups(p):
             if pop_term:  # 2 slots (pop32) per source pixel and consumer tile reached
-                ch = 2 * np.logical_or.reduceat(oc, starts[0], axis=1).sum(0)
+                ch = sum(2 * np.logical_or.reduceat(oc, starts[0], axis=1).sum(0) for oc in ocs)
             else:
-                ch = np.add.reduceat(oc, starts[0])
+                ch = np.add.reduceat(ocs[0], starts[0])
             out += outer(ch, np.add.reduceat(orow, starts[1]), np.add.reduceat(ocol, starts[2]))
         return out
 
-    def _memory(self, p: Population, tile, stats, elements, k_src) -> np.ndarray:
+    def _memory(self, p: Population, plan, elements, k_src) -> np.ndarray:
         """Synaptic memory bits: each term's word-aligned synapse lists (population axons: one
-        weight set per distinct pattern, not per source pixel), plus AMOS circuits'."""
+        weight set per distinct pattern, not per source pixel), plus AMOS circuits'. Per group
+        of terms (``groups``, same row and column histograms) the per-channel-tile tables are
+        summed first (cached in ``plan``)."""
+        stats = plan[0]
+        if plan[1] is None:
+            plan[1] = []
+            for _, ks in self.groups(p):
+                (_, hr), (_, hx) = self._row_col_hists(p, ks[0], stats[ks[0]])
+                plan[1].append(group_mem([(stats[k][0].hists, stats[k][0].hist_id, p.wbits[k],
+                                           k_src[k]) for k in ks], hr, hx, self.word))
         mem = elements * self.circuit_bits(p.npg)
-        for k, s in enumerate(stats):
-            key = (p.index, k, tuple(tile), p.halo)
-            if p.pop_axons[k]:
-                hr, hx = ([(x.halo_id, x.halo) for x in s[1:]] if p.halo
-                          else [(x.shared_id, x.shared) for x in s[1:]])
-            else:
-                hr, hx = [(x.hist_id, x.hists) for x in s[1:]]
-            if key not in self.mem_cache:
-                self.mem_cache[key] = np.array(
-                    [[[mem_bits(c, r, x, p.wbits[k], self.word, k_src[k]) for x in hx[1]]
-                      for r in hr[1]] for c in s[0].hists], dtype=np.int64)
-            mem += self.mem_cache[key][np.ix_(s[0].hist_id, hr[0], hx[0])]
+        for (_, ks), table in zip(self.groups(p), plan[1]):
+            hr, hx = self._row_col_hists(p, ks[0], stats[ks[0]])
+            mem += table[:, hr[0][:, None], hx[0][None, :]]
         return mem
+
+    def _row_col_hists(self, p: Population, k: int, s):
+        """Term ``k``'s (ids, histograms) along rows and columns that its memory counts."""
+        if p.pop_axons[k]:
+            return ([(x.halo_id, x.halo) for x in s[1:]] if p.halo
+                    else [(x.shared_id, x.shared) for x in s[1:]])
+        return [(x.hist_id, x.hists) for x in s[1:]]
 
     def halo_box(self, p: Population, stats) -> list[tuple[np.ndarray, np.ndarray]]:
         """Per spatial axis, each tile's compartment range [lo, hi) with halo compartments:
