@@ -4,34 +4,11 @@ test_resize_linear.py)."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
-from onnx import TensorProto, helper, numpy_helper
-from support.onnx_models import check_against_ort
+from support.onnx_models import check_against_ort, resize_model
 
 from snnc.errors import UnsupportedOp
 from snnc.ir import ops
-
-
-def _resize(shape, *, scales=None, sizes=None, **attrs):
-    inits = [numpy_helper.from_array(np.zeros(0, np.float32), "roi")]
-    names = ["x", "roi"]
-    if scales is not None:
-        inits.append(numpy_helper.from_array(np.array(scales, np.float32), "scales"))
-        names.append("scales")
-    else:
-        names.append("")
-    if sizes is not None:
-        inits.append(numpy_helper.from_array(np.array(sizes, np.int64), "sizes"))
-        names.append("sizes")
-    node = helper.make_node("Resize", names, ["y"], **attrs)
-    out = sizes[1:] if sizes is not None else [int(d * f) for d, f in zip(shape, scales[1:])]
-    graph = helper.make_graph(
-        [node], "resize", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", *shape])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", *out])], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8
-    return model
 
 
 @pytest.mark.parametrize("shape,scales,attrs", [
@@ -45,12 +22,12 @@ def _resize(shape, *, scales=None, sizes=None, **attrs):
                                "coordinate_transformation_mode": "align_corners"}),
 ])
 def test_nearest_integer_scales_match_onnxruntime(shape, scales, attrs):
-    g = check_against_ort(_resize(shape, scales=scales, **attrs), batch=3)
+    g = check_against_ort(resize_model(shape, scales=scales, **attrs), batch=3)
     assert {type(n.op) for n in g.nodes} <= {ops.Reshape, ops.Concat}
 
 
 def test_sizes_match_onnxruntime():
-    g = check_against_ort(_resize((2, 3, 4), sizes=[1, 2, 6, 8], mode="nearest"), batch=1)
+    g = check_against_ort(resize_model((2, 3, 4), sizes=[1, 2, 6, 8], mode="nearest"), batch=1)
     assert g.outputs[0].shape == (2, 6, 8)
 
 
@@ -62,4 +39,4 @@ def test_sizes_match_onnxruntime():
 ])
 def test_other_resizes_are_refused(scales, attrs, what):
     with pytest.raises(UnsupportedOp, match=rf"node 'y' \(Resize, opset 13\).*{what}"):
-        check_against_ort(_resize((2, 3, 4), scales=scales, **attrs))
+        check_against_ort(resize_model((2, 3, 4), scales=scales, **attrs))

@@ -12,7 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from onnx import TensorProto, helper, numpy_helper
-from support.onnx_models import check_against_ort
+from support.onnx_models import check_against_ort, resize_model
 from torch import nn
 
 from snnc.compiler.frontend.converters.resize import linear_matrix
@@ -22,24 +22,8 @@ from snnc.ir import ops
 MODES = ["half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric"]
 
 
-def _resize(shape, out, *, scales=None, sizes=None, opset=13, **attrs) -> onnx.ModelProto:
-    inits = [numpy_helper.from_array(np.zeros(0, np.float32), "roi")]
-    names = ["x", "roi"]
-    if scales is not None:
-        inits.append(numpy_helper.from_array(np.array(scales, np.float32), "scales"))
-        names.append("scales")
-    else:
-        names.append("")
-    if sizes is not None:
-        inits.append(numpy_helper.from_array(np.array(sizes, np.int64), "sizes"))
-        names.append("sizes")
-    node = helper.make_node("Resize", names, ["y"], mode="linear", **attrs)
-    graph = helper.make_graph(
-        [node], "resize", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", *shape])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", *out])], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
-    model.ir_version = 8
-    return model
+def _resize(shape, out, **kwargs) -> onnx.ModelProto:
+    return resize_model(shape, out, mode="linear", **kwargs)
 
 
 def _lowered(g) -> None:

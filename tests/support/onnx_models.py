@@ -13,7 +13,7 @@ import onnxruntime as ort
 from onnx import helper, numpy_helper
 
 __all__ = ["RTOL", "assert_close", "check_against_ort", "one_node_model", "ort_run",
-           "random_feeds", "with_output_shapes"]
+           "random_feeds", "resize_model", "with_output_shapes"]
 
 # Float path vs onnxruntime: max |snnc - ort| <= RTOL * max |ort| per output (normwise relative
 # error; elementwise relative error is meaningless at softmax outputs near 0).
@@ -86,6 +86,33 @@ def one_node_model(op_type: str, input_shape, output_rank=None, *, initializers=
         inits)
     return with_output_shapes(
         helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)]))
+
+
+def resize_model(shape, out=None, *, scales=None, sizes=None, opset: int = 13,
+                 **attrs) -> onnx.ModelProto:
+    """One Resize node on (N, *shape) inputs with an empty roi and ``scales`` or ``sizes`` as
+    initializers; ``out``: the per-sample output shape (default: from sizes, else the scales
+    rounded down)."""
+    inits = [numpy_helper.from_array(np.zeros(0, np.float32), "roi")]
+    names = ["x", "roi"]
+    if scales is not None:
+        inits.append(numpy_helper.from_array(np.array(scales, np.float32), "scales"))
+        names.append("scales")
+    else:
+        names.append("")
+    if sizes is not None:
+        inits.append(numpy_helper.from_array(np.array(sizes, np.int64), "sizes"))
+        names.append("sizes")
+    if out is None:
+        out = sizes[1:] if sizes is not None else [int(d * f) for d, f in zip(shape, scales[1:])]
+    node = helper.make_node("Resize", names, ["y"], **attrs)
+    graph = helper.make_graph(
+        [node], "resize",
+        [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["N", *shape])],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["N", *out])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 8
+    return model
 
 
 def with_output_shapes(model: onnx.ModelProto) -> onnx.ModelProto:
