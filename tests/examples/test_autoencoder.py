@@ -15,10 +15,9 @@ import numpy as np
 import pytest
 from support.cli import assert_user_error
 from support.cli import snnc as snnc_cli
-from support.lava_equality import assert_lava_spike_for_spike
+from support.lava_equality import assert_example_on_lava
 
 import snnc
-from snnc.ir import quantized as q
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "autoencoder"
 
@@ -67,12 +66,7 @@ def test_simulate_task_errors(fs_artifact, tmp_path):
 @pytest.mark.parametrize("method", ["fs", "rate"])
 def test_autoencoder_lava_spike_for_spike(fs_artifact, method, tmp_path):
     """2 samples on Lava: every population and the readout equal the bit-exact reference."""
-    art = fs_artifact if method == "fs" else snnc.compile(
-        EXAMPLE / "autoencoder.onnx", method="rate", target="loihi2", calib=EXAMPLE / "calib.npz",
-        out=tmp_path / "rate.snnc")
-    population = q.QFewSpikeNeurons if method == "fs" else q.QIFNeurons
-    x = np.load(EXAMPLE / "test.npz")["x"][:2]
-    assert_lava_spike_for_spike(art, x, population, populations=3)
+    assert_example_on_lava(EXAMPLE, "autoencoder.onnx", method, fs_artifact, tmp_path, populations=3)
 
 
 @pytest.mark.slow

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
-from support.lava_equality import assert_lava_spike_for_spike
+from support.lava_equality import assert_example_on_lava
 
 import snnc
-from snnc.ir import quantized as q
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "temporal"
 
@@ -39,9 +37,4 @@ def test_temporal_fs_loihi2_bit_exact_accuracy(fs_artifact):
 @pytest.mark.parametrize("method", ["fs", "rate"])
 def test_temporal_lava_spike_for_spike(fs_artifact, method, tmp_path):
     """2 samples on Lava: every population and the readout equal the bit-exact reference."""
-    art = fs_artifact if method == "fs" else snnc.compile(
-        EXAMPLE / "temporal.onnx", method="rate", target="loihi2", calib=EXAMPLE / "calib.npz",
-        out=tmp_path / "rate.snnc")
-    population = q.QFewSpikeNeurons if method == "fs" else q.QIFNeurons
-    x = np.load(EXAMPLE / "test.npz")["x"][:2]
-    assert_lava_spike_for_spike(art, x, population, populations=3)
+    assert_example_on_lava(EXAMPLE, "temporal.onnx", method, fs_artifact, tmp_path, populations=3)
