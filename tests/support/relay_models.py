@@ -11,7 +11,7 @@ import onnx
 import torch
 from torch import nn
 
-__all__ = ["MODELS", "build", "random_data"]
+__all__ = ["MODELS", "SharedIntermediate", "build", "random_data"]
 
 
 def _bottleneck() -> nn.Module:
@@ -57,6 +57,19 @@ def _conv_chain3() -> nn.Module:
                          nn.Upsample(scale_factor=2, mode="bilinear"),
                          nn.Conv2d(4, 4, 3, stride=2, padding=1), nn.ReLU(), nn.Flatten(),
                          nn.Linear(4 * 6 * 6, 10))
+
+
+class SharedIntermediate(nn.Module):
+    """A weighted layer (6 -> 4) read by two weighted layers (4 -> 3 each), summed: neither
+    merged (fold_linear) nor relayed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b, self.c = nn.Linear(6, 4), nn.Linear(4, 3), nn.Linear(4, 3)
+
+    def forward(self, x):
+        h = self.a(x)
+        return self.b(h) + self.c(h)
 
 
 def _linear_1d() -> nn.Module:

@@ -10,6 +10,7 @@ import pytest
 import torch
 from support.cli import snnc as snnc_cli
 from support.onnx_models import assert_close, ort_run
+from support.relay_models import SharedIntermediate
 from torch import nn
 
 import snnc
@@ -106,16 +107,7 @@ def test_large_conv_then_pool_is_not_folded():
 
 
 def test_shared_intermediate_is_not_folded():
-    class Two(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.a, self.b, self.c = nn.Linear(6, 4), nn.Linear(4, 3), nn.Linear(4, 3)
-
-        def forward(self, x):
-            h = self.a(x)
-            return self.b(h) + self.c(h)
-
-    _check(_onnx(Two(), (6,)), (6,), 3)
+    _check(_onnx(SharedIntermediate(), (6,)), (6,), 3)
 
 
 def _dense_dense_cnn(seed: int = 0) -> onnx.ModelProto:

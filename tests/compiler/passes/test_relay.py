@@ -9,7 +9,7 @@ import pytest
 from support.cli import assert_user_error
 from support.cli import snnc as snnc_cli
 from support.onnx_models import assert_close, ort_run
-from support.relay_models import build, random_data
+from support.relay_models import SharedIntermediate, build, random_data
 
 import snnc
 from snnc.compiler.passes.relay import CONSUMERS, WEIGHTED, relay
@@ -123,18 +123,8 @@ def test_relayed_models_compile_and_agree_with_the_ann(tmp_path, name, method, t
 def test_shared_intermediate_is_still_a_clear_user_error_on_loihi(tmp_path):
     """A weighted layer read by two weighted layers is neither merged nor relayed."""
     import torch
-    from torch import nn
 
-    class Two(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.a, self.b, self.c = nn.Linear(6, 4), nn.Linear(4, 3), nn.Linear(4, 3)
-
-        def forward(self, x):
-            h = self.a(x)
-            return self.b(h) + self.c(h)
-
-    torch.onnx.export(Two().eval(), torch.rand(1, 6), tmp_path / "m.onnx", opset_version=13,
+    torch.onnx.export(SharedIntermediate().eval(), torch.rand(1, 6), tmp_path / "m.onnx", opset_version=13,
                       input_names=["x"], output_names=["y"], dynamic_axes={"x": {0: "N"}})
     np.savez(tmp_path / "c.npz", x=np.random.default_rng(0).normal(size=(16, 6)).astype("f4"))
     out = tmp_path / "m.snnc"
