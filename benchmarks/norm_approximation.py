@@ -20,13 +20,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from architectures import RUNS, agreement_cell
 from torch import nn
 
-import snnc
 from snnc.compiler.frontend import load_onnx
 from snnc.compiler.passes.approximate_norm import approximate_norm
 from snnc.compiler.passes.canonicalize import canonicalize
-from snnc.errors import SnncError
 from snnc.ir.interpret import run_ann
 
 
@@ -46,7 +45,6 @@ MODELS = {  # name -> (factory, opset)
     "dense-LayerNorm (opset 13)": (_mlp, 13),
     "dense-LayerNorm (opset 17)": (_mlp, 17),
 }
-RUNS = (("fs", "cpu"), ("fs", "loihi2"), ("rate", "cpu"), ("rate", "loihi2"))
 
 
 def export(name: str) -> bytes:
@@ -72,14 +70,9 @@ def measure(name: str, samples: int, tmp: Path) -> list[str]:
                              == run_ann(approx, test)[0].argmax(1)))
     cells = [f"{report['layers'][0]['rel_error']:.3f}", f"{report['top1_agreement']:.3f}",
              f"{held_out:.3f}"]
-    for method, target in RUNS:
-        try:
-            art = snnc.compile(model, target=target, method=method, calib=tmp / "calib.npz",
-                               approximate_norm=True, out=tmp / f"{method}-{target}.snnc")
-            cells.append(f"{snnc.simulate(art, tmp / 'test.npz')['agreement']:.3f}")
-        except SnncError as e:
-            cells.append(f"refused: {str(e)[:80]}")
-    return cells
+    return cells + [agreement_cell(model, method, target, tmp / "calib.npz", tmp / "test.npz",
+                                   tmp / f"{method}-{target}.snnc", approximate_norm=True)
+                    for method, target in RUNS]
 
 
 def main() -> None:
