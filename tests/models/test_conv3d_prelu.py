@@ -5,12 +5,10 @@ does."""
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
-import onnx
 import pytest
 import torch
+from support.model_builders import compile_on_random_inputs, export_module
 from torch import nn
 
 import snnc
@@ -53,17 +51,8 @@ def _compile(tmp_path, name: str, method: str, target: str, n: int = 64):
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         module, shape = MODELS[name]()
-        buf = io.BytesIO()
-        torch.onnx.export(module.eval(), torch.rand(1, *shape), buf, opset_version=13,
-                          input_names=["x"], output_names=["y"],
-                          dynamic_axes={"x": {0: "N"}, "y": {0: "N"}})
-    path = tmp_path / f"{name}.onnx"
-    onnx.save(onnx.load_from_string(buf.getvalue()), path)
-    x = np.random.default_rng(1).uniform(size=(n, *shape)).astype(np.float32)
-    np.savez(tmp_path / "x.npz", x=x)
-    art = snnc.compile(path, target=target, method=method, calib=tmp_path / "x.npz",
-                       out=tmp_path / f"{name}-{method}-{target}.snnc")
-    return art, x
+        model = export_module(module, torch.rand(1, *shape))
+    return compile_on_random_inputs(model, shape, tmp_path, name, method, target, n)
 
 
 def test_conv3d_lowers_to_block_structured_conv2d(tmp_path):

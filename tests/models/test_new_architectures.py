@@ -5,12 +5,11 @@ cpu and loihi2, simulate bit-exactly with the ANN's top-1, and run on Lava spike
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import onnx
 import pytest
 import torch
+from support.model_builders import compile_on_random_inputs, export_module
 from torch import nn
 
 import snnc
@@ -25,11 +24,7 @@ def _export(module: nn.Module, shape, seed: int = 0) -> onnx.ModelProto:
         torch.manual_seed(seed)
         for p in module.parameters():
             nn.init.uniform_(p, -0.6, 0.6)
-        buf = io.BytesIO()
-        torch.onnx.export(module.eval(), torch.rand(1, *shape), buf, opset_version=13,
-                          input_names=["x"], output_names=["y"],
-                          dynamic_axes={"x": {0: "N"}, "y": {0: "N"}})
-    return onnx.load_from_string(buf.getvalue())
+        return export_module(module, torch.rand(1, *shape))
 
 
 def temporal_conv1d() -> tuple[onnx.ModelProto, tuple[int, ...]]:
@@ -77,13 +72,7 @@ MODELS = {"temporal_conv1d": temporal_conv1d, "dense_head_cnn": dense_head_cnn,
 
 def _compile(tmp_path, name: str, method: str, target: str, n: int = 64):
     model, shape = MODELS[name]()
-    path = tmp_path / f"{name}.onnx"
-    onnx.save(model, path)
-    x = np.random.default_rng(1).uniform(size=(n, *shape)).astype(np.float32)
-    np.savez(tmp_path / "x.npz", x=x)
-    art = snnc.compile(path, target=target, method=method, calib=tmp_path / "x.npz",
-                       out=tmp_path / f"{name}-{method}-{target}.snnc")
-    return art, x
+    return compile_on_random_inputs(model, shape, tmp_path, name, method, target, n)
 
 
 def test_conv1d_lowers_to_2d_windows(tmp_path):

@@ -44,6 +44,21 @@ def export_module(module: nn.Module, example: torch.Tensor) -> onnx.ModelProto:
     return onnx.load_from_string(buf.getvalue())
 
 
+def compile_on_random_inputs(model: onnx.ModelProto, shape: tuple[int, ...], tmp_path, name: str,
+                             method: str, target: str, n: int = 64):
+    """Compile ``model`` with ``n`` seeded inputs uniform in [0, 1) as calibration data
+    (``tmp_path``/x.npz); returns the artifact and the inputs."""
+    import snnc
+
+    path = tmp_path / f"{name}.onnx"
+    onnx.save(model, path)
+    x = np.random.default_rng(1).uniform(size=(n, *shape)).astype(np.float32)
+    np.savez(tmp_path / "x.npz", x=x)
+    art = snnc.compile(path, target=target, method=method, calib=tmp_path / "x.npz",
+                       out=tmp_path / f"{name}-{method}-{target}.snnc")
+    return art, x
+
+
 def _build(ctor: Callable[[], nn.Module], example_shape: tuple[int, ...], seed: int,
            init: Callable[[nn.Module], None] | None = None) -> onnx.ModelProto:
     """Construct and export a module under a private torch RNG, leaving the global one alone."""
