@@ -13,30 +13,17 @@ from snnc.compiler.convert.pwl_table import pwl_table
 from snnc.compiler.passes.calibrate import ActivationStats
 from snnc.ir import neurons, ops
 from snnc.ir.graph import Graph
+from snnc.ir.interpret import ANN_RULES
 
 __all__ = ["DEFAULT_K", "constructed_K", "convert_fs", "fs_table_for", "leaky_relu_table"]
 
 DEFAULT_K = 10
 
-# Activations without a shipped table, as numpy functions of the input. With a calibrated
-# input range they get a constructed table (convert/pwl_table.py); without one (an activation
-# fed directly by a graph input, or stats stored by an older artifact) a table fitted once
-# (cached) with the paper's recipe on the range given here.
-_FUNCTIONS = {
-    "tanh": (lambda op: np.tanh, (-6.0, 6.0)),
-    "hardswish": (lambda op: lambda x: x * np.clip(x / 6 + 0.5, 0, 1), (-8.0, 8.0)),
-    "hard_sigmoid": (lambda op: lambda x: np.clip(op.alpha * x + op.beta, 0, 1), (-8.0, 8.0)),
-    "elu": (lambda op: _elu(op.alpha, 1.0), (-8.0, 8.0)),
-    "selu": (lambda op: _elu(op.alpha, op.beta), (-8.0, 8.0)),
-    "softplus": (lambda op: lambda x: np.logaddexp(0.0, x), (-8.0, 8.0)),
-    "erf": (lambda op: lambda x: _torch_fn(torch.erf, x), (-8.0, 8.0)),
-    "gelu": (lambda op: lambda x: _torch_fn(torch.nn.functional.gelu, x), (-8.0, 8.0)),
-    "gelu_tanh": (lambda op: lambda x: 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi)
-                                                               * (x + 0.044715 * x**3))),
-                  (-8.0, 8.0)),
-    "mish": (lambda op: lambda x: x * np.tanh(np.logaddexp(0.0, x)), (-8.0, 8.0)),
-    "clip": (lambda op: lambda x: np.clip(x, op.lo, op.hi), (-8.0, 8.0)),
-}
+# Activations without a shipped table get a constructed table over their calibrated input
+# range (convert/pwl_table.py); without one (an activation fed directly by a graph input, or
+# stats stored by an older artifact) a table fitted once (cached) with the paper's recipe, on
+# this range (default [-8, 8]).
+_FIT_RANGE = {"tanh": (-6.0, 6.0)}
 
 
 def constructed_K(K: int) -> int:
@@ -47,12 +34,11 @@ def constructed_K(K: int) -> int:
     return 3 * K + 2
 
 
-def _elu(alpha: float, gain: float):
-    return lambda x: gain * np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0)))
-
-
-def _torch_fn(fn, x: np.ndarray) -> np.ndarray:
-    return fn(torch.as_tensor(np.asarray(x, np.float64))).numpy()
+def _ann_function(op: ops.Activation):
+    """``op`` as the ANN computes it (``ir.interpret``), on numpy arrays in float64: the
+    function the table approximates."""
+    rule = ANN_RULES[ops.Activation]
+    return lambda x: rule(op, torch.as_tensor(np.asarray(x, np.float64))).numpy()
 
 
 def fs_table_for(op: ops.Activation, stat: ActivationStats | None, K: int) -> fs_params.FSTable:
@@ -69,14 +55,11 @@ def fs_table_for(op: ops.Activation, stat: ActivationStats | None, K: int) -> fs
         return fs_params.table_for(op.kind)
     if op.kind == "leaky_relu":
         return leaky_relu_table(op.alpha, _leaky_input_bound(op, stat))
-    make_fn, x_range = _FUNCTIONS.get(op.kind, (None, None))
-    if make_fn is None:
-        raise ValueError(f"no FS table for activation kind {op.kind!r}")
-    fn = make_fn(op)
+    fn = _ann_function(op)
     lo, hi = _input_range(stat)
     if lo is not None:
         return pwl_table(fn, lo, hi, constructed_K(K), name=op.kind)
-    return fs_params.fit(fn, 16, x_range)
+    return fs_params.fit(fn, 16, _FIT_RANGE.get(op.kind, (-8.0, 8.0)))
 
 
 def _input_range(stat: ActivationStats | None) -> tuple[float | None, float | None]:
