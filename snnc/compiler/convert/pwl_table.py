@@ -50,9 +50,10 @@ def pwl_table(fn: Callable[[np.ndarray], np.ndarray], lo: float, hi: float, K: i
     margin = 0.05 * (hi - lo) * np.linspace(1.0 / 64, 1.0, 64)
     fit_x = np.concatenate([lo - margin[::-1], x, hi + margin])
     fit_y = np.concatenate([np.full(64, y[0]), y, np.full(64, y[-1])])
+    mass = _curvature_mass(x, y)
     best = None
     for segments in range(2, K // 2 + 1):
-        table = _construct(x, y, fit_x, fit_y, K, segments)
+        table = _construct(x, y, mass, fit_x, fit_y, K, segments)
         err = float(np.sqrt(np.mean((encode(table, fit_x)[0] - fit_y) ** 2)))
         if best is None or err < best[0]:
             best = (err, table)
@@ -60,18 +61,18 @@ def pwl_table(fn: Callable[[np.ndarray], np.ndarray], lo: float, hi: float, K: i
     return FSTable(h=table.h, d=table.d, T=table.T, name=f"{name}(pwl,[{lo:.4g},{hi:.4g}],K={K})")
 
 
-def _knots(x: np.ndarray, y: np.ndarray, segments: int) -> np.ndarray:
+def _curvature_mass(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The cumulative knot density ``sqrt|f''|`` (with a floor) over the grid, from 0 to 1."""
     curvature = np.sqrt(np.abs(np.gradient(np.gradient(y, x), x)))
     density = curvature + 0.05 * curvature.mean() + 1e-12
     mass = np.concatenate([[0.0], np.cumsum((density[1:] + density[:-1]) / 2)])
-    knots = np.interp(np.linspace(0.0, 1.0, segments + 1), mass / mass[-1], x)
-    knots[0], knots[-1] = x[0], x[-1]
-    return knots
+    return mass / mass[-1]
 
 
-def _construct(x: np.ndarray, y: np.ndarray, fit_x: np.ndarray, fit_y: np.ndarray, K: int,
-               segments: int) -> FSTable:
-    b = _knots(x, y, segments)
+def _construct(x: np.ndarray, y: np.ndarray, mass: np.ndarray, fit_x: np.ndarray,
+               fit_y: np.ndarray, K: int, segments: int) -> FSTable:
+    b = np.interp(np.linspace(0.0, 1.0, segments + 1), mass, x)
+    b[0], b[-1] = x[0], x[-1]
     fb = np.interp(b, x, y)
     width = np.diff(b)
     slope = np.diff(fb) / width
