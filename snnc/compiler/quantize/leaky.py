@@ -82,10 +82,23 @@ def _synapse(op: ops.Op, unit_in: float, pmax: float, theta: float, alpha: float
     while e > e_lo and (theta * wmax * 2**e / m > _VTH_MAX or row * 2**e > _A_MAX):
         e -= 1
     s = m / (wmax * 2**e)
+    qop, _, rec = _at_unit(op, w, s, e, spec, name)
+    return qop, s, rec
+
+
+def _at_unit(op: ops.Op, w: np.ndarray, s: float, e: int, spec: TargetSpec,
+             name: str) -> tuple[ops.Op, np.ndarray, dict]:
+    """The integer synapse of weights ``w`` (in input payload units) at state unit ``s`` and
+    weight exponent ``e``, its mantissas and its report entry."""
+    wmax = 2 ** (spec.weights.mantissa_bits - 1) - 1
     mant = np.clip(np.round(w / (s * 2**e)), -wmax, wmax).astype(np.int64)
-    qop = _integer_synapse(op, mant, e, spec)
-    err = float(np.abs(mant * s * 2**e - w).max() / m)
-    return qop, s, {"layer": name, "weight_exp": e, "state_scale": s, "max_rel_error": err}
+    cls = q.QDense if isinstance(op, ops.Dense) else q.QConv2d
+    extra = {} if cls is q.QDense else {"stride": op.stride, "padding": op.padding,
+                                        "dilation": op.dilation, "groups": op.groups}
+    qop = cls(mant, np.zeros(mant.shape[0], np.int64), **extra, weight_exp=e,
+              weight_bits=spec.weights.mantissa_bits)
+    err = float(np.abs(mant * s * 2**e - w).max() / (float(np.abs(w).max()) or 1.0))
+    return qop, mant, {"layer": name, "weight_exp": e, "state_scale": s, "max_rel_error": err}
 
 
 def _synapses(syns: list[tuple[Node, float, float]], theta: float, alpha: float,
@@ -107,24 +120,15 @@ def _synapses(syns: list[tuple[Node, float, float]], theta: float, alpha: float,
             m = float(np.abs(w).max()) or 1.0
             e = int(np.clip(np.ceil(np.log2(m / (wmax * s))), spec.weights.exp_min,
                             spec.weights.exp_max))
-            mant = np.clip(np.round(w / (s * 2**e)), -wmax, wmax).astype(np.int64)
+            qop, mant, rec = _at_unit(syn.op, w, s, e, spec, syn.name)
             rows = (mant * 2.0**e).reshape(mant.shape[0], -1)
             reach += max(np.clip(rows, 0, None).sum(1).max(),
                          -np.clip(rows, None, 0).sum(1).min()) * p_in
-            out.append(syn.replace(op=_integer_synapse(syn.op, mant, e, spec)))
-            recs.append({"layer": syn.name, "weight_exp": e, "state_scale": s,
-                         "max_rel_error": float(np.abs(mant * s * 2**e - w).max() / m)})
+            out.append(syn.replace(op=qop))
+            recs.append(rec)
         if reach / max(1.0 - alpha, 1.0 / 4096) <= _A_MAX:
             return out, s, recs
         s *= 2.0
-
-
-def _integer_synapse(op: ops.Op, mant: np.ndarray, e: int, spec: TargetSpec) -> ops.Op:
-    cls = q.QDense if isinstance(op, ops.Dense) else q.QConv2d
-    extra = {} if cls is q.QDense else {"stride": op.stride, "padding": op.padding,
-                                        "dilation": op.dilation, "groups": op.groups}
-    return cls(mant, np.zeros(mant.shape[0], np.int64), **extra, weight_exp=e,
-               weight_bits=spec.weights.mantissa_bits)
 
 
 def _population(op: leaky.LeakyNeurons, syn_bias: np.ndarray, s: float, spec: TargetSpec,
