@@ -7,6 +7,7 @@ Usage::
 
     python benchmarks/fidelity.py                    # MNIST examples (about 10 min, 2 cores)
     python benchmarks/fidelity.py --only lenet       # one model
+    python benchmarks/fidelity.py --method ttfs      # one method
     python benchmarks/fidelity.py --cifar            # also the CIFAR-10 models (slow)
     python benchmarks/fidelity.py --json rows.json   # also write the rows as JSON
 
@@ -124,6 +125,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--only", help="only rows of this model (lenet, resnet, silu_se, resnet20, "
                                    "squeezenet)")
+    ap.add_argument("--method", help="only rows of this method (fs, amos, rate, ttfs)")
     ap.add_argument("--cifar", action="store_true", help="also the CIFAR-10 models "
                                                          "(needs ../shared/data)")
     ap.add_argument("--cifar-eval", type=int, default=2000, help="CIFAR evaluation images")
@@ -131,7 +133,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path, help="also write the rows to this JSON file")
     args = ap.parse_args()
     rows = [r for r in MNIST_ROWS + (CIFAR_ROWS if args.cifar else [])
-            if args.only in (None, r.model)]
+            if args.only in (None, r.model) and args.method in (None, r.method)]
     if args.cifar and not SHARED.exists():
         raise SystemExit(f"--cifar needs {SHARED} (see its README)")
     out = []

@@ -73,7 +73,7 @@ def test_ttfs_resnet_finetuned_within_1_5pp_of_ann():
     ann = (np.asarray(run_ann(res.ann, x, batch_size=250)[0]).argmax(1) == y).mean()
     before = simulate(res.graph, x, device="cpu")
     acc_before = (before.outputs[0].argmax(1) == y).mean()
-    assert acc_before >= 0.7, acc_before  # measured 79.1 % (ANN 97.8 %)
+    assert acc_before >= 0.7, acc_before  # measured 79.3 % (ANN 97.8 %)
     tuned = finetune(res.graph, train["x"], train["y"], epochs=10, seed=0)
     after = simulate(tuned, x, device="cpu")
     acc_after = (after.outputs[0].argmax(1) == y).mean()

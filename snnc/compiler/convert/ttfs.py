@@ -98,21 +98,22 @@ def calibrate_thresholds(graph: Graph, ann: Graph, x: np.ndarray) -> Graph:
 
     def observe(node, out):
         if isinstance(node.op, ops.Activation):
-            acts[node.name] = out.detach().float().cpu().numpy()
+            acts[node.name] = out.detach().cpu().numpy()
         if node.name in pre_names:
-            pre[pre_names[node.name]] = out.detach().float().cpu().numpy()
+            pre[pre_names[node.name]] = out.detach().cpu().numpy()
 
-    run_ann(ann, x, batch_size=len(x), observe=observe)
+    # float64 throughout: the fit's choices must not depend on the machine's float32 kernels
+    run_ann(ann, x, batch_size=len(x), dtype=torch.float64, observe=observe)
     found: dict[str, neurons.SingleSpikeNeurons] = {}
     bias_shift: dict[str, np.ndarray] = {}
 
-    rules = FloatRules(Counters(), torch.float32)
+    rules = FloatRules(Counters(), torch.float64)
 
     def single_spike(node, sig):  # fits the population on its membranes, then runs the fit
         op, name = node.op, node.name
         steps = op.timesteps
         current = sig.x.expand(steps, *sig.x.shape[1:]) if sig.x.shape[0] == 1 else sig.x
-        v = torch.cumsum(current, 0).double().cpu().numpy()  # (T, N, *shape)
+        v = torch.cumsum(current, 0).cpu().numpy()  # (T, N, *shape), float64
         per_channel = v.ndim == 5  # conv populations (C, H, W): one fit per channel
         axes = (0, 2, 3) if per_channel else (0,)
         bshape = (-1, 1, 1) if per_channel else (-1,)
@@ -140,7 +141,7 @@ def calibrate_thresholds(graph: Graph, ann: Graph, x: np.ndarray) -> Graph:
 
     rules[neurons.SingleSpikeNeurons] = single_spike
     with torch.no_grad():
-        run_once(rules, graph, torch.as_tensor(np.asarray(x), dtype=torch.float32))
+        run_once(rules, graph, torch.as_tensor(np.asarray(x), dtype=torch.float64))
     nodes = []
     for n in graph.nodes:
         if isinstance(n.op, neurons.SingleSpikeNeurons):
@@ -181,6 +182,28 @@ _QUANTILES = np.concatenate([np.linspace(0.3, 0.95, 14), [0.97, 0.98, 0.99, 0.99
 _STEP_QUANTILES = np.linspace(0.05, 0.995, 28)
 _FIT_SAMPLES = 40_000  # membranes per channel used by the step-threshold search
 _SWEEPS = 3
+# A threshold keeps at least this fraction of the membranes' range from every calibration
+# membrane: many membranes sit on the same few values (neurons that see only their bias, or
+# the same input digits), and a threshold equal to one of them made every such neuron's spike
+# depend on the last bit of the simulator's float32 sums. Measured on the residual MNIST CNN,
+# one artifact scored 79.1 % with two threads and oneDNN, 60.3 % with one thread and torch's
+# reference convolution. Float32 sums here err by ~1e-6 of the range.
+_MARGIN = 2.0 ** -16
+
+
+def _between_values(cands: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """For each candidate threshold, the middles of the gaps wider than 2 _MARGIN (relative
+    to max |values|) between the sorted distinct ``values`` just below and above it (or just
+    outside their range): both sides of a value many membranes share are tried, and no
+    threshold is near a membrane value."""
+    u = np.unique(values)
+    if u.size == 0:
+        return np.unique(cands)
+    tol = 2 * _MARGIN * max(float(np.abs(u).max()), np.finfo(np.float64).tiny)
+    wide = np.flatnonzero(np.diff(u) > tol)
+    cuts = np.concatenate([[u[0] - tol], (u[wide] + u[wide + 1]) / 2, [u[-1] + tol]])
+    i = np.clip(np.searchsorted(cuts, cands), 1, cuts.size - 1)
+    return np.unique(np.concatenate([cuts[i - 1], cuts[i]]))
 
 
 def fit_single_spike(v: np.ndarray, target: np.ndarray) -> tuple[float, float]:
@@ -192,7 +215,7 @@ def fit_single_spike(v: np.ndarray, target: np.ndarray) -> tuple[float, float]:
         return 1.0, 1.0
     best = (np.inf, 1.0, 1.0)
     total = float((target ** 2).sum())
-    for th in np.unique(np.quantile(pos, _QUANTILES)):
+    for th in _between_values(np.quantile(pos, _QUANTILES), v[v > 0]):
         if th <= 0:
             continue
         # weight (T + 1 - t_s) = number of steps t with v(t') >= th for some t' <= t
@@ -246,8 +269,8 @@ def fit_step_thresholds(v: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, 
             free = ~fired_before & (v[t] > 0)
             if not free.any():
                 continue
-            cands = np.unique(np.concatenate([np.quantile(v[t][free], _STEP_QUANTILES),
-                                              [theta[t], np.inf]]))
+            cuts = _between_values(np.quantile(v[t][free], _STEP_QUANTILES), v[t][free])
+            cands = np.unique(np.concatenate([cuts, [theta[t], np.inf]]))
             for c in cands:
                 if c <= 0:
                     continue

@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from support.kernels import torch_kernels
 from support.paths import EXAMPLES
 
 import snnc
@@ -76,16 +77,10 @@ def test_deterministic_finetune_does_not_depend_on_threads_or_conv_kernels(data)
     same data differed in both cases when measured (docs/decisions.md)."""
     g = _converted("ttfs")
     x, y = data[0][:128], data[1][:128]
-    threads, onednn = torch.get_num_threads(), torch.backends.mkldnn.enabled
     runs = []
-    try:
-        for n_threads, use_onednn in ((1, True), (2, False)):  # both differ in float32
-            torch.set_num_threads(n_threads)
-            torch.backends.mkldnn.enabled = use_onednn
+    for n_threads, use_onednn in ((1, True), (2, False)):  # both differ in float32
+        with torch_kernels(n_threads, use_onednn):
             runs.append(finetune(g, x, y, epochs=1, seed=5, deterministic=True))
-    finally:
-        torch.set_num_threads(threads)
-        torch.backends.mkldnn.enabled = onednn
     for other in runs[1:]:
         for a, b in zip(runs[0].nodes, other.nodes):
             if hasattr(a.op, "weight"):
