@@ -65,7 +65,8 @@ def compile_model(model, *, target: str = "cpu", method: str = "fs", calib=None,
     converted network for ``epochs`` (default 10) with a surrogate gradient
     (convert/finetune.py), reproducibly for a ``seed`` on one machine; ``deterministic=True``
     trains in float64 so that the result is the same on any machine and thread count (about 3x
-    slower). ``epochs=0`` is a no-op: the
+    slower), from the ONNX file on (conversion calibrates in float64, so the converted graph is
+    machine-independent too). ``epochs=0`` is a no-op: the
     artifact equals the one compiled without ``finetune``. ``epochs`` without ``finetune`` is
     an error. ``target_file``: a target description (.toml) used instead of ``target``.
     ``approximate_lrn``: replace LRN layers by calibrated per-channel scales

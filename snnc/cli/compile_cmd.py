@@ -26,7 +26,8 @@ _LRN_HELP = ("Replace LRN layers (AlexNet, GoogLeNet) by per-channel scales cali
              "the exact ANN.")
 _DETERMINISTIC_HELP = ("Fine-tune in float64, rounded to float32 after every step: the same "
                        "--seed gives the same network on any machine and thread count (about "
-                       "3x slower).")
+                       "3x slower); conversion is machine-independent too, so from the ONNX "
+                       "file on.")
 _NORM_HELP = ("Replace LayerNorm, InstanceNorm and GroupNorm layers by fixed affine maps "
               "calibrated on --calib (frozen statistics, folded into the layer before them); "
               "the manifest reports their error and the top-1 agreement with the exact ANN.")
