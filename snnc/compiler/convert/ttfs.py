@@ -230,6 +230,24 @@ def fit_single_spike(v: np.ndarray, target: np.ndarray) -> tuple[float, float]:
     return best[1], best[2]
 
 
+def _suffix_scores(vf: np.ndarray, base: np.ndarray, free: np.ndarray, target: np.ndarray,
+                   g_new: int, cands: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """g @ g and g @ target for every candidate c at once, where g is ``base`` except that the
+    free neurons with membrane ``vf >= c`` get ``g_new``: those are a suffix of the free
+    neurons sorted by membrane, so suffix sums give each candidate in O(1) (one sort per step
+    instead of a pass over all neurons per candidate)."""
+    order = np.argsort(vf, kind="stable")
+    vs, bs, ts = vf[order], base[free][order], target[free][order]
+
+    def suffix(a: np.ndarray) -> np.ndarray:  # suffix(a)[k]: the sum of the last k of a
+        return np.concatenate([[0.0], np.cumsum(a[::-1])])
+
+    k = vs.size - np.searchsorted(vs, cands, side="left")
+    gg = float(base @ base) - suffix(bs * bs)[k] + k * float(g_new) ** 2
+    gt = float(base @ target) - suffix(bs * ts)[k] + g_new * suffix(ts)[k]
+    return gg, gt
+
+
 def fit_step_thresholds(v: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, float]:
     """Step thresholds theta (T,) and amplitude A minimizing sum (A g - target)^2 with
     g = T + 1 - t_s for the first step t_s with v(t_s) >= theta(t_s) (0 if none); v is (T, n).
@@ -271,12 +289,12 @@ def fit_step_thresholds(v: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, 
                 continue
             cuts = _between_values(np.quantile(v[t][free], _STEP_QUANTILES), v[t][free])
             cands = np.unique(np.concatenate([cuts, [theta[t], np.inf]]))
-            for c in cands:
-                if c <= 0:
+            for c, gg, gt in zip(cands, *_suffix_scores(v[t][free], base, free, target,
+                                                         steps - t, cands)):
+                if c <= 0 or gg == 0 or gt <= 0:
                     continue
-                g = np.where(~fired_before & (v[t] >= c), steps - t, base)
-                err, a = score(g)
-                if a > 0 and err < best_err - 1e-12 * total:
+                err, a = total - gt * gt / gg, gt / gg
+                if err < best_err - 1e-12 * total:
                     best_err, amp, theta[t] = err, a, c
     if not np.isfinite(theta).all():  # a step nobody should fire in: an unreachable threshold
         theta = np.where(np.isfinite(theta), theta, np.abs(v).max() * 4 + 1.0)
