@@ -262,9 +262,7 @@ def fit_step_thresholds(v: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, 
     theta = np.full(steps, th0, dtype=np.float64)
     total = float((target ** 2).sum())
 
-    def score(g: np.ndarray) -> tuple[float, float]:
-        gg = float(g @ g)
-        gt = float(g @ target)
+    def score(gg: float, gt: float) -> tuple[float, float]:  # (error, amplitude) from g@g, g@t
         if gg == 0 or gt <= 0:
             return total, 0.0
         return total - gt * gt / gg, gt / gg
@@ -273,7 +271,8 @@ def fit_step_thresholds(v: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, 
         crossed = np.maximum.accumulate(v >= th[:, None], axis=0)
         return crossed.sum(0).astype(np.float64)
 
-    best_err, amp = score(weights(theta))
+    g = weights(theta)
+    best_err, amp = score(float(g @ g), float(g @ target))
     for _ in range(_SWEEPS):
         for t in range(steps):
             # g of the neurons that fire before step t (T - t0 for 0-based step t0 < t: the
@@ -287,14 +286,15 @@ def fit_step_thresholds(v: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, 
             free = ~fired_before & (v[t] > 0)
             if not free.any():
                 continue
-            cuts = _between_values(np.quantile(v[t][free], _STEP_QUANTILES), v[t][free])
+            vf = v[t][free]
+            cuts = _between_values(np.quantile(vf, _STEP_QUANTILES), vf)
             cands = np.unique(np.concatenate([cuts, [theta[t], np.inf]]))
-            for c, gg, gt in zip(cands, *_suffix_scores(v[t][free], base, free, target,
-                                                         steps - t, cands)):
-                if c <= 0 or gg == 0 or gt <= 0:
+            for c, gg, gt in zip(cands, *_suffix_scores(vf, base, free, target, steps - t,
+                                                         cands)):
+                if c <= 0:
                     continue
-                err, a = total - gt * gt / gg, gt / gg
-                if err < best_err - 1e-12 * total:
+                err, a = score(gg, gt)
+                if a > 0 and err < best_err - 1e-12 * total:
                     best_err, amp, theta[t] = err, a, c
     if not np.isfinite(theta).all():  # a step nobody should fire in: an unreachable threshold
         theta = np.where(np.isfinite(theta), theta, np.abs(v).max() * 4 + 1.0)
