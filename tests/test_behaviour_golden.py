@@ -8,7 +8,6 @@ import json
 import os
 
 import pytest
-
 from support.behaviour import GOLDEN, METHODS, MODELS, TARGETS, fingerprint
 
 CASES = [(m, meth, t) for m in MODELS for meth in METHODS for t in TARGETS]
@@ -27,9 +26,9 @@ def golden():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("model,method,target", CASES, ids=["-".join(c) for c in CASES])
-def test_behaviour_matches_golden(golden, tmp_path, model, method, target):
+def test_behaviour_matches_golden(golden, model, method, target):
     key = f"{model}/{method}/{target}"
-    got = fingerprint(model, method, target, tmp_path / "a.snnc")
+    got = fingerprint(model, method, target)
     if RECORD:
         golden[key] = got
         return

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from support.examples import compiled_example
 from support.paths import EXAMPLES, ROOT
 
 import snnc
@@ -34,11 +35,10 @@ def test_readme_table_is_parsed():
 @pytest.mark.slow
 @pytest.mark.parametrize("model,method", [("lenet", "fs"), ("lenet", "rate"), ("lenet", "ttfs"),
                                           ("resnet", "fs"), ("resnet", "ttfs")])
-def test_published_accuracy_reproduces(model, method, tmp_path):
-    d = EXAMPLES / model
-    art = snnc.compile(d / f"{model}.onnx", method=method, calib=d / "calib.npz",
-                       out=tmp_path / "a.snnc")
-    metrics = snnc.simulate(art, d / "test.npz")
+def test_published_accuracy_reproduces(model, method):
+    # the README's commands: `snnc compile` with defaults (one compile per session, shared)
+    metrics = snnc.simulate(snnc.load(compiled_example(model, "cpu", method)),
+                            EXAMPLES / model / "test.npz")
     assert metrics["samples"] == 1000
     assert abs(metrics["accuracy"] - published(method, model)) <= TOLERANCE, (
         metrics["accuracy"], published(method, model))

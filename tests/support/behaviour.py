@@ -15,7 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+from support.examples import compiled_example
+from support.paths import EXAMPLES
+
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "behaviour.json"
 MODELS = ("lenet", "resnet", "silu_se")
 METHODS = ("rate", "fs", "amos", "ttfs")
@@ -35,19 +37,19 @@ def tensor_digests(artifact_dir: Path) -> dict[str, str]:
     return out
 
 
-def fingerprint(model: str, method: str, target: str, out: Path) -> dict:
-    """Compile ``model`` with ``method`` for ``target`` and simulate; the refusal message when
-    the compiler refuses the combination."""
+def fingerprint(model: str, method: str, target: str) -> dict:
+    """Compile ``model`` with ``method`` for ``target`` (support.examples: default options, one
+    compile per session) and simulate; the refusal message when the compiler refuses the
+    combination."""
     import snnc
     from snnc.errors import SnncError
 
-    src = EXAMPLES / model
     try:
-        art = snnc.compile(src / f"{model}.onnx", target=target, method=method,
-                           calib=src / "calib.npz", out=out)
+        path = compiled_example(model, target, method)
     except SnncError as e:
         return {"error": str(e)}
-    metrics = dict(snnc.simulate(art, src / "test.npz", limit=SAMPLES))
+    metrics = dict(snnc.simulate(snnc.load(path), EXAMPLES / model / "test.npz",
+                                 limit=SAMPLES))
     metrics.pop("wall_s")
-    return {"tensors": tensor_digests(Path(art.path)),
+    return {"tensors": tensor_digests(path),
             "metrics": json.loads(json.dumps(metrics, sort_keys=True))}

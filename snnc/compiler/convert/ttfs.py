@@ -117,22 +117,26 @@ def calibrate_thresholds(graph: Graph, ann: Graph, x: np.ndarray) -> Graph:
         per_channel = v.ndim == 5  # conv populations (C, H, W): one fit per channel
         axes = (0, 2, 3) if per_channel else (0,)
         bshape = (-1, 1, 1) if per_channel else (-1,)
-        target = steps * acts[name]
         fed_by = _bias_source(node, producers)
         delta = (v[-1] / steps - pre[name]).mean(axis=axes) if name in pre else None
         if fed_by is None or delta is None or delta.shape != producers[fed_by].op.bias.shape:
             fed_by = None  # no bias of this population's shape to correct
         if fed_by is not None:  # delta: (C,) or (F,)
             bias_shift[fed_by] = bias_shift.get(fed_by, 0.0) + delta
-            ramp = np.arange(1, steps + 1).reshape((-1, 1) + (1,) * (v.ndim - 2))
-            v = v - ramp * delta.reshape(bshape)
+        # v(t) after the bias correction (t * delta less), for the fit's sample of neurons only
+        shift = (np.broadcast_to(delta.reshape(bshape), v.shape[2:]) if fed_by is not None
+                 else np.zeros(v.shape[2:]))
+        ramp = np.arange(1, steps + 1)[:, None]
         if per_channel:
-            fits = [fit_step_thresholds(v[:, :, c].reshape(steps, -1),
-                                         target[:, c].ravel()) for c in range(v.shape[2])]
+            fits = []
+            for c in range(v.shape[2]):
+                vs, ts, _ = _fit_sample(v[:, :, c], acts[name][:, c])
+                fits.append(fit_step_thresholds(vs - ramp * shift[c, 0, 0], steps * ts))
             theta = np.stack([f[0] for f in fits], 1).reshape(steps, -1, 1, 1)
             amp = np.array([f[1] for f in fits]).reshape(-1, 1, 1)
         else:
-            theta, amp = fit_step_thresholds(v.reshape(steps, -1), target.ravel())
+            vs, ts, idx = _fit_sample(v, acts[name])  # idx: (sample, *feature indices)
+            theta, amp = fit_step_thresholds(vs - ramp * shift[idx[1:]], steps * ts)
         new = neurons.SingleSpikeNeurons(_as_param(theta), _as_param(amp), steps)
         found[name] = new
         if fed_by is not None:  # the corrected bias, every step
@@ -152,6 +156,18 @@ def calibrate_thresholds(graph: Graph, ann: Graph, x: np.ndarray) -> Graph:
             n = n.replace(op=dataclasses.replace(n.op, bias=bias))
         nodes.append(n)
     return graph.replace(nodes=tuple(nodes))
+
+
+def _fit_sample(v: np.ndarray, act: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple]:
+    """The (T, n) membranes and (n,) activations of the neurons ``fit_step_thresholds`` fits
+    (of ``v`` (T, *shape) and ``act`` (*shape): all, or the evenly strided _FIT_SAMPLES of them
+    in C order), gathered without copying the rest, and their indices into ``shape``."""
+    steps, shape = v.shape[0], v.shape[1:]
+    n = int(np.prod(shape))
+    keep = (np.linspace(0, n - 1, _FIT_SAMPLES).astype(np.int64) if n > _FIT_SAMPLES
+            else np.arange(n))
+    idx = np.unravel_index(keep, shape)
+    return v[(slice(None), *idx)], act[idx], idx
 
 
 def _as_param(a: np.ndarray) -> np.ndarray:
@@ -182,6 +198,7 @@ _QUANTILES = np.concatenate([np.linspace(0.3, 0.95, 14), [0.97, 0.98, 0.99, 0.99
 _STEP_QUANTILES = np.linspace(0.05, 0.995, 28)
 _FIT_SAMPLES = 40_000  # membranes per channel used by the step-threshold search
 _SWEEPS = 3
+_CANDIDATE_BLOCK = 1 << 24  # membranes x candidates compared in one pass (16 MB of booleans)
 # A threshold keeps at least this fraction of the membranes' range from every calibration
 # membrane: many membranes sit on the same few values (neurons that see only their bias, or
 # the same input digits), and a threshold equal to one of them made every such neuron's spike
@@ -215,18 +232,21 @@ def fit_single_spike(v: np.ndarray, target: np.ndarray) -> tuple[float, float]:
         return 1.0, 1.0
     best = (np.inf, 1.0, 1.0)
     total = float((target ** 2).sum())
-    for th in _between_values(np.quantile(pos, _QUANTILES), v[v > 0]):
-        if th <= 0:
-            continue
-        # weight (T + 1 - t_s) = number of steps t with v(t') >= th for some t' <= t
-        g = np.maximum.accumulate(v >= th, axis=0).sum(0).astype(np.float64)
-        gg = float((g * g).sum())
-        if gg == 0:
-            continue
-        gt = float((g * target).sum())
-        amp, err = gt / gg, total - gt * gt / gg
-        if amp > 0 and err < best[0]:
-            best = (err, float(th), amp)
+    cands = _between_values(np.quantile(pos, _QUANTILES), v[v > 0])
+    cands = cands[cands > 0]
+    # weight (T + 1 - t_s) = number of steps t with v(t') >= th for some t' <= t, i.e. with
+    # the running peak >= th: one running peak, then a block of candidates per pass
+    peak_so_far = np.maximum.accumulate(v, axis=0)
+    block = max(1, _CANDIDATE_BLOCK // max(v.size, 1))
+    for lo in range(0, cands.size, block):
+        ths = cands[lo:lo + block]
+        g = (peak_so_far >= ths[:, None, None]).sum(1).astype(np.float64)  # (candidates, n)
+        for th, gg, gt in zip(ths, (g * g).sum(1), (g * target).sum(1)):
+            if gg == 0:
+                continue
+            amp, err = gt / gg, total - gt * gt / gg
+            if amp > 0 and err < best[0]:
+                best = (err, float(th), float(amp))
     return best[1], best[2]
 
 
@@ -267,23 +287,20 @@ def fit_step_thresholds(v: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, 
             return total, 0.0
         return total - gt * gt / gg, gt / gg
 
-    def weights(th: np.ndarray) -> np.ndarray:
-        crossed = np.maximum.accumulate(v >= th[:, None], axis=0)
-        return crossed.sum(0).astype(np.float64)
-
-    g = weights(theta)
+    crossed = v >= theta[:, None]  # (T, n): v(t) >= theta(t), kept current as theta changes
+    g = np.maximum.accumulate(crossed, axis=0).sum(0).astype(np.float64)
     best_err, amp = score(float(g @ g), float(g @ target))
     for _ in range(_SWEEPS):
         for t in range(steps):
-            # g of the neurons that fire before step t (T - t0 for 0-based step t0 < t: the
-            # accumulated crossings count t - t0), and of those that fire after it
-            before = np.maximum.accumulate(v[:t] >= theta[:t, None], axis=0).sum(0) if t \
-                else np.zeros(v.shape[1], np.int64)
-            fired_before = before > 0
-            later = np.maximum.accumulate(v[t + 1:] >= theta[t + 1:, None], axis=0).sum(0) \
-                if t + 1 < steps else np.zeros(v.shape[1], np.int64)
-            base = np.where(fired_before, before + steps - t, later).astype(np.float64)
-            free = ~fired_before & (v[t] > 0)
+            # g = T - t_first of every neuron from its first crossing at another step (0 if
+            # none): those that fire before step t keep it, the others get g_new = T - t if
+            # they cross at t
+            first = np.full(v.shape[1], steps)
+            for s in range(steps - 1, -1, -1):
+                if s != t:
+                    first[crossed[s]] = s
+            base = (steps - first).astype(np.float64)
+            free = (first >= t) & (v[t] > 0)
             if not free.any():
                 continue
             vf = v[t][free]
@@ -296,6 +313,7 @@ def fit_step_thresholds(v: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, 
                 err, a = score(gg, gt)
                 if a > 0 and err < best_err - 1e-12 * total:
                     best_err, amp, theta[t] = err, a, c
+            crossed[t] = v[t] >= theta[t]
     if not np.isfinite(theta).all():  # a step nobody should fire in: an unreachable threshold
         theta = np.where(np.isfinite(theta), theta, np.abs(v).max() * 4 + 1.0)
     return theta, float(amp if amp > 0 else amp0)

@@ -10,9 +10,11 @@ import sys
 
 import numpy as np
 import pytest
+from support.examples import compiled_example
 from support.lava import IMAGES, LENET, ROOT, STEPS
 
 from snnc.api import compile_model
+from snnc.artifact import load_artifact
 from snnc.backends.lava import run
 from snnc.backends.reference.record import reference_spikes
 from snnc.data import load_dataset
@@ -79,14 +81,13 @@ def test_fs_lenet_spike_for_spike(tmp_path, images, target):
 
 
 @pytest.mark.slow
-def test_fs_resnet_spike_for_spike(tmp_path):
+def test_fs_resnet_spike_for_spike():
     """The residual CNN, fs on loihi2: skip connections (1:1 QScale synapses, a 1x1 projection
     conv) join the main path in an aligned dendritic sum (the earlier stream delayed), a
     global sum-pool feeds the classifier. Every population's payload trains and the readout
     equal the bit-exact reference on 20 images after the constant pipeline delays."""
     d = ROOT / "examples" / "resnet"
-    art = compile_model(d / "resnet.onnx", target="loihi2", method="fs",
-                        calib=d / "calib.npz", out=tmp_path / "resnet-fs.snnc")
+    art = load_artifact(compiled_example("resnet", "loihi2", "fs"))
     kinds = {type(n.op) for n in art.graph.nodes}
     assert {q.QScale, q.GlobalSumPool} <= kinds  # what the chain-only backend refused
     x = load_dataset(d / "test.npz", art.graph.inputs[0].shape, limit=IMAGES).x
@@ -223,14 +224,13 @@ def test_ttfs_split_fanin_relays(tmp_path, images):
 
 
 @pytest.mark.slow
-def test_ttfs_resnet_spike_for_spike(tmp_path):
+def test_ttfs_resnet_spike_for_spike():
     """The residual CNN, ttfs on loihi2: skip connections from single-spike populations are
     depthwise 1x1 convolutions (per-channel amplitudes, groups = C), aligned with the main
     path in the dendritic sum; a global sum-pool feeds the classifier. Every population, the
     readout and the simulate counts equal the reference on 3 images."""
     d = ROOT / "examples" / "resnet"
-    art = compile_model(d / "resnet.onnx", target="loihi2", method="ttfs",
-                        calib=d / "calib.npz", out=tmp_path / "resnet-ttfs.snnc")
+    art = load_artifact(compiled_example("resnet", "loihi2", "ttfs"))
     assert any(isinstance(n.op, q.QConv2d) and n.op.groups > 1 for n in art.graph.nodes)
     assert any(isinstance(n.op, q.GlobalSumPool) for n in art.graph.nodes)
     x = np.load(d / "test.npz")["x"][:3]

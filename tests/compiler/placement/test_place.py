@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 import math
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from support.examples import compiled_example
 from support.placement_checker import check_artifact, halo_box, layout
 
 from snnc.api import compile_model
@@ -24,12 +24,8 @@ from snnc.targets import load_target
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 
-@lru_cache(maxsize=None)
 def _compiled(tmp: Path, example: str, target: str, method: str) -> Path:
-    out = tmp / f"{example}-{target}-{method}.snnc"
-    compile_model(EXAMPLES / example / f"{example}.onnx", target=target, method=method,
-                  calib=EXAMPLES / example / "calib.npz", out=out)
-    return out
+    return compiled_example(example, target, method)
 
 
 @pytest.fixture(scope="module")
