@@ -162,7 +162,7 @@ def _fit_sample(v: np.ndarray, act: np.ndarray) -> tuple[np.ndarray, np.ndarray,
     """The (T, n) membranes and (n,) activations of the neurons ``fit_step_thresholds`` fits
     (of ``v`` (T, *shape) and ``act`` (*shape): all, or the evenly strided _FIT_SAMPLES of them
     in C order), gathered without copying the rest, and their indices into ``shape``."""
-    steps, shape = v.shape[0], v.shape[1:]
+    shape = v.shape[1:]
     n = int(np.prod(shape))
     keep = (np.linspace(0, n - 1, _FIT_SAMPLES).astype(np.int64) if n > _FIT_SAMPLES
             else np.arange(n))
