@@ -23,6 +23,7 @@ class QuantizeContext:
     spec: TargetSpec
     s_in: float  # ANN units per input code
     input_signed: bool
+    input_bits: int  # width of the input codes (InputQuantizer.bits)
     fs: dict[str, FsPayload]  # integer d(t) of every FS-table population
     payloads: PayloadMap
     dest_of: dict[str, str]  # destination of every current value

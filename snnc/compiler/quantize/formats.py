@@ -17,6 +17,7 @@ from snnc.targets.target import TargetSpec, WeightFormat
 
 __all__ = [
     "INPUT_BITS",
+    "INPUT_BITS_MAX",
     "NotQuantizable",
     "QuantizedBias",
     "WeightQuantization",
@@ -30,7 +31,11 @@ __all__ = [
     "weight_exponent",
 ]
 
-INPUT_BITS = 8  # input encoder: signed 8-bit codes (MNIST-like inputs are 8-bit to begin with)
+INPUT_BITS = 8  # input encoder: 8-bit codes (MNIST-like inputs are 8-bit to begin with)
+# Graded-spike targets widen the codes by whole bits, up to this, as far as the weights that
+# read them keep their mantissa (quantize_pass.input_bits): 8-bit images stay exact (their codes
+# become multiples of 2^extra), finer inputs (normalized CIFAR pixels) lose less.
+INPUT_BITS_MAX = 16
 
 
 class NotQuantizable(SnncError):
@@ -121,9 +126,10 @@ def quantize_bias(b: np.ndarray, spec: TargetSpec) -> QuantizedBias:
     return QuantizedBias(np.clip(mant, -mmax, mmax).astype(np.int32), exp, sat)
 
 
-def input_code_max(signed: bool) -> int:
-    """Largest input code magnitude: 127 for signed inputs, 255 for non-negative ones."""
-    return 2 ** (INPUT_BITS - 1) - 1 if signed else 2**INPUT_BITS - 1
+def input_code_max(signed: bool, bits: int = INPUT_BITS) -> int:
+    """Largest input code magnitude of ``bits``-bit codes: 127 for signed 8-bit inputs, 255 for
+    non-negative ones."""
+    return 2 ** (bits - 1) - 1 if signed else 2**bits - 1
 
 
 def check_target(spec: TargetSpec) -> None:

@@ -17,7 +17,6 @@ import numpy as np
 
 from snnc.compiler.quantize.context import QuantizeContext
 from snnc.compiler.quantize.formats import (
-    INPUT_BITS,
     NotQuantizable,
     WeightQuantization,
     quantize_weights,
@@ -165,8 +164,8 @@ def lower_sum(b: IntegerGraph, n: Node, ins: list[Value], name: str) -> Value:
 
 def lower_hybrid_input(b: IntegerGraph, n: Node, ins: list[Value], name: str) -> Value:
     ctx = b.ctx
-    spike = hybrid_spike_code(n.op, ctx.s_in, ctx.input_signed)
-    op = q.QHybridInput(ctx.s_in, INPUT_BITS, bool(ctx.input_signed), n.op.timesteps, spike)
+    spike = hybrid_spike_code(n.op, ctx.s_in, ctx.input_signed, ctx.input_bits)
+    op = q.QHybridInput(ctx.s_in, ctx.input_bits, bool(ctx.input_signed), n.op.timesteps, spike)
     return b.add(op, ins, name, n.output.shape)
 
 
@@ -246,7 +245,7 @@ def _encode_inputs(b: IntegerGraph) -> None:
                                          for c in consumers[v.name]):
             b.vals[v.name] = v
             continue
-        op = q.InputQuantizer(ctx.s_in, INPUT_BITS, bool(ctx.input_signed))
+        op = q.InputQuantizer(ctx.s_in, ctx.input_bits, bool(ctx.input_signed))
         b.vals[v.name] = b.add(op, (v,), f"{v.name}/code", v.shape)
 
 

@@ -139,11 +139,13 @@ class PayloadMap:
     fs: dict[str, FsPayload] = field(default_factory=dict)
 
     @classmethod
-    def of_inputs(cls, graph: Graph, s_in: float, fs: dict[str, FsPayload]) -> PayloadMap:
-        """Graph inputs carry input codes of unit ``s_in``, at most 255 of them."""
+    def of_inputs(cls, graph: Graph, s_in: float, fs: dict[str, FsPayload],
+                  bits: int) -> PayloadMap:
+        """Graph inputs carry ``bits``-bit input codes of unit ``s_in`` (|code| <= 2^bits - 1)."""
         names = [v.name for v in graph.inputs]
+        level = float(input_code_max(False, bits))
         return cls({v: PAYLOAD for v in names}, {v: s_in for v in names},
-                   {v: float(input_code_max(signed=False)) for v in names}, frozenset(names), fs)
+                   {v: level for v in names}, frozenset(names), fs)
 
     def flow(self, name: str) -> Flow:
         return Flow(self.kind[name], self.unit.get(name), self.level.get(name, 0.0))

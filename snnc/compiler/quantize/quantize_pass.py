@@ -14,7 +14,13 @@ import math
 
 from snnc.compiler.quantize.context import QuantizeContext
 from snnc.compiler.quantize.destinations import bias_maps, find_destinations
-from snnc.compiler.quantize.formats import NotQuantizable, check_target, input_code_max
+from snnc.compiler.quantize.formats import (
+    INPUT_BITS,
+    INPUT_BITS_MAX,
+    NotQuantizable,
+    check_target,
+    input_code_max,
+)
 from snnc.compiler.quantize.lowering import NOT_YET_QUANTIZABLE, REFUSED, lower_graph
 from snnc.compiler.quantize.payloads import (
     PAYLOAD_RULES,
@@ -27,16 +33,19 @@ from snnc.compiler.quantize.payloads import (
 )
 from snnc.compiler.quantize.report import quantization_report
 from snnc.compiler.quantize.scales import plan_scales
+from snnc.ir import quantized as q
 from snnc.ir.graph import Graph
+from snnc.ir.ops import Role
 from snnc.targets.target import TargetSpec
 
-__all__ = ["analyse_payloads", "quantize", "quantize_with_report"]
+__all__ = ["analyse_payloads", "input_bits_headroom", "quantize", "quantize_with_report"]
 
 
-def analyse_payloads(graph: Graph, s_in: float, fs: dict[str, FsPayload]) -> PayloadMap:
+def analyse_payloads(graph: Graph, s_in: float, fs: dict[str, FsPayload],
+                     input_bits: int = INPUT_BITS) -> PayloadMap:
     """What every value carries (``PAYLOAD_RULES``), in graph order; raises NotQuantizable at
     the first layer it cannot express (``REFUSED``'s reason for refused op classes)."""
-    pm = PayloadMap.of_inputs(graph, s_in, fs)
+    pm = PayloadMap.of_inputs(graph, s_in, fs, input_bits)
     for n in graph.nodes:
         rule = PAYLOAD_RULES.get(type(n.op))
         if rule is None:
@@ -50,9 +59,10 @@ def quantize(graph: Graph, target: TargetSpec, *, input_absmax: float = 1.0,
     """Requires: a converted graph (convert_rate, convert_fs, convert_amos or convert_ttfs: IF,
     FS, AMOS or single-spike populations, synaptic Conv2d/Dense layers each feeding one
     population or output, routing, pools, Add/Sub) and a fixed-point target.
-    ``input_absmax``: the largest |input| (from calibration data), which sets the 8-bit input
-    code scale; ``input_signed=False`` (non-negative inputs, e.g. pixels) spends all 8 bits on
-    the magnitude.
+    ``input_absmax``: the largest |input| (from calibration data), which sets the input code
+    scale: 8-bit codes, on graded-spike targets up to INPUT_BITS_MAX as far as the weights
+    reading them allow (``input_bits_headroom``), the scale halved per extra bit;
+    ``input_signed=False`` (non-negative inputs, e.g. pixels) spends all bits on the magnitude.
     Ensures: an all-integer graph (``snnc.ir.quantized`` ops): input encoder, QConv2d/QDense
     (per-layer exponent, bias moved to the neurons), QScale 1:1 synapses for skip connections,
     sum-pools, QIFNeurons/QFewSpikeNeurons/QAmosNeurons in 24-bit state units (AMOS circuits get
@@ -77,17 +87,50 @@ def quantize_with_report(graph: Graph, target: TargetSpec, *, input_absmax: floa
     check_target(target)
     if not (math.isfinite(input_absmax) and input_absmax > 0):
         input_absmax = 1.0
-    s_in = float(input_absmax) / input_code_max(input_signed)
+    qgraph, report = _quantize(graph, target, input_absmax, input_signed, INPUT_BITS)
+    extra = min(input_bits_headroom(qgraph, target), INPUT_BITS_MAX - INPUT_BITS)
+    if target.neuron.graded_spike_bits and extra > 0:
+        qgraph, report = _quantize(graph, target, input_absmax, input_signed,
+                                   INPUT_BITS + extra)
+    return qgraph, report
+
+
+def _quantize(graph: Graph, target: TargetSpec, input_absmax: float, input_signed: bool,
+              bits: int) -> tuple[Graph, dict]:
+    # codes of 8-bit data stay exact: 2^(bits - 8) times the 8-bit code
+    s_in = float(input_absmax) / input_code_max(input_signed) / 2.0 ** (bits - INPUT_BITS)
     fs = fs_payloads(graph, target)  # first: general FS tables' units are needed downstream
-    pm = analyse_payloads(graph, s_in, fs)
+    pm = analyse_payloads(graph, s_in, fs, bits)
     dest_of, dests = find_destinations(graph, pm)
     sends = {SENDS.get(type(n.op)) for n in graph.nodes}
     reduce = ("sum" if Sends.FS_TABLE in sends else "integrate" if Sends.SINGLE_SPIKE in sends
               else "mean")
-    ctx = QuantizeContext(graph, target, s_in, bool(input_signed), fs, pm, dest_of, dests,
+    ctx = QuantizeContext(graph, target, s_in, bool(input_signed), bits, fs, pm, dest_of, dests,
                           bias_maps(graph, pm), reduce)
     scales = plan_scales(ctx)
     qgraph, synapses = lower_graph(ctx, scales)
-    report = quantization_report(target, s_in, input_signed, input_absmax, synapses,
+    report = quantization_report(target, s_in, input_signed, bits, input_absmax, synapses,
                                  scales.report)
     return qgraph, report
+
+
+def input_bits_headroom(qgraph: Graph, target: TargetSpec) -> int:
+    """How many bits wider the input codes of ``qgraph`` could be: the fewest exponent steps
+    above the target's smallest among the synaptic layers that read them (through routing and
+    sum-pools). One bit more halves those weights in state units, i.e. lowers their exponent
+    by one with the same mantissas, as long as it stays in range."""
+    consumers = qgraph.consumers()
+    frontier = [n for n in qgraph.nodes if n.op.role is Role.ENCODER]
+    seen, room = set(), None
+    while frontier:
+        n = frontier.pop()
+        for c in consumers.get(n.name, ()):
+            if c.name in seen:
+                continue
+            seen.add(c.name)
+            if isinstance(c.op, q.QUANTIZED_SYNAPSES):
+                slack = int(c.op.weight_exp) - target.weights.exp_min
+                room = slack if room is None else min(room, slack)
+            elif c.op.role in (Role.ROUTING, Role.SYNAPTIC):  # reshapes, pads, sum-pools
+                frontier.append(c)
+    return max(room or 0, 0)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import numpy as np
 
 from snnc.compiler.quantize.formats import (
-    INPUT_BITS,
     QuantizedBias,
     WeightQuantization,
 )
@@ -43,13 +42,13 @@ def population_entry(name: str, model: str, sigma, bias: QuantizedBias, fields: 
             "bias_exp": bias.exp, "bias_saturated": bias.saturated, **fields}
 
 
-def quantization_report(spec: TargetSpec, s_in: float, input_signed: bool,
+def quantization_report(spec: TargetSpec, s_in: float, input_signed: bool, input_bits: int,
                         input_absmax: float, synapses: list[dict],
                         populations: list[dict]) -> dict:
     """The whole report: input code format, every synaptic layer and population, totals."""
     return {
         "target": spec.name,
-        "input": {"scale": s_in, "bits": INPUT_BITS, "signed": bool(input_signed),
+        "input": {"scale": s_in, "bits": input_bits, "signed": bool(input_signed),
                   "absmax": float(input_absmax)},
         "synapses": synapses,
         "populations": populations,

@@ -301,6 +301,7 @@ def plan_scales(ctx: QuantizeContext) -> Scales:
     return out
 
 
-def hybrid_spike_code(op: neurons.HybridInputNeurons, s_in: float, signed: bool) -> int:
+def hybrid_spike_code(op: neurons.HybridInputNeurons, s_in: float, signed: bool,
+                      bits: int) -> int:
     """The input code of the ttfs hybrid encoder's one spike (worth ``x_max``)."""
-    return int(min(max(round(op.x_max / s_in), 1), input_code_max(signed)))
+    return int(min(max(round(op.x_max / s_in), 1), input_code_max(signed, bits)))
