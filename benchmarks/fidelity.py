@@ -44,6 +44,7 @@ class Row:
     options: dict = field(default_factory=dict)
     target: str = "cpu"
     label: str = ""     # what the row shows beyond the method (e.g. "T=128")
+    target_file: str = ""  # a target TOML (relative to the repository) instead of ``target``
 
 
 # The shipped examples (tests may not depend on ../shared, but these do not need it).
@@ -58,7 +59,13 @@ MNIST_ROWS = [
     Row("lenet", "amos", target="loihi2"), Row("lenet", "ttfs", target="loihi2"),
     Row("lenet", "fs", target="loihi1"), Row("lenet", "rate", target="loihi1"),
 ]
-CIFAR_ROWS = [Row(m, meth, opts, target=t, label=lab)
+# Bit-exact rows that need more than the stock loihi2 target's 8 chips (AMOS circuits,
+# SqueezeNet's relays) run on a 1,152-chip Loihi 2 system (Hala Point).
+HALA_POINT = "benchmarks/targets/loihi2_hala_point.toml"
+_BEYOND_8_CHIPS = {("resnet20", "amos"), ("squeezenet", "fs"), ("squeezenet", "amos"),
+                   ("squeezenet", "rate")}
+CIFAR_ROWS = [Row(m, meth, opts, target=t, label=lab,
+                  target_file=HALA_POINT if t != "cpu" and (m, meth) in _BEYOND_8_CHIPS else "")
               for m in ("resnet20", "squeezenet")
               for meth, opts, lab in (("fs", {}, ""), ("amos", {}, ""),
                                       ("rate", {"timesteps": 32}, "T=32"),
@@ -71,15 +78,19 @@ def mnist_files(name: str) -> dict:
     return {"model": d / f"{name}.onnx", "calib": d / "calib.npz", "test": d / "test.npz"}
 
 
-def cifar_files(name: str, work: Path, n_eval: int, n_calib: int) -> dict:
+def cifar_files(name: str, n_eval: int, n_calib: int) -> dict:
     """The shared CIFAR-10 model with its preprocessing (../shared/data/README.md): images
-    0..n_eval-1 for evaluation, calibration from images 2,000 on."""
+    0..n_eval-1 for evaluation, calibration from images 2,000 on, written to out/cifar10/ so
+    that the printed commands run as they are."""
+    work = ROOT / "out" / "cifar10"
+    work.mkdir(parents=True, exist_ok=True)
     raw = np.load(SHARED / "cifar10" / "test_jpeg_q75.npz")
     mean = np.array([0.485, 0.456, 0.406], np.float32)[:, None, None]
     std = np.array([0.229, 0.224, 0.225], np.float32)[:, None, None]
     x = ((raw["x"].astype(np.float32) / 255.0 - mean) / std).astype(np.float32)
     y = raw["y"].astype(np.int64)
-    test, calib = work / f"{name}_test.npz", work / f"{name}_calib.npz"
+    test = work / f"test_{n_eval}.npz"
+    calib = work / f"calib_2000-{2000 + n_calib - 1}.npz"
     np.savez(test, x=x[:n_eval], y=y[:n_eval])
     np.savez(calib, x=x[2000:2000 + n_calib])
     return {"model": SHARED / "cifar10" / f"{name}.onnx", "calib": calib, "test": test}
@@ -88,19 +99,23 @@ def cifar_files(name: str, work: Path, n_eval: int, n_calib: int) -> dict:
 def commands(files: dict, row: Row) -> str:
     """The CLI commands that reproduce ``row``."""
     opts = "".join(f" --{k} {v}" for k, v in row.options.items())
-    target = "" if row.target == "cpu" else f" --target {row.target}"
-    return (f"snnc compile {files['model']} --method {row.method}{target}{opts} "
-            f"--calib {files['calib']} -o out.snnc && "
-            f"snnc simulate out.snnc --data {files['test']} --json")
+    target = ("" if row.target == "cpu" else f" --target-file {row.target_file}"
+              if row.target_file else f" --target {row.target}")
+    model, calib, test = (os.path.relpath(files[k], ROOT) for k in ("model", "calib", "test"))
+    return (f"snnc compile {model} --method {row.method}{target}{opts} "
+            f"--calib {calib} -o out.snnc && snnc simulate out.snnc --data {test} --json")
 
 
 def measure(files: dict, row: Row, work: Path) -> dict:
     """Compile and simulate ``row``; the metrics that the tables show."""
     t0 = time.perf_counter()
-    art = snnc.compile(files["model"], method=row.method, target=row.target,
-                       calib=files["calib"], out=work / "out.snnc", **row.options)
+    where = ({"target_file": ROOT / row.target_file} if row.target_file
+             else {"target": row.target})
+    art = snnc.compile(files["model"], method=row.method, calib=files["calib"],
+                       out=work / "out.snnc", **where, **row.options)
     m = snnc.simulate(art, files["test"])
-    return {"model": row.model, "method": row.method, "target": row.target, "label": row.label,
+    target = Path(row.target_file).stem if row.target_file else row.target
+    return {"model": row.model, "method": row.method, "target": target, "label": row.label,
             "options": row.options, "accuracy": m["accuracy"], "ann_accuracy": m["ann_accuracy"],
             "agreement": m["agreement"], "spikes_per_neuron": m["spikes_per_neuron"],
             "latency_steps": m["latency_steps"], "throughput_steps": m["throughput_steps"],
@@ -141,7 +156,7 @@ def main() -> None:
         work = Path(tmp)
         for i, row in enumerate(rows, 1):
             files = (mnist_files(row.model) if (EXAMPLES / row.model).is_dir()
-                     else cifar_files(row.model, work, args.cifar_eval, args.cifar_calib))
+                     else cifar_files(row.model, args.cifar_eval, args.cifar_calib))
             r = measure(files, row, work)
             out.append(r)
             print(f"[{i}/{len(rows)}] {row.model} {row.method} {row.label} {row.target}: "

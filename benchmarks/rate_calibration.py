@@ -32,7 +32,7 @@ def files(model: str, work: Path, calib_samples: int) -> dict:
         d = ROOT / "examples" / "resnet"
         return {"model": d / "resnet.onnx", "calib": d / "calib.npz", "test": d / "test.npz"}
     from fidelity import cifar_files  # benchmarks/fidelity.py: the shared preprocessing
-    return cifar_files(model, work, n_eval=2000, n_calib=calib_samples)
+    return cifar_files(model, n_eval=2000, n_calib=calib_samples)
 
 
 def main() -> None:

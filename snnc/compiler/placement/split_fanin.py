@@ -13,7 +13,7 @@ targets), and a target.
 Ensures:
     * for every population whose single neuron would need more input axons than a core has,
       the synaptic op S with the widest fan-in that feeds it (a ``Conv2d`` with ``groups=1`` or
-      a ``Dense``, directly or through Add/Sub) is replaced by G channel groups (the fewest
+      a ``Dense``, directly or through Add/Sub/Concat) is replaced by G channel groups (the fewest
       whose relays need at most half a core's input axons)
       ``x -> Slice -> [Reshape, when S read a flattened (C, H, W) value] -> S_g ->
       PartialSumRelay`` whose parts are added (quantized graphs: through ``QScale(1, 2^0)``)
@@ -61,16 +61,16 @@ _RELAY_SHARE = 2  # a relay neuron takes at most 1 / this of a core's input axon
 
 def _widest_synapse(graph: Graph, value: Value, finder, per: dict,
                     target: TargetSpec) -> tuple[Node, int] | None:
-    """The Conv2d (groups=1) / Dense feeding ``value`` (through Add/Sub) with the widest
-    single-neuron fan-in (axons: an AMOS source sends one per circuit neuron), and that
-    fan-in."""
+    """The Conv2d (groups=1) / Dense feeding ``value`` (through Add/Sub, or a channel Concat:
+    SqueezeNet's branches concatenated before their ReLU) with the widest single-neuron fan-in
+    (axons: an AMOS source sends one per circuit neuron), and that fan-in."""
     producers = graph.producers()
     best, todo = None, [value]
     while todo:
         node = producers.get(todo.pop().name)
         if node is None:
             continue
-        if isinstance(node.op, (ops.Add, ops.Sub)):
+        if isinstance(node.op, (ops.Add, ops.Sub, ops.Concat)):
             todo.extend(node.inputs)
         elif ((isinstance(node.op, ops.Conv2d) and node.op.groups == 1)
               or isinstance(node.op, ops.Dense)):
