@@ -209,6 +209,28 @@ def silu_se_manual(seed: int = 0) -> onnx.ModelProto:
 # --------------------------------------------------------------------------- onnx.helper graphs
 
 
+class _ConcatThenRelu(nn.Module):
+    """SqueezeNet's fire module as the CIFAR model exports it: the 1x1 and 3x3 expand branches
+    are concatenated before their ReLU, so the population reads a Concat of two convolutions."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.squeeze = nn.Conv2d(1, 8, 3, stride=2, padding=1)
+        self.e1, self.e3 = nn.Conv2d(8, 6, 1), nn.Conv2d(8, 6, 3, padding=1)
+        self.head = nn.Linear(12 * 7 * 7, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = F.relu(self.squeeze(x))
+        h = F.relu(torch.cat([self.e1(h), self.e3(h)], 1))
+        return self.head(torch.flatten(h, 1))
+
+
+def concat_then_relu(seed: int = 0) -> onnx.ModelProto:
+    """A fire module on (N, 1, 14, 14) whose expand branches meet in a Concat before the ReLU;
+    on 64-axon cores its 3x3 branch (8 x 9 inputs per neuron) must be split."""
+    return _build(_ConcatThenRelu, (1, 1, 14, 14), seed)
+
+
 def _init(name: str, array: np.ndarray) -> onnx.TensorProto:
     return numpy_helper.from_array(array, name=name)
 

@@ -256,3 +256,28 @@ def test_split_fanin_residual_spike_for_spike(tmp_path, images):
     for name in ref:
         np.testing.assert_array_equal(res.spikes[name], ref[name], err_msg=name)
     np.testing.assert_array_equal(res.outputs, ref_out)
+
+
+@pytest.mark.slow
+def test_split_fanin_behind_a_concatenation_spike_for_spike(tmp_path):
+    """A fire module whose expand branches are concatenated before the ReLU, on 64-axon cores:
+    the 3x3 branch is split in front of the Concat (relays, parts added, then concatenated).
+    Every population, relay and the readout equal the bit-exact reference on 4 inputs."""
+    import onnx
+    from support.model_builders import concat_then_relu
+
+    onnx.save(concat_then_relu(), tmp_path / "fire.onnx")
+    x = np.random.default_rng(0).uniform(size=(64, 1, 14, 14)).astype(np.float32)
+    np.savez(tmp_path / "x.npz", x=x)
+    target = tmp_path / "narrow.toml"
+    target.write_text('base = "loihi2"\nname = "loihi2-narrow"\n[core]\nmax_in_axons = 64\n')
+    art = compile_model(tmp_path / "fire.onnx", target_file=target, method="fs",
+                        calib=tmp_path / "x.npz", out=tmp_path / "split.snnc")
+    relays = [n.name for n in art.graph.nodes if isinstance(n.op, neurons.PartialSumRelay)]
+    assert relays and any(isinstance(n.op, ops.Concat) for n in art.graph.nodes)
+    res = run(art, x[:4])
+    ref_out, ref = reference_spikes(art.graph, x[:4])
+    assert sorted(res.spikes) == sorted(ref) and set(relays) < set(ref)
+    for name in ref:
+        np.testing.assert_array_equal(res.spikes[name], ref[name], err_msg=name)
+    np.testing.assert_array_equal(res.outputs, ref_out)

@@ -12,7 +12,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from support.model_builders import export_module
+from support.model_builders import concat_then_relu
 from support.placement_checker import check_artifact
 
 from snnc.api import compile_model, float_graph, simulate_artifact
@@ -213,30 +213,11 @@ def test_population_axons_leave_convolutions_whole(tmp):
     check_artifact(out)
 
 
-class _ConcatThenRelu(torch.nn.Module):
-    """SqueezeNet's fire module as the CIFAR model exports it: the 1x1 and 3x3 expand branches
-    are concatenated before their ReLU, so the population reads a Concat of two convolutions."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.squeeze = torch.nn.Conv2d(1, 8, 3, stride=2, padding=1)
-        self.e1, self.e3 = torch.nn.Conv2d(8, 6, 1), torch.nn.Conv2d(8, 6, 3, padding=1)
-        self.head = torch.nn.Linear(12 * 7 * 7, 10)
-
-    def forward(self, x):
-        h = torch.relu(self.squeeze(x))
-        h = torch.relu(torch.cat([self.e1(h), self.e3(h)], 1))
-        return self.head(torch.flatten(h, 1))
-
-
 def test_fan_in_behind_a_concatenation_is_split(tmp_path):
     """On 64-axon cores the 3x3 expand branch (8 x 9 = 72 inputs per neuron) is split through
     the Concat in front of its population (it was refused: 'a single neuron needs 72 input
     axons'), the network places, and the bit-exact outputs agree with the unsplit network's."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        model = export_module(_ConcatThenRelu(), torch.rand(1, 1, 14, 14))
-    onnx.save(model, tmp_path / "fire.onnx")
+    onnx.save(concat_then_relu(), tmp_path / "fire.onnx")
     x = np.random.default_rng(0).uniform(size=(64, 1, 14, 14)).astype(np.float32)
     np.savez(tmp_path / "x.npz", x=x)
     arts = {name: compile_model(tmp_path / "fire.onnx", method="fs", target="loihi2",
