@@ -88,8 +88,10 @@ def quantize_with_report(graph: Graph, target: TargetSpec, *, input_absmax: floa
     if not (math.isfinite(input_absmax) and input_absmax > 0):
         input_absmax = 1.0
     qgraph, report = _quantize(graph, target, input_absmax, input_signed, INPUT_BITS)
+    if not target.neuron.graded_spike_bits:  # binary spikes (Loihi 1): 8-bit codes
+        return qgraph, report
     extra = min(input_bits_headroom(qgraph, target), INPUT_BITS_MAX - INPUT_BITS)
-    if target.neuron.graded_spike_bits and extra > 0:
+    if extra > 0:
         qgraph, report = _quantize(graph, target, input_absmax, input_signed,
                                    INPUT_BITS + extra)
     return qgraph, report
