@@ -18,6 +18,7 @@ printed CLI commands do (same defaults, same data), so a row and its commands ag
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -78,6 +79,7 @@ def mnist_files(name: str) -> dict:
     return {"model": d / f"{name}.onnx", "calib": d / "calib.npz", "test": d / "test.npz"}
 
 
+@functools.cache  # one preprocessing per model and split, not one per row
 def cifar_files(name: str, n_eval: int, n_calib: int) -> dict:
     """The shared CIFAR-10 model with its preprocessing (../shared/data/README.md): images
     0..n_eval-1 for evaluation, calibration from images 2,000 on, written to out/cifar10/ so

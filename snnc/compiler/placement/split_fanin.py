@@ -48,6 +48,7 @@ from snnc.compiler.placement.connectivity import (
     term_axons,
     uses_population_axons,
 )
+from snnc.compiler.quantize.formats import input_code_max
 from snnc.ir import neurons, ops
 from snnc.ir import quantized as q
 from snnc.ir.graph import Graph, Node
@@ -97,9 +98,9 @@ def payload_max(graph: Graph, value: Value) -> int | None:
         return None
     op = node.op
     if isinstance(op, q.InputQuantizer):
-        return 2 ** (op.bits - 1) - 1 if op.signed else 2**op.bits - 1
+        return input_code_max(op.signed, op.bits)
     if isinstance(op, q.QHybridInput):  # events: the code, its take-back, the spike code
-        return max(op.spike_code, 2 ** (op.bits - 1) - 1 if op.signed else 2**op.bits - 1)
+        return max(op.spike_code, input_code_max(op.signed, op.bits))
     if isinstance(op, (q.QIFNeurons, q.QSingleSpikeNeurons)):
         return 1
     if isinstance(op, (q.QFewSpikeNeurons, q.QAmosNeurons)):

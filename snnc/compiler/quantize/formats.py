@@ -33,7 +33,7 @@ __all__ = [
 
 INPUT_BITS = 8  # input encoder: 8-bit codes (MNIST-like inputs are 8-bit to begin with)
 # Graded-spike targets widen the codes by whole bits, up to this, as far as the weights that
-# read them keep their mantissa (quantize_pass.input_bits): 8-bit images stay exact (their codes
+# read them keep their mantissa (quantize_pass.input_bits_headroom): 8-bit images stay exact (their codes
 # become multiples of 2^extra), finer inputs (normalized CIFAR pixels) lose less.
 INPUT_BITS_MAX = 16
 

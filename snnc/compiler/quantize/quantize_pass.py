@@ -87,21 +87,21 @@ def quantize_with_report(graph: Graph, target: TargetSpec, *, input_absmax: floa
     check_target(target)
     if not (math.isfinite(input_absmax) and input_absmax > 0):
         input_absmax = 1.0
-    qgraph, report = _quantize(graph, target, input_absmax, input_signed, INPUT_BITS)
+    fs = fs_payloads(graph, target)  # first: general FS tables' units are needed downstream
+    qgraph, report = _quantize(graph, target, fs, input_absmax, input_signed, INPUT_BITS)
     if not target.neuron.graded_spike_bits:  # binary spikes (Loihi 1): 8-bit codes
         return qgraph, report
     extra = min(input_bits_headroom(qgraph, target), INPUT_BITS_MAX - INPUT_BITS)
     if extra > 0:
-        qgraph, report = _quantize(graph, target, input_absmax, input_signed,
+        qgraph, report = _quantize(graph, target, fs, input_absmax, input_signed,
                                    INPUT_BITS + extra)
     return qgraph, report
 
 
-def _quantize(graph: Graph, target: TargetSpec, input_absmax: float, input_signed: bool,
-              bits: int) -> tuple[Graph, dict]:
+def _quantize(graph: Graph, target: TargetSpec, fs: dict[str, FsPayload], input_absmax: float,
+              input_signed: bool, bits: int) -> tuple[Graph, dict]:
     # codes of 8-bit data stay exact: 2^(bits - 8) times the 8-bit code
     s_in = float(input_absmax) / input_code_max(input_signed) / 2.0 ** (bits - INPUT_BITS)
-    fs = fs_payloads(graph, target)  # first: general FS tables' units are needed downstream
     pm = analyse_payloads(graph, s_in, fs, bits)
     dest_of, dests = find_destinations(graph, pm)
     sends = {SENDS.get(type(n.op)) for n in graph.nodes}

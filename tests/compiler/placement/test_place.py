@@ -24,10 +24,6 @@ from snnc.targets import load_target
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 
-def _compiled(tmp: Path, example: str, target: str, method: str) -> Path:
-    return compiled_example(example, target, method)
-
-
 @pytest.fixture(scope="module")
 def tmp(tmp_path_factory):
     return tmp_path_factory.mktemp("place")
@@ -37,7 +33,7 @@ def tmp(tmp_path_factory):
 @pytest.mark.parametrize("target", ["loihi2", "loihi1"])
 @pytest.mark.parametrize("example", ["lenet", pytest.param("resnet", marks=pytest.mark.slow)])
 def test_independent_checker(tmp, example, target, method):
-    m = check_artifact(_compiled(tmp, example, target, method), (example, method))
+    m = check_artifact(compiled_example(example, target, method), (example, method))
     rows = m["placement"]["layers"]
     assert {r["name"] for r in rows} >= {p["name"] for p in m["populations"]}
     assert m["cores"] >= 2  # the examples do not fit one core
@@ -46,7 +42,7 @@ def test_independent_checker(tmp, example, target, method):
 
 
 def test_placement_is_deterministic(tmp):
-    a = _compiled(tmp, "lenet", "loihi2", "fs")
+    a = compiled_example("lenet", "loihi2", "fs")
     b = tmp / "again.snnc"
     compile_model(EXAMPLES / "lenet" / "lenet.onnx", target="loihi2", method="fs",
                   calib=EXAMPLES / "lenet" / "calib.npz", out=b)
@@ -63,7 +59,7 @@ def tiny_target(tmp: Path, cores: int, chips: int = 1, extra: str = "") -> Path:
 
 
 def test_network_larger_than_system_names_resource_and_layer(tmp):
-    graph = load_artifact(_compiled(tmp, "resnet", "loihi2", "fs")).graph
+    graph = load_artifact(compiled_example("resnet", "loihi2", "fs")).graph
     with pytest.raises(TargetConstraintError) as e:
         place(graph, load_target(tiny_target(tmp, 4)))
     msg = str(e.value)
@@ -72,7 +68,7 @@ def test_network_larger_than_system_names_resource_and_layer(tmp):
 
 
 def test_neuron_fan_in_beyond_a_core_is_an_error(tmp):
-    graph = load_artifact(_compiled(tmp, "lenet", "loihi2", "fs")).graph
+    graph = load_artifact(compiled_example("lenet", "loihi2", "fs")).graph
     t = load_target(tiny_target(tmp, 8, extra="[core]\nsynapse_mem_bits = 1024\n"))
     # consumers are sliced first: the readout's 120 input axons each hold one synapse list
     # rounded up to a 64-bit word
@@ -85,7 +81,7 @@ def test_neuron_fan_in_beyond_a_core_is_an_error(tmp):
 def test_unlimited_input_axons_place(tmp):
     """A custom target may leave input axons unbounded: cutting an output-axon-bound layer then
     costs none (it once divided by the missing limit)."""
-    graph = load_artifact(_compiled(tmp, "resnet", "loihi2", "fs")).graph
+    graph = load_artifact(compiled_example("resnet", "loihi2", "fs")).graph
     t = load_target(tiny_target(tmp, 64, extra='[core]\nmax_in_axons = "unlimited"\n'))
     pl = place(graph, t)
     assert pl.cores_lower_bound <= pl.cores <= 64
@@ -93,7 +89,7 @@ def test_unlimited_input_axons_place(tmp):
 
 
 def test_multi_chip_spread_and_traffic(tmp):
-    graph = load_artifact(_compiled(tmp, "resnet", "loihi2", "fs")).graph
+    graph = load_artifact(compiled_example("resnet", "loihi2", "fs")).graph
     t = load_target(tiny_target(tmp, 16, chips=8))
     pl = place(graph, t)
     assert pl.chips == math.ceil(pl.cores / 16) >= 2
@@ -107,7 +103,7 @@ def test_multi_chip_spread_and_traffic(tmp):
 
 def test_word_channels_fill_whole_memory_words(tmp):
     for name, bits in (("loihi2", 8), ("loihi1", 9)):  # loihi1: mixed-sign weights, 9 bits
-        graph = load_artifact(_compiled(tmp, "lenet", name, "fs")).graph
+        graph = load_artifact(compiled_example("lenet", name, "fs")).graph
         t = load_target(name)
         pops = [p for p in build_pops(graph, t) if p.wbits and max(p.wbits) == bits]
         assert pops, [p.wbits for p in build_pops(graph, t)]
@@ -133,7 +129,7 @@ def test_independent_checker_with_population_axons(tmp, example, base, method):
                   target_file=pop_target(tmp, base), calib=EXAMPLES / example / "calib.npz",
                   out=out)
     m = check_artifact(out, (example, method))
-    discrete = load_artifact(_compiled(tmp, example, base, method)).manifest
+    discrete = load_artifact(compiled_example(example, base, method)).manifest
     assert m["cores"] <= discrete["cores"]
     if example == "resnet" and method != "amos":
         if base == "loihi2":  # 16-32 channels: shared 3x3 weight sets
