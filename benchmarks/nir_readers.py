@@ -3,12 +3,13 @@
 For three rate-coded networks -- LeNet with its max-pools replaced by average pools
 (examples/lenet, weights unchanged, T = 32), the residual CNN of examples/resnet with its
 max-pool replaced by an average pool and fine-tuned two epochs from resnet.onnx's weights
-(T = 64, --percentile 99.5), and the network of examples/export.py (digits CNN, T = 32) -- export the artifact with ``snnc export --format
-nir``, then load the file in sinabs, snntorch, norse and nirtorch as a user would
+(T = 64, --percentile 99.5), the network of examples/export.py (digits CNN, T = 32) and the
+temporal Conv1d net of examples/temporal with average pools (written in its 2-D form, rows fed
+as (C, 1, L); T = 32) -- export the artifact with ``snnc export --format nir``, then load the file in sinabs, snntorch, norse and nirtorch as a user would
 (tests/support/nir_readers.py), feed each test image as the input current for T steps, and
 compare each reader's top-1 (mean output over T) with snnc's reference simulation.
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/nir_readers.py [--limit 300]
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/nir_readers.py [--limit 300] [--only temporal]
 
 Prints a markdown table; a reader that fails prints the first line of its error. The last row
 of each network, ``nirtorch-fields-only``, runs nirtorch with an IF that ignores the node
@@ -47,6 +48,7 @@ from support.nir_readers import (
 )
 
 from snnc.api import export_artifact
+from snnc.backends.planar import as_planar
 from snnc.backends.reference.simulator import simulate
 from snnc.errors import BackendError
 
@@ -56,6 +58,8 @@ MODELS = {
     "LeNet, avg-pool (rate)": lambda tmp, n: example_without_max_pool(tmp, "lenet", n),
     "residual CNN, avg-pool (rate, T=64)": residual_cnn_without_max_pool,
     "export example (rate)": export_example_model,
+    "temporal Conv1d, avg-pool (rate)": lambda tmp, n: example_without_max_pool(tmp, "temporal",
+                                                                                n),
 }
 
 
@@ -78,6 +82,7 @@ def _snntorch_flavour(art, sub: Path, x, steps: int) -> ReaderOutcome:
 def main(argv: list[str] | None = None) -> list[dict]:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--limit", type=int, default=300, help="test images per network")
+    p.add_argument("--only", default="", help="networks whose label contains this text")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     rows = []
@@ -86,11 +91,14 @@ def main(argv: list[str] | None = None) -> list[dict]:
     print("|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for label, build in MODELS.items():
+            if args.only.lower() not in label.lower():
+                continue
             sub = Path(tmp) / str(len(rows))
             sub.mkdir()
             art, x, y = build(sub, args.limit)
             path = export_artifact(art, "nir", sub / "model.nir")
             ref = simulate(art.graph, x, device="cpu").outputs[0]
+            x = x.reshape(len(x), *as_planar(art.graph).inputs[0].shape)  # 1-D: (C, 1, L)
             steps = int(nir.read(str(path)).metadata["timesteps"])
             acc = float(np.mean(ref.argmax(1) == y))
             for reader in (*READERS, SNNTORCH_FLAVOUR, FIELDS_ONLY, GRAPH_EXECUTOR):

@@ -5,7 +5,8 @@ Requires: the float graph of a ``rate`` artifact that is a chain
 readout; it may also end in an IF population). Ensures: an HDF5 file that
 ``lava.lib.dl.netx.hdf5.Network(net_config=path, input_message_bits=INPUT_MESSAGE_BITS)``
 loads: an ``input`` layer with the input shape, then one ``conv``/``dense`` layer per synapse
-with a CUBA neuron.
+with a CUBA neuron. A 1-D network (Conv1d) is written in its 2-D form (planar.py): input and
+layers ``(C, 1, L)``, 1 x k kernels.
 
 Semantics of the exported file (what Lava runs; ``simulate_netx`` reproduces it bit for bit):
 
@@ -33,12 +34,20 @@ from pathlib import Path
 
 import numpy as np
 
+from snnc.backends.planar import as_planar
 from snnc.errors import BackendError
 from snnc.ir import neurons, ops
 from snnc.ir.graph import Graph
 
-__all__ = ["write_netx", "simulate_netx", "netx_layers", "INPUT_EXP", "INPUT_MESSAGE_BITS",
-           "NETX_LAYERS", "REFUSED"]
+__all__ = [
+    "INPUT_EXP",
+    "INPUT_MESSAGE_BITS",
+    "NETX_LAYERS",
+    "REFUSED",
+    "netx_layers",
+    "simulate_netx",
+    "write_netx",
+]
 
 INPUT_EXP = 6  # default analog input x -> graded spike round(x 2^6); the file's snnc/input_exp
 INPUT_MESSAGE_BITS = 16  # pass to netx.hdf5.Network(input_message_bits=...)
@@ -133,7 +142,7 @@ def netx_layers(graph: Graph, method: str = "rate") -> list[dict]:
     amplitude lambda of the population before). The layer's membrane holds K times its ANN
     current: K = 64 vth / lambda for IF layers, so w = K W unit / gain, bias = K b / 64."""
     layers, unit, input_exp = [], 1.0, INPUT_EXP
-    for syn, pop, flatten in _blocks(graph, method):
+    for syn, pop, flatten in _blocks(as_planar(graph), method):
         first, conv = not layers, isinstance(syn.op, ops.Conv2d)
         gain, w_max = _SYNAPSE_GAIN, (_W_MAX if conv else _DENSE_W_MAX)
         W, b = syn.op.weight.astype(np.float64), syn.op.bias.astype(np.float64)
@@ -188,7 +197,7 @@ def write_netx(graph: Graph, path: Path | str, *, method: str = "rate") -> list[
 
     with h5py.File(path, "w") as f:
         text(f.create_group("layer/0"), "type", "input")
-        f["layer/0"].create_dataset("shape", data=np.array(graph.inputs[0].shape))
+        f["layer/0"].create_dataset("shape", data=np.array(as_planar(graph).inputs[0].shape))
         i = 1
         for lay in layers:
             if lay["flatten"]:
@@ -243,7 +252,8 @@ def simulate_netx(graph: Graph, x: np.ndarray, steps: int, method: str = "rate")
     ``steps``: (N, ...) int)."""
     layers = netx_layers(graph, method)
     n = len(x)
-    g = np.rint(np.asarray(x, np.float64) * 2.0 ** layers[0]["input_exp"]).astype(np.int64)
+    x = np.asarray(x, np.float64).reshape(n, *as_planar(graph).inputs[0].shape)
+    g = np.rint(x * 2.0 ** layers[0]["input_exp"]).astype(np.int64)
     buf = [np.zeros((n, *lay["shape"]), np.int64) for lay in layers]
     v = [np.zeros((n, *lay["shape"]), np.int64) for lay in layers]
     spikes = [np.zeros((steps, n, *lay["shape"]), bool) for lay in layers]

@@ -7,10 +7,11 @@ from __future__ import annotations
 import h5py
 import numpy as np
 import pytest
-
 from support.export_models import TIMESTEPS, assert_one_line_error, build, compile_rate_lenet, snnc
+
 from snnc.api import export_artifact
 from snnc.backends.netx_export import INPUT_MESSAGE_BITS, netx_layers, simulate_netx
+from snnc.backends.planar import as_planar
 from snnc.backends.reference.simulator import simulate
 from snnc.errors import BackendError
 
@@ -47,13 +48,14 @@ def run_lava(path, x: np.ndarray, steps: int):
     return [s.astype(bool) for s in spikes], v
 
 
-@pytest.mark.parametrize("kind", ["mlp", "cnn"])
+@pytest.mark.parametrize("kind", ["mlp", "cnn", "conv1d"])
 def test_netx_file_runs_in_lava_bit_exact(tmp_path, kind):
     art, x = build(tmp_path, kind)
     path = export_artifact(art, "netx", tmp_path / "model.net")
     layers = netx_layers(art.graph)
     steps = TIMESTEPS + len(layers)
     ref_spikes, ref_v = simulate_netx(art.graph, x[:2], steps)
+    x = x.reshape(len(x), *as_planar(art.graph).inputs[0].shape)  # conv1d: (C, 1, L)
     for i in range(2):
         spikes, v = run_lava(path, x[i], steps)
         assert len(spikes) == len(layers)
@@ -63,7 +65,7 @@ def test_netx_file_runs_in_lava_bit_exact(tmp_path, kind):
     assert sum(s.sum() for s in ref_spikes[:-1]) > 0  # the hidden layers do spike
 
 
-@pytest.mark.parametrize("kind", ["mlp", "cnn"])
+@pytest.mark.parametrize("kind", ["mlp", "cnn", "conv1d"])
 def test_netx_semantics_track_the_float_reference(tmp_path, kind):
     art, x = build(tmp_path, kind)
     layers = netx_layers(art.graph)

@@ -71,13 +71,32 @@ def resnet(tmp_path_factory):
                      lambda tmp: residual_cnn_without_max_pool(tmp, 200))
 
 
+@pytest.fixture(scope="module")
+def temporal(tmp_path_factory):
+    """examples/temporal (Conv1d over MNIST rows) with 1-D average pools; the file is its 2-D
+    form (snnc/backends/planar.py), so the readers get the (C, L) rows as (C, 1, L)."""
+    path, x, ref = _exported(tmp_path_factory, "temporal",
+                             lambda tmp: example_without_max_pool(tmp, "temporal", 200))
+    return path, x[:, :, None, :], ref
+
+
 @pytest.mark.parametrize("reader", sorted(AGREES))
-@pytest.mark.parametrize("model", ["lenet", pytest.param("export_example", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("model", ["lenet", "temporal",
+                                   pytest.param("export_example", marks=pytest.mark.slow)])
 def test_sequential_networks_agree_with_reference(model, reader, request):
     path, x, ref = request.getfixturevalue(model)
     out = try_reader(reader, path, x, STEPS)
     assert out.loads and out.runs, out.error
     assert out.agreement(ref) >= AGREES[reader], out.agreement(ref)
+
+
+def test_temporal_network_is_written_in_its_two_dimensional_form(temporal):
+    g = nir.read(str(temporal[0]))
+    convs = [n for n in g.nodes.values() if isinstance(n, nir.Conv2d)]
+    assert len(convs) == 3 and all(c.weight.shape[2] == 1 for c in convs)
+    assert tuple(g.nodes["input"].input_type["input"]) == (28, 1, 28)
+    assert not any(isinstance(n, nir.Conv1d) for n in g.nodes.values())
+    assert "(28, 1, 28)" in g.metadata["input"]
 
 
 def test_nir_fields_alone_cost_little_on_lenet(lenet):

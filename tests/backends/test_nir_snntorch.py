@@ -52,6 +52,16 @@ def test_lenet_runs_in_snntorch_and_agrees_with_reference(lenet):
     assert np.mean(out.outputs.argmax(1) == y) >= np.mean(ref.argmax(1) == y) - 0.02
 
 
+def test_temporal_network_runs_in_snntorch(tmp_path):
+    """examples/temporal with 1-D average pools, in its 2-D form: rows fed as (C, 1, L)."""
+    art, x, _ = example_without_max_pool(tmp_path, "temporal", 200)
+    path = export_artifact(art, "nir", tmp_path / "temporal.nir", nir_reader="snntorch")
+    out = try_reader("snntorch", path, x[:, :, None, :], READER_TIMESTEPS)
+    assert out.loads and out.runs, out.error
+    ref = simulate(art.graph, x, device="cpu").outputs[0]
+    assert out.agreement(ref) >= LENET_AGREES, out.agreement(ref)  # measured 99.5 %
+
+
 def test_snntorch_flavour_nodes(lenet):
     """LIF / AvgPool2d only; snntorch builds Leaky(beta = 1 - 2**-24, reset to zero) from it."""
     from snntorch.import_nir import import_from_nir

@@ -16,9 +16,16 @@ TIMESTEPS = 16
 
 
 def build(tmp: Path, kind: str, method: str = "rate"):
-    """Compile a small random MLP ("mlp") or conv net ("cnn"); returns (artifact, x)."""
+    """Compile a small random MLP ("mlp"), conv net ("cnn") or temporal conv net ("conv1d",
+    input (C, L)); returns (artifact, x)."""
     torch.manual_seed(0)
-    if kind == "cnn":
+    if kind == "conv1d":
+        model = torch.nn.Sequential(
+            torch.nn.Conv1d(3, 6, 3, padding=1), torch.nn.ReLU(),
+            torch.nn.Conv1d(6, 8, 3, stride=2), torch.nn.ReLU(), torch.nn.Flatten(),
+            torch.nn.Linear(8 * 7, 10), torch.nn.ReLU(), torch.nn.Linear(10, 5))
+        x = torch.rand(32, 3, 16)
+    elif kind == "cnn":
         model = torch.nn.Sequential(
             torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(),
             torch.nn.Conv2d(4, 6, 3, stride=2), torch.nn.ReLU(), torch.nn.Flatten(),

@@ -35,6 +35,9 @@ Mapping:
 - ``reader="snntorch"`` (``--nir-reader snntorch``): IF -> ``LIF`` and pools -> ``AvgPool2d``
   (no 1/k to fold), the nodes snntorch 1.0.0 runs; no residual sums or concatenations
   (readers.py).
+- A 1-D network (Conv1d, 1-D pools) is written in its 2-D form (``planar.py``): every
+  ``(C, L)`` value as ``(C, 1, L)``, the frontend's height reshapes gone, the input
+  ``(C, 1, L)``.
 - Graph metadata: ``dt`` = 1, ``timesteps`` T, ``input`` = analog current every step,
   ``readout`` = mean over T of the output node's input, plus the per-IF facts above.
 """
@@ -58,6 +61,7 @@ from snnc.backends.nir_export.readers import (
     single_input_problems,
     snntorch_lif,
 )
+from snnc.backends.planar import as_planar, is_one_dimensional
 from snnc.errors import BackendError
 from snnc.ir import neurons, ops
 from snnc.ir.graph import Graph, Node
@@ -301,6 +305,8 @@ def to_nir(graph: Graph, *, method: str = "rate", reader: str = "generic"):
                            f"'{method}'")
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
         raise BackendError("NIR export needs a graph with one input and one output")
+    one_dimensional = is_one_dimensional(graph)
+    graph = as_planar(graph)
     refused = reader_refusals(reader)
     handled = {k: v for k, v in NIR_NODES.items() if k not in refused}
     bad = nir_problems(graph, handled, {**REFUSED, **refused})
@@ -326,6 +332,11 @@ def to_nir(graph: Graph, *, method: str = "rate", reader: str = "generic"):
         "input": "analog input current, every step",
         "readout": "mean over timesteps of the output node's input current",
     }
+    if one_dimensional:
+        shape = tuple(graph.inputs[0].shape)
+        metadata["input"] += (f", shape {shape}: the 1-D network's (C, L) input with a unit "
+                              "height axis (Conv1d and 1-D pools are written as 1 x k Conv2d "
+                              "and SumPool2d)")
     if reader == "snntorch":
         metadata.update(SNNTORCH_METADATA)
     return b.finish(metadata)

@@ -9,8 +9,8 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from snnc.backends.reference.devices import default_device
 from snnc.backends.reference import memory
+from snnc.backends.reference.devices import default_device
 from snnc.errors import BackendError
 from snnc.ir import neurons
 from snnc.ir import quantized as q

@@ -15,8 +15,14 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["available_bytes", "auto_batch_size", "AVAILABLE_FRACTION", "BUDGET_CAP",
-           "LIVE_TENSORS", "MAX_BATCH"]
+__all__ = [
+    "AVAILABLE_FRACTION",
+    "BUDGET_CAP",
+    "LIVE_TENSORS",
+    "MAX_BATCH",
+    "auto_batch_size",
+    "available_bytes",
+]
 
 AVAILABLE_FRACTION = 0.25  # leave room for the data set, onnxruntime and other processes
 BUDGET_CAP = 512 << 20  # bytes of activations per batch; larger batches gain no speed on CPU
