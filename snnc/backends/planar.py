@@ -40,10 +40,12 @@ def as_planar(graph: Graph) -> Graph:
 
     Requires: a float graph; its ops compute the same on ``(C, 1, L)`` as on ``(C, L)``
     (elementwise ops, per-channel ops, 2-D convs and pools, flatten).
-    Ensures: unchanged when ``is_one_dimensional`` is false; otherwise every rank-2 value
-    (inputs included) is typed ``planar_shape`` of its shape, the reshapes between ``(C, L)``
-    and ``(C, 1, L)`` are removed (their uses read the reshape's input), all other nodes keep
-    their ops and names, and the flattened order of every value is unchanged.
+    Ensures: unchanged when ``is_one_dimensional`` is false, or when some op's shape rule
+    does not give the planar shape on planar inputs (the exporter then names the reshapes it
+    cannot express); otherwise every rank-2 value (inputs included) is typed ``planar_shape``
+    of its shape, the reshapes between ``(C, L)`` and ``(C, 1, L)`` are removed (their uses
+    read the reshape's input), all other nodes keep their ops and names, and the flattened
+    order of every value is unchanged.
     """
     if not is_one_dimensional(graph):
         return graph
@@ -59,6 +61,12 @@ def as_planar(graph: Graph) -> Graph:
             now[n.name] = inputs[0]
             continue
         out = planar(n.output)
+        try:
+            same = tuple(n.op.infer(*(v.shape for v in inputs))) == out.shape
+        except ops.ShapeError:  # e.g. a transpose of the (C, L) axes
+            same = False
+        if not same:
+            return graph
         now[n.name] = out
         nodes.append(n.replace(inputs=inputs, output=out))
     return graph.replace(nodes=tuple(nodes), inputs=tuple(now[v.name] for v in graph.inputs),
