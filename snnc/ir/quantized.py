@@ -303,12 +303,11 @@ class QReadout(Op):
     ``y = reduce_t(a(t)) * scale + bias`` with ``reduce`` 'sum' (few-spike: the value is sent
     once per window), 'mean' (rate) or 'integrate' (single-spike: a(t) are events switching
     persistent currents on, so the mean over t of the running sum ``sum_{t' <= t} a(t')``, the
-    membrane v(T) / T). The bias stays float: it is added on the host. ``scale``: one float, or
-    one per output channel (shaped to broadcast over the output, e.g. (C, 1, 1))."""
+    membrane v(T) / T). The bias stays float: it is added on the host."""
 
     role: ClassVar[Role] = Role.READOUT
 
-    scale: float | np.ndarray
+    scale: float
     bias: np.ndarray
     reduce: str = "mean"
 

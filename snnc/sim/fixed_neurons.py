@@ -233,5 +233,4 @@ class FixedNeuronRules:
         else:
             total = x.sum(0) if op.reduce == "sum" else x.mean(0)
         bias = torch.as_tensor(op.bias, dtype=DTYPE, device=total.device)
-        scale = torch.as_tensor(op.scale, dtype=DTYPE, device=total.device)  # float or per channel
-        return Signal((total * scale + bias).unsqueeze(0))
+        return Signal((total * op.scale + bias).unsqueeze(0))

@@ -261,8 +261,7 @@ def _readout(b: IntegerGraph, n: Node, acc: Value) -> None:
     else:
         scale = b.scales.state_scale[f"output:{n.name}"] * 2.0**ctx.act
         bias = ctx.biases.get(n.name, np.zeros(n.output.shape)).astype(np.float32)
-    scale = float(scale) if np.ndim(scale) == 0 else np.asarray(scale, np.float64)
-    b.nodes.append(Node(q.QReadout(scale, bias, ctx.reduce), (acc,),
+    b.nodes.append(Node(q.QReadout(float(scale), bias, ctx.reduce), (acc,),
                         Value(n.name, TensorType(n.output.shape, "float32"))))
 
 

@@ -9,9 +9,7 @@ v may reach 16x the threshold; FS: 2x alpha; single spike: the persistent curren
 (2) keeps the threshold mantissa in its bits, (3) lets every incoming synaptic layer reach its
 largest weight with an exponent <= ``target_exp`` and (4) keeps the bias in its mantissa <<
 bias_exp_max (``choose_q``). On targets with programmable neurons (Loihi 2) IF populations get
-one scale (and threshold) per output channel on top (``channel_scales``); graph outputs, decoded
-on the host, get one per output channel on every target, not a power of two, so that each
-row's largest weight fills the mantissa.
+one scale (and threshold) per output channel on top (``channel_scales``).
 """
 
 from __future__ import annotations
@@ -59,7 +57,6 @@ IF_HEADROOM_BITS = 4  # IF: threshold at 2^(uv_bits-1-4), v may reach 16x it bef
 FS_HEADROOM_BITS = 1  # FS: alpha (or the table's range) at 2^(uv_bits-2)
 IF_VTH_MIN_BITS = 14  # per-channel IF scales: thresholds stay >= 2^14 (vth rounding <= 0.2 %)
 TTFS_HEADROOM_BITS = 2  # single-spike: the largest threshold at 2^(uv_bits-3)
-OUTPUT_SCALE_SPAN_BITS = 16  # per-channel output scales: at most 2^16 finer than the layer's
 
 
 class ScaleBounds(NamedTuple):
@@ -129,7 +126,7 @@ def channel_scales(ctx: QuantizeContext, d: Dest, lo: float, hi: float) -> float
     take per-neuron thresholds). ``lo`` unchanged where synapses do not map rows to
     channels one to one."""
     wf, unit = ctx.wf, ctx.payloads.unit
-    shape = (d.node.inputs[0] if d.node is not None else ctx.graph.node(d.input_name).output).shape
+    shape = d.node.inputs[0].shape
     c = shape[0]
     per_ch = np.zeros(c)  # ANN units per mantissa step, per channel
     for s in d.synapses:  # (Conv2d/Dense)
@@ -281,11 +278,6 @@ def _state_scale(ctx: QuantizeContext, d: Dest, bias_absmax: float) -> Unit:
     sigma = b.ref * 2.0 ** -choose_q(ctx, d, b, bias_absmax)
     if rule is not None and rule.per_channel and ctx.nrn.programmable:
         sigma = channel_scales(ctx, d, sigma, b.ref * 2.0**-IF_VTH_MIN_BITS)
-    elif rule is None and d.synapses and not d.skips:
-        # a graph output is decoded on the host, which can divide by any scale: one per
-        # output channel, not a power of two, so that every row's largest weight fills the
-        # mantissa (8-bit rounding moves logits by half an LSB of the row, not of the layer)
-        sigma = channel_scales(ctx, d, sigma * 2.0**-OUTPUT_SCALE_SPAN_BITS, sigma)
     return sigma
 
 

@@ -118,23 +118,6 @@ def test_rate_thresholds_per_channel_fill_each_channel_mantissa(lenet_graphs):
     assert all(np.ndim(n.op.vth_mant) == 0 for n in g1.nodes if isinstance(n.op, q.QIFNeurons))
 
 
-@pytest.mark.parametrize("method", ["fs", "rate"])
-@pytest.mark.parametrize("target", [L1, L2], ids=["loihi1", "loihi2"])
-def test_output_scales_per_channel_fill_each_row_mantissa(lenet_graphs, method, target):
-    """The host decodes the output, so each output channel gets its own state scale (any
-    float, not a power of two): with the layer's one exponent every row's largest weight is
-    the largest mantissa, and the readout undoes each channel's scale."""
-    g = quantize(lenet_graphs[method], target, input_absmax=1.0)
-    (readout,) = [n for n in g.nodes if isinstance(n.op, q.QReadout)]
-    syn = g.producers()[readout.inputs[0].name].op
-    assert isinstance(syn, q.QDense)
-    scale = np.asarray(readout.op.scale)
-    assert scale.shape == (10,) and len(np.unique(scale)) == 10
-    mixed = bool((syn.weight < 0).any() and (syn.weight > 0).any())
-    rows = np.abs(syn.weight).max(1)
-    assert (rows == mantissa_max(target.weights, mixed)).all(), rows
-
-
 def test_fs_relu_tables_become_exact_powers_of_two(lenet_graphs):
     g = quantize(lenet_graphs["fs"], L2, input_absmax=1.0)
     pops = [n.op for n in g.nodes if isinstance(n.op, q.QFewSpikeNeurons)]
