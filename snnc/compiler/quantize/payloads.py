@@ -110,6 +110,14 @@ def _fs_payload(n: Node, spec: TargetSpec) -> FsPayload:
     return FsPayload(d_int, step, bits)
 
 
+def coarsen(p: FsPayload, d: np.ndarray, k: int) -> FsPayload:
+    """The payloads of ``p`` (the table's float steps ``d``) in a unit 2^k coarser."""
+    if k <= 0:
+        return p
+    unit = p.unit * 2.0**k
+    return FsPayload(np.rint(np.asarray(d, np.float64) / unit).astype(np.int64), unit, p.bits)
+
+
 def fs_payloads(graph: Graph, spec: TargetSpec) -> dict[str, FsPayload]:
     """The integer payloads of every FS-table population. They depend only on the table, and
     the units of general tables must be known before downstream weights are quantized, so the

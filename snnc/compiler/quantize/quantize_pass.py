@@ -20,6 +20,8 @@ from snnc.compiler.quantize.formats import (
     NotQuantizable,
     check_target,
     input_code_max,
+    mantissa_max,
+    mixed_sign,
 )
 from snnc.compiler.quantize.lowering import NOT_YET_QUANTIZABLE, REFUSED, lower_graph
 from snnc.compiler.quantize.payloads import (
@@ -28,8 +30,10 @@ from snnc.compiler.quantize.payloads import (
     FsPayload,
     PayloadMap,
     Sends,
+    coarsen,
     describe,
     fs_payloads,
+    is_relu_table,
 )
 from snnc.compiler.quantize.report import quantization_report
 from snnc.compiler.quantize.scales import plan_scales
@@ -92,7 +96,12 @@ def quantize_with_report(graph: Graph, target: TargetSpec, *, input_absmax: floa
     if not target.neuron.graded_spike_bits:  # binary spikes (Loihi 1): 8-bit codes
         return qgraph, report
     extra = min(input_bits_headroom(qgraph, target), INPUT_BITS_MAX - INPUT_BITS)
-    if extra > 0:
+    tables = graph.producers()
+    general = {name for name in fs if not is_relu_table(tables[name].op)}
+    coarser = payload_headroom(qgraph, target, general)
+    if extra > 0 or coarser:
+        fs = {name: coarsen(p, tables[name].op.d, coarser.get(name, 0))
+              for name, p in fs.items()}
         qgraph, report = _quantize(graph, target, fs, input_absmax, input_signed,
                                    INPUT_BITS + extra)
     return qgraph, report
@@ -114,6 +123,45 @@ def _quantize(graph: Graph, target: TargetSpec, fs: dict[str, FsPayload], input_
     report = quantization_report(target, s_in, input_signed, bits, input_absmax, synapses,
                                  scales.report)
     return qgraph, report
+
+
+def payload_headroom(qgraph: Graph, target: TargetSpec, general: set[str]) -> dict[str, int]:
+    """Per general FS-table population (names in ``general``; FS-ReLU payloads are exact
+    powers of two and stay), how many bits coarser its payload unit could be: the fewest free mantissa bits among
+    the synapses reading its payloads (through routing, max- and sum-pools) whose weight
+    exponent is already the target's smallest. Such weights underflow: in state units they
+    are below the mantissa's range, and the exponent cannot drop. A unit 2^k coarser makes them
+    2^k larger with the same exponent, while the payloads, 16-bit, lose k of their bits.
+    Populations with any other reader are left as they are (absent from the result)."""
+    consumers = qgraph.consumers()
+    room: dict[str, int] = {}
+    blocked: set[str] = set()
+    for n in qgraph.nodes:
+        if n.name not in general:
+            continue
+        frontier, seen = [n], set()
+        while frontier:
+            for c in consumers.get(frontier.pop().name, ()):
+                if c.name in seen:
+                    continue
+                seen.add(c.name)
+                if isinstance(c.op, (q.QConv2d, q.QDense)):
+                    room[n.name] = min(room.get(n.name, 99), _free_bits(c.op, target))
+                elif c.op.role in (Role.ROUTING, Role.POOLING_GATE) or isinstance(
+                        c.op, (q.SumPool2d, q.GlobalSumPool)):
+                    frontier.append(c)
+                else:  # a skip, a readout of payloads, ...: the unit stays
+                    blocked.add(n.name)
+    return {k: v for k, v in room.items() if v > 0 and k not in blocked}
+
+
+def _free_bits(op: q.QConv2d | q.QDense, target: TargetSpec) -> int:
+    """Mantissa bits a synapse at the smallest exponent leaves unused (0 above it)."""
+    peak = int(abs(op.weight).max()) if op.weight.size else 0
+    if op.weight_exp != target.weights.exp_min or peak == 0:
+        return 0
+    mmax = mantissa_max(target.weights, mixed_sign(op.weight))
+    return max(math.floor(math.log2(mmax / peak)), 0)
 
 
 def input_bits_headroom(qgraph: Graph, target: TargetSpec) -> int:
