@@ -32,7 +32,8 @@ def pwl_table(fn: Callable[[np.ndarray], np.ndarray], lo: float, hi: float, K: i
       the best readout is linear): it removes the truncation bias of binary codes.
 
     Knots are spaced by ``sqrt|f''|`` (the spacing that minimises linear interpolation's error)
-    with a floor, so straight parts get few segments and kinks get knots. Steps go to the
+    with a floor, so straight parts get few segments, and a kink (a jump of the slope, as
+    SELU's at 0) gets a knot exactly on it. Steps go to the
     segment with the largest output step ``|s_k| w_k 2^-m_k``, one at a time; of 2..K/2
     segments the one with the lowest RMS error on the grid is kept. Inputs above ``hi``
     saturate at about ``f(hi)`` and below ``lo`` at ``f(lo)`` (below ``lo - (hi - lo)``: 0),
@@ -51,9 +52,10 @@ def pwl_table(fn: Callable[[np.ndarray], np.ndarray], lo: float, hi: float, K: i
     fit_x = np.concatenate([lo - margin[::-1], x, hi + margin])
     fit_y = np.concatenate([np.full(64, y[0]), y, np.full(64, y[-1])])
     mass = _curvature_mass(x, y)
+    kinks = _kinks(x, y)
     best = None
     for segments in range(2, K // 2 + 1):
-        table = _construct(x, y, mass, fit_x, fit_y, K, segments)
+        table = _construct(x, y, mass, kinks, fit_x, fit_y, K, segments)
         err = float(np.sqrt(np.mean((encode(table, fit_x)[0] - fit_y) ** 2)))
         if best is None or err < best[0]:
             best = (err, table)
@@ -69,10 +71,29 @@ def _curvature_mass(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return mass / mass[-1]
 
 
-def _construct(x: np.ndarray, y: np.ndarray, mass: np.ndarray, fit_x: np.ndarray,
-               fit_y: np.ndarray, K: int, segments: int) -> FSTable:
+def _kinks(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Grid points where the slope jumps (SELU at 0, clip at its bounds): the change of slope
+    there is over 20 times that at the grid points two to three cells away on both sides,
+    which smooth curvature cannot give. ``sqrt|f''|`` gives such a point almost no knot mass
+    (the root of a spike integrates to nearly nothing), so the knots are put there directly."""
+    jump = np.abs(np.diff(np.diff(y) / np.diff(x)))  # at x[1:-1]
+    if len(jump) < 7:
+        return np.empty(0)
+    near = np.maximum.reduce([np.roll(jump, r) for r in (-3, -2, 2, 3)])
+    idx = [i for i in range(3, len(jump) - 3)
+           if jump[i] > 20 * near[i] and jump[i] > 1e-9 and jump[i] >= jump[i - 1:i + 2].max()]
+    return x[np.asarray(idx, dtype=int) + 1]
+
+
+def _construct(x: np.ndarray, y: np.ndarray, mass: np.ndarray, kinks: np.ndarray,
+               fit_x: np.ndarray, fit_y: np.ndarray, K: int, segments: int) -> FSTable:
     b = np.interp(np.linspace(0.0, 1.0, segments + 1), mass, x)
     b[0], b[-1] = x[0], x[-1]
+    for k in kinks[:segments - 1]:  # each kink takes the interior knot nearest to it
+        free = [i for i in range(1, segments) if b[i] not in kinks]
+        if free:
+            b[min(free, key=lambda i: abs(b[i] - k))] = k
+    b = np.sort(b)
     fb = np.interp(b, x, y)
     width = np.diff(b)
     slope = np.diff(fb) / width
