@@ -10,6 +10,7 @@ and input codes.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,6 +19,8 @@ import torch
 __all__ = [
     "DTYPE",
     "PAYLOAD",
+    "POOL",
+    "BufferPool",
     "Buffers",
     "CodeSignal",
     "Counters",
@@ -63,18 +66,73 @@ class CodeSignal(Signal):
         return CodeSignal(code, self.d, events)
 
 
+class BufferPool:
+    """Spike-train arrays kept between simulations, at most ``limit`` bytes (``Buffers.close``
+    gives a run's arrays here; the next run takes them before allocating). A fresh array of
+    hundreds of MB costs a page fault per 4 KiB on its first writes, and on a virtual machine
+    the kernel's cost per fault swings by 10-30x from call to call (benchmarks/RESULTS.md):
+    repeated ``simulate`` calls on a reused array skip it. Like PyTorch's CUDA caching
+    allocator, the memory stays with the process: ``clear()`` frees it;
+    ``SNNC_BUFFER_POOL_MB`` sets the limit (0: keep nothing; default: an eighth of the
+    machine's memory, at most 2 GiB)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.free: list[torch.Tensor] = []
+
+    def take(self, n: int, dtype: torch.dtype) -> torch.Tensor | None:
+        """The smallest kept array of ``dtype`` holding ``n`` elements (not over twice too
+        large), removed from the pool; None if there is none."""
+        fits = [i for i, b in enumerate(self.free) if b.dtype == dtype and n <= b.numel() <= 2 * n]
+        return self.free.pop(min(fits, key=lambda i: self.free[i].numel())) if fits else None
+
+    def bytes(self) -> int:
+        return sum(b.numel() * b.element_size() for b in self.free)
+
+    def give(self, arrays: list[torch.Tensor]) -> None:
+        """Keep ``arrays`` (nothing may refer to them any more), largest first, while the pool
+        stays within its limit; the rest are freed."""
+        held = self.bytes()
+        for b in sorted(arrays, key=lambda b: -b.numel()):
+            size = b.numel() * b.element_size()
+            if held + size <= self.limit:
+                self.free.append(b)
+                held += size
+
+    def clear(self) -> None:
+        self.free = []
+
+
+def _pool_limit() -> int:
+    """``SNNC_BUFFER_POOL_MB`` in bytes, else an eighth of physical memory, at most 2 GiB."""
+    env = os.environ.get("SNNC_BUFFER_POOL_MB")
+    if env is not None:
+        return max(int(float(env) * 2**20), 0)
+    try:
+        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        ram = 0
+    return min(ram // 8, 2 << 30)
+
+
+POOL = BufferPool(_pool_limit())  # the process's pool (simulator.simulate closes into it)
+
+
 class Buffers:
     """One run's big (T, N, ...) CPU arrays (spike trains of all steps), reused from batch to
-    batch. Fresh arrays of hundreds of MB cost a page fault per 4 KiB on their first writes (the
-    kernel zeroes each page: ~20 % of a residual CNN batch at batch 100); a reused one does not.
-    ``empty`` takes an array (contents undefined); ``release`` gives every array taken back to
-    this run's free list, and may only be called when nothing refers to them any more
-    (run_batches, after a batch's readouts are copied out). The memory goes with the object:
-    nothing outlives the run. Other devices get plain ``torch.empty``."""
+    batch and, through ``pool``, from run to run. Fresh arrays of hundreds of MB cost a page
+    fault per 4 KiB on their first writes (the kernel zeroes each page: ~20 % of a residual
+    CNN batch at batch 100); a reused one does not. ``empty`` takes an array (contents
+    undefined): from this run's free list, else the pool, else a new one; ``release`` gives
+    every array taken back to this run's free list, and may only be called when nothing refers
+    to them any more (run_batches, after a batch's readouts are copied out); ``close`` (end of
+    the run, same condition) hands all of them to the pool. Other devices get plain
+    ``torch.empty``."""
 
-    def __init__(self) -> None:
+    def __init__(self, pool: BufferPool | None = None) -> None:
         self.taken: list[torch.Tensor] = []
         self.free: list[torch.Tensor] = []
+        self.pool = pool
 
     def empty(self, shape: tuple[int, ...], dtype: torch.dtype,
               device: torch.device) -> torch.Tensor:
@@ -83,14 +141,24 @@ class Buffers:
             return torch.empty(shape, dtype=dtype, device=device)
         # the smallest free buffer that fits (and is not over twice too large)
         fits = [i for i, b in enumerate(self.free) if b.dtype == dtype and n <= b.numel() <= 2 * n]
-        buf = (self.free.pop(min(fits, key=lambda i: self.free[i].numel())) if fits
-               else torch.empty(n, dtype=dtype))
+        buf = self.free.pop(min(fits, key=lambda i: self.free[i].numel())) if fits else None
+        if buf is None and self.pool is not None:
+            buf = self.pool.take(n, dtype)
+        if buf is None:
+            buf = torch.empty(n, dtype=dtype)
         self.taken.append(buf)
         return buf[:n].view(shape)
 
     def release(self) -> None:
         self.free.extend(self.taken)
         self.taken = []
+
+    def close(self) -> None:
+        """End of the run: every array goes to the pool (or is freed without one)."""
+        self.release()
+        if self.pool is not None:
+            self.pool.give(self.free)
+        self.free = []
 
 
 @dataclass

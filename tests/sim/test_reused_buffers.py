@@ -15,11 +15,11 @@ from snnc.backends.reference.simulator import simulate
 from snnc.compiler.pipeline import CompileOptions, compile_graph
 from snnc.ir import ops
 from snnc.ir.graph import Node, TensorType, Value
-from snnc.sim import kernels
+from snnc.sim import kernels, signals
 from snnc.sim.float_rules import FloatRules
 from snnc.sim.kernels import Stepped, Train, gate_rises, linear_over_time, streamed_block
 from snnc.sim.run import run_batches
-from snnc.sim.signals import Buffers, Counters, Signal
+from snnc.sim.signals import BufferPool, Buffers, Counters, Signal
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -87,3 +87,46 @@ def test_simulate_with_reused_buffers_equals_fresh_arrays():
         assert all(np.array_equal(a, b) for a, b in zip(first.outputs, r.outputs))
         assert (r.spikes, r.synops, r.max_spikes) == (first.spikes, first.synops,
                                                       first.max_spikes)
+
+
+def test_a_closed_run_hands_its_arrays_to_the_next_run_through_the_pool():
+    cpu = torch.device("cpu")
+    pool = BufferPool(limit=1 << 30)
+    a = Buffers(pool)
+    x = a.empty((3, 4, 1237), torch.float32, cpu)
+    ptr = x.data_ptr()
+    b = Buffers(pool)  # a second run while a still holds x: a fresh array
+    assert b.empty((3, 4, 1237), torch.float32, cpu).data_ptr() != ptr
+    a.close()
+    assert Buffers(pool).empty((2, 4, 1237), torch.float32, cpu).data_ptr() == ptr
+    assert pool.take(3 * 4 * 1237, torch.float32) is None  # handed out once, not twice
+
+
+def test_the_pool_keeps_no_more_than_its_limit():
+    cpu = torch.device("cpu")
+    pool = BufferPool(limit=3 * 1000 * 4)  # room for three of the four arrays below
+    run = Buffers(pool)
+    for n in (1000, 1000, 1000, 1000):
+        run.empty((n,), torch.float32, cpu)
+    run.close()
+    assert len(pool.free) == 3 and not run.free and not run.taken
+    off = BufferPool(limit=0)  # SNNC_BUFFER_POOL_MB=0
+    off.give([torch.empty(10)])
+    assert not off.free
+    pool.clear()
+    assert pool.free == []
+
+
+def test_repeated_simulate_calls_reuse_the_pool_and_give_the_same_results():
+    calib = np.load(EXAMPLES / "resnet" / "calib.npz")["x"]
+    graph = compile_graph(str(EXAMPLES / "resnet" / "resnet.onnx"), calib,
+                          CompileOptions(method="rate", timesteps=8)).graph
+    x = np.load(EXAMPLES / "resnet" / "test.npz")["x"][:5]
+    signals.POOL.clear()
+    first = simulate(graph, x, batch_size=5, device="cpu")
+    kept = {b.data_ptr() for b in signals.POOL.free}
+    assert kept  # the run's spike trains stayed with the process
+    again = simulate(graph, x, batch_size=5, device="cpu")
+    assert {b.data_ptr() for b in signals.POOL.free} == kept  # taken and given back
+    assert all(np.array_equal(a, b) for a, b in zip(first.outputs, again.outputs))
+    assert (again.spikes, again.synops) == (first.spikes, first.synops)

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import torch
 
+from snnc.sim.signals import POOL
+
 __all__ = [
     "AVAILABLE_FRACTION",
     "BUDGET_CAP",
@@ -65,13 +67,14 @@ def _cgroup_available() -> int | None:
 
 def available_bytes(device: torch.device | str | None = None) -> int:
     """Memory available for new allocations on ``device`` (free GPU memory for CUDA; for the
-    CPU, MemAvailable capped by the cgroup limit)."""
+    CPU, MemAvailable capped by the cgroup limit, plus the simulator's pooled arrays, which the
+    next run reuses)."""
     device = torch.device(device) if device is not None else torch.device("cpu")
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         return int(free)
     values = [v for v in (_meminfo_available(), _cgroup_available()) if v is not None]
-    return min(values) if values else _FALLBACK
+    return (min(values) if values else _FALLBACK) + POOL.bytes()  # the pool is for reuse
 
 
 def auto_batch_size(steps: int, widest: int, itemsize: int,

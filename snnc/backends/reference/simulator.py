@@ -16,7 +16,7 @@ from snnc.ir.graph import Graph
 from snnc.ir.quantized import is_quantized
 from snnc.sim.float_rules import FloatRules
 from snnc.sim.run import run_batches, time_steps
-from snnc.sim.signals import Buffers, Counters, SimulationResult
+from snnc.sim.signals import POOL, Buffers, Counters, SimulationResult
 
 __all__ = ["SimulationResult", "default_device", "simulate"]
 
@@ -31,10 +31,13 @@ def simulate(graph: Graph, x: np.ndarray, *, batch_size: int | None = None,
     device = torch.device(device) if device is not None else default_device()
     counters = Counters()
     rules = FloatRules(counters, dtype)
-    rules.buffers = Buffers()  # spike trains in reused memory (run_batches releases them)
+    rules.buffers = Buffers(POOL)  # spike trains in reused memory (run_batches releases them)
     steps = time_steps(graph)
     widest = max([n.output.type.size for n in graph.nodes] + [1])
     if batch_size is None:  # from available memory: see backends/reference/memory.py
         batch_size = memory.auto_batch_size(steps, widest, torch.finfo(dtype).bits // 8, device)
-    return run_batches(graph, rules, counters, x, batch_size, device, dtype, progress,
-                       rules.buffers)
+    try:
+        return run_batches(graph, rules, counters, x, batch_size, device, dtype, progress,
+                           rules.buffers)
+    finally:  # the results hold copies: the arrays can serve the next run
+        rules.buffers.close()
