@@ -11,7 +11,7 @@ import numpy as np
 
 from snnc.sim.fs_coding import FSTable, encode
 
-__all__ = ["pwl_table"]
+__all__ = ["kinks", "pwl_table"]
 
 _GRID = 4001  # points of the [lo, hi] grid the knots and the readout are chosen on
 
@@ -52,10 +52,10 @@ def pwl_table(fn: Callable[[np.ndarray], np.ndarray], lo: float, hi: float, K: i
     fit_x = np.concatenate([lo - margin[::-1], x, hi + margin])
     fit_y = np.concatenate([np.full(64, y[0]), y, np.full(64, y[-1])])
     mass = _curvature_mass(x, y)
-    kinks = _kinks(x, y)
+    knots_at = kinks(x, y)
     best = None
     for segments in range(2, K // 2 + 1):
-        table = _construct(x, y, mass, kinks, fit_x, fit_y, K, segments)
+        table = _construct(x, y, mass, knots_at, fit_x, fit_y, K, segments)
         err = float(np.sqrt(np.mean((encode(table, fit_x)[0] - fit_y) ** 2)))
         if best is None or err < best[0]:
             best = (err, table)
@@ -71,7 +71,7 @@ def _curvature_mass(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return mass / mass[-1]
 
 
-def _kinks(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+def kinks(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Grid points where the slope jumps (SELU at 0, clip at its bounds): the change of slope
     there is over 20 times that at the grid points two to three cells away on both sides,
     which smooth curvature cannot give. ``sqrt|f''|`` gives such a point almost no knot mass
@@ -85,12 +85,12 @@ def _kinks(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return x[np.asarray(idx, dtype=int) + 1]
 
 
-def _construct(x: np.ndarray, y: np.ndarray, mass: np.ndarray, kinks: np.ndarray,
+def _construct(x: np.ndarray, y: np.ndarray, mass: np.ndarray, knots_at: np.ndarray,
                fit_x: np.ndarray, fit_y: np.ndarray, K: int, segments: int) -> FSTable:
     b = np.interp(np.linspace(0.0, 1.0, segments + 1), mass, x)
     b[0], b[-1] = x[0], x[-1]
-    for k in kinks[:segments - 1]:  # each kink takes the interior knot nearest to it
-        free = [i for i in range(1, segments) if b[i] not in kinks]
+    for k in knots_at[:segments - 1]:  # each kink takes the interior knot nearest to it
+        free = [i for i in range(1, segments) if b[i] not in knots_at]
         if free:
             b[min(free, key=lambda i: abs(b[i] - k))] = k
     b = np.sort(b)

@@ -15,7 +15,7 @@ from torch import nn
 
 import snnc
 from snnc.compiler.convert.fs import constructed_K, fs_table_for
-from snnc.compiler.convert.pwl_table import pwl_table
+from snnc.compiler.convert.pwl_table import kinks, pwl_table
 from snnc.compiler.passes.calibrate import ActivationStats, calibrate
 from snnc.compiler.pipeline import prepared_ann
 from snnc.ir import ops
@@ -71,12 +71,10 @@ def test_a_kink_between_curved_pieces_gets_a_knot_exactly_on_it():
     alone puts no knot there (the root of a spike has almost no mass); the kink is detected
     and takes a knot: max error 0.048 -> 0.028 on [-2, 2], 0.079 -> 0.033 on [-4.3, 3.7].
     Smooth functions have no kinks, so their tables are unchanged."""
-    from snnc.compiler.convert.pwl_table import _kinks
-
     x = np.linspace(-2.0, 2.0, 4001)
-    np.testing.assert_allclose(_kinks(x, _selu(x)), [0.0], atol=1e-9)
+    np.testing.assert_allclose(kinks(x, _selu(x)), [0.0], atol=1e-9)
     for fn in FUNCTIONS.values():
-        assert len(_kinks(x, fn(x))) == 0
+        assert len(kinks(x, fn(x))) == 0
     for lo, hi, worst in ((-2.0, 2.0, 0.03), (-4.3, 3.7, 0.035)):  # were 0.048, 0.079
         t = pwl_table(_selu, lo, hi, 32)
         xs = np.linspace(lo, hi, 20_001)
