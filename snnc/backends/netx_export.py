@@ -190,6 +190,7 @@ def write_netx(graph: Graph, path: Path | str, *, method: str = "rate") -> list[
     """Write the netx HDF5 file for ``graph``; returns its integer layers."""
     import h5py
 
+    graph = as_planar(graph)  # (netx_layers then finds nothing to rewrite)
     layers = netx_layers(graph, method)
 
     def text(g, key, value):
@@ -197,7 +198,7 @@ def write_netx(graph: Graph, path: Path | str, *, method: str = "rate") -> list[
 
     with h5py.File(path, "w") as f:
         text(f.create_group("layer/0"), "type", "input")
-        f["layer/0"].create_dataset("shape", data=np.array(as_planar(graph).inputs[0].shape))
+        f["layer/0"].create_dataset("shape", data=np.array(graph.inputs[0].shape))
         i = 1
         for lay in layers:
             if lay["flatten"]:
@@ -250,9 +251,10 @@ def simulate_netx(graph: Graph, x: np.ndarray, steps: int, method: str = "rate")
     """The exported file's semantics in numpy integers (see module docstring), on x (N, ...).
     Returns (spikes per layer: list of (steps, N, ...) bool, readout v of the last layer after
     ``steps``: (N, ...) int)."""
+    graph = as_planar(graph)
     layers = netx_layers(graph, method)
     n = len(x)
-    x = np.asarray(x, np.float64).reshape(n, *as_planar(graph).inputs[0].shape)
+    x = np.asarray(x, np.float64).reshape(n, *graph.inputs[0].shape)
     g = np.rint(x * 2.0 ** layers[0]["input_exp"]).astype(np.int64)
     buf = [np.zeros((n, *lay["shape"]), np.int64) for lay in layers]
     v = [np.zeros((n, *lay["shape"]), np.int64) for lay in layers]

@@ -66,6 +66,13 @@ class CodeSignal(Signal):
         return CodeSignal(code, self.d, events)
 
 
+def _take_fitting(free: list[torch.Tensor], n: int, dtype: torch.dtype) -> torch.Tensor | None:
+    """Remove and return the smallest array in ``free`` of ``dtype`` holding ``n`` elements and
+    not over twice too large; None if there is none."""
+    fits = [i for i, b in enumerate(free) if b.dtype == dtype and n <= b.numel() <= 2 * n]
+    return free.pop(min(fits, key=lambda i: free[i].numel())) if fits else None
+
+
 class BufferPool:
     """Spike-train arrays kept between simulations, at most ``limit`` bytes (``Buffers.close``
     gives a run's arrays here; the next run takes them before allocating). A fresh array of
@@ -83,8 +90,7 @@ class BufferPool:
     def take(self, n: int, dtype: torch.dtype) -> torch.Tensor | None:
         """The smallest kept array of ``dtype`` holding ``n`` elements (not over twice too
         large), removed from the pool; None if there is none."""
-        fits = [i for i, b in enumerate(self.free) if b.dtype == dtype and n <= b.numel() <= 2 * n]
-        return self.free.pop(min(fits, key=lambda i: self.free[i].numel())) if fits else None
+        return _take_fitting(self.free, n, dtype)
 
     def bytes(self) -> int:
         return sum(b.numel() * b.element_size() for b in self.free)
@@ -139,9 +145,7 @@ class Buffers:
         n = math.prod(shape)
         if torch.device(device).type != "cpu":
             return torch.empty(shape, dtype=dtype, device=device)
-        # the smallest free buffer that fits (and is not over twice too large)
-        fits = [i for i, b in enumerate(self.free) if b.dtype == dtype and n <= b.numel() <= 2 * n]
-        buf = self.free.pop(min(fits, key=lambda i: self.free[i].numel())) if fits else None
+        buf = _take_fitting(self.free, n, dtype)
         if buf is None and self.pool is not None:
             buf = self.pool.take(n, dtype)
         if buf is None:

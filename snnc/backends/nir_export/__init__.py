@@ -61,7 +61,7 @@ from snnc.backends.nir_export.readers import (
     single_input_problems,
     snntorch_lif,
 )
-from snnc.backends.planar import as_planar, is_one_dimensional
+from snnc.backends.planar import as_planar
 from snnc.errors import BackendError
 from snnc.ir import neurons, ops
 from snnc.ir.graph import Graph, Node
@@ -305,8 +305,8 @@ def to_nir(graph: Graph, *, method: str = "rate", reader: str = "generic"):
                            f"'{method}'")
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
         raise BackendError("NIR export needs a graph with one input and one output")
-    one_dimensional = is_one_dimensional(graph)
-    graph = as_planar(graph)
+    planar = as_planar(graph)
+    one_dimensional, graph = planar is not graph, planar
     refused = reader_refusals(reader)
     handled = {k: v for k, v in NIR_NODES.items() if k not in refused}
     bad = nir_problems(graph, handled, {**REFUSED, **refused})

@@ -38,7 +38,7 @@ from snnc.compiler.quantize.payloads import (
 from snnc.compiler.quantize.report import quantization_report
 from snnc.compiler.quantize.scales import plan_scales
 from snnc.ir import quantized as q
-from snnc.ir.graph import Graph
+from snnc.ir.graph import Graph, Node
 from snnc.ir.ops import Role
 from snnc.targets.target import TargetSpec
 
@@ -127,32 +127,37 @@ def _quantize(graph: Graph, target: TargetSpec, fs: dict[str, FsPayload], input_
 
 def payload_headroom(qgraph: Graph, target: TargetSpec, general: set[str]) -> dict[str, int]:
     """Per general FS-table population (names in ``general``; FS-ReLU payloads are exact
-    powers of two and stay), how many bits coarser its payload unit could be: the fewest free mantissa bits among
-    the synapses reading its payloads (through routing, max- and sum-pools) whose weight
-    exponent is already the target's smallest. Such weights underflow: in state units they
-    are below the mantissa's range, and the exponent cannot drop. A unit 2^k coarser makes them
-    2^k larger with the same exponent, while the payloads, 16-bit, lose k of their bits.
-    Populations with any other reader are left as they are (absent from the result)."""
-    consumers = qgraph.consumers()
-    room: dict[str, int] = {}
-    blocked: set[str] = set()
+    powers of two and stay), how many bits coarser its payload unit could be: the fewest free
+    mantissa bits among the synapses reading its payloads (through routing, max- and
+    sum-pools) whose weight exponent is already the target's smallest. Such weights underflow:
+    in state units they are below the mantissa's range, and the exponent cannot drop. A unit
+    2^k coarser makes them 2^k larger with the same exponent, while the payloads, 16-bit, lose
+    k of their bits. Populations with any other reader are left as they are (absent)."""
+    def through(c: Node) -> bool:
+        return (c.op.role in (Role.ROUTING, Role.POOLING_GATE)
+                or isinstance(c.op, (q.SumPool2d, q.GlobalSumPool)))
+
+    room = {}
     for n in qgraph.nodes:
         if n.name not in general:
             continue
-        frontier, seen = [n], set()
-        while frontier:
-            for c in consumers.get(frontier.pop().name, ()):
-                if c.name in seen:
-                    continue
+        readers = _readers(qgraph, [n], through)
+        if readers and all(isinstance(c.op, (q.QConv2d, q.QDense)) for c in readers):
+            room[n.name] = min(_free_bits(c.op, target) for c in readers)
+    return {k: v for k, v in room.items() if v > 0}
+
+
+def _readers(qgraph: Graph, starts: list[Node], through) -> list[Node]:
+    """The nodes reading the values of ``starts``, looking through (and not listing) the nodes
+    for which ``through(node)`` holds; each node once."""
+    consumers = qgraph.consumers()
+    frontier, seen, out = list(starts), set(), []
+    while frontier:
+        for c in consumers.get(frontier.pop().name, ()):
+            if c.name not in seen:
                 seen.add(c.name)
-                if isinstance(c.op, (q.QConv2d, q.QDense)):
-                    room[n.name] = min(room.get(n.name, 99), _free_bits(c.op, target))
-                elif c.op.role in (Role.ROUTING, Role.POOLING_GATE) or isinstance(
-                        c.op, (q.SumPool2d, q.GlobalSumPool)):
-                    frontier.append(c)
-                else:  # a skip, a readout of payloads, ...: the unit stays
-                    blocked.add(n.name)
-    return {k: v for k, v in room.items() if v > 0 and k not in blocked}
+                (frontier if through(c) else out).append(c)
+    return out
 
 
 def _free_bits(op: q.QConv2d | q.QDense, target: TargetSpec) -> int:
@@ -169,18 +174,12 @@ def input_bits_headroom(qgraph: Graph, target: TargetSpec) -> int:
     above the target's smallest among the synaptic layers that read them (through routing and
     sum-pools). One bit more halves those weights in state units, i.e. lowers their exponent
     by one with the same mantissas, as long as it stays in range."""
-    consumers = qgraph.consumers()
-    frontier = [n for n in qgraph.nodes if n.op.role is Role.ENCODER]
-    seen, room = set(), None
-    while frontier:
-        n = frontier.pop()
-        for c in consumers.get(n.name, ()):
-            if c.name in seen:
-                continue
-            seen.add(c.name)
-            if isinstance(c.op, q.QUANTIZED_SYNAPSES):
-                slack = int(c.op.weight_exp) - target.weights.exp_min
-                room = slack if room is None else min(room, slack)
-            elif c.op.role in (Role.ROUTING, Role.SYNAPTIC):  # reshapes, pads, sum-pools
-                frontier.append(c)
-    return max(room or 0, 0)
+    def through(c: Node) -> bool:  # reshapes, pads, sum-pools
+        return (not isinstance(c.op, q.QUANTIZED_SYNAPSES)
+                and c.op.role in (Role.ROUTING, Role.SYNAPTIC))
+
+    encoders = [n for n in qgraph.nodes if n.op.role is Role.ENCODER]
+    slack = [int(c.op.weight_exp) - target.weights.exp_min
+             for c in _readers(qgraph, encoders, through)
+             if isinstance(c.op, q.QUANTIZED_SYNAPSES)]
+    return max(min(slack, default=0), 0)
